@@ -640,9 +640,8 @@ impl<'a> Keytab<'a> {
             let mut entry = ffi::krb5_keytab_entry::default();
             // SAFETY: valid handle/cursor; entry receives owned contents,
             // freed (and the key wiped) right after use.
-            let code = unsafe {
-                ffi::krb5_kt_next_entry(self.ctx.raw, self.raw, &mut entry, &mut cursor)
-            };
+            let code =
+                unsafe { ffi::krb5_kt_next_entry(self.ctx.raw, self.raw, &mut entry, &mut cursor) };
             if code == ffi::KRB5_KT_END {
                 break Ok(());
             }
@@ -1006,12 +1005,12 @@ pub fn mk_error(ctx: &Context, server: &Principal<'_>, err: &Error) -> Result<Ve
     unsafe { ffi::krb5_us_timeofday(ctx.raw, &mut e.stime, &mut usec) };
     e.susec = usec;
     e.server = server.raw;
-    let base = ffi::ERROR_TABLE_BASE_krb5 as i64;
+    let base = i64::from(ffi::ERROR_TABLE_BASE_krb5);
     let num = i64::from(err.code) - base;
     e.error = if (0..=127).contains(&num) {
         num as u32
     } else {
-        (ffi::KRB5KRB_ERR_GENERIC as i64 - base) as u32
+        (i64::from(ffi::KRB5KRB_ERR_GENERIC) - base) as u32
     };
     e.text = ffi::krb5_data {
         magic: 0,
@@ -1044,7 +1043,7 @@ pub fn rd_error(ctx: &Context, msg: &[u8]) -> String {
         let n = (*e).error;
         ffi::krb5_free_error(ctx.raw, e);
         if text.is_empty() {
-            let full = ctx.error("krb5_rd_error", ffi::ERROR_TABLE_BASE_krb5 as i32 + n as i32);
+            let full = ctx.error("krb5_rd_error", ffi::ERROR_TABLE_BASE_krb5 + n as i32);
             full.message
         } else {
             text
@@ -1066,7 +1065,13 @@ pub fn encode_krb_cred(ctx: &Context, creds: &mut [&mut Creds<'_>]) -> Result<Ze
     // SAFETY: ptrs is a NULL-terminated array of valid creds; der receives
     // an allocated krb5_data freed below.
     ctx.check("krb5_mk_ncred", unsafe {
-        ffi::krb5_mk_ncred(ctx.raw, ac.raw, ptrs.as_mut_ptr(), &mut der, ptr::null_mut())
+        ffi::krb5_mk_ncred(
+            ctx.raw,
+            ac.raw,
+            ptrs.as_mut_ptr(),
+            &mut der,
+            ptr::null_mut(),
+        )
     })?;
     // SAFETY: der is valid; its contents hold session keys in clear, so
     // take_data wipes them; the outer struct is freed with free().
@@ -1159,7 +1164,11 @@ pub fn addressless_tgt<'a>(ctx: &'a Context, tgt: &mut Creds<'a>) -> Result<Cred
 }
 
 /// Get a cross-realm TGT `krbtgt/TARGET@<realm of tgt's server>` (§4.4).
-pub fn cross_realm_tgt<'a>(ctx: &'a Context, tgt: &mut Creds<'a>, target: &str) -> Result<Creds<'a>> {
+pub fn cross_realm_tgt<'a>(
+    ctx: &'a Context,
+    tgt: &mut Creds<'a>,
+    target: &str,
+) -> Result<Creds<'a>> {
     let issuer = tgt
         .tgt_realms()
         .map(|(_, i)| i)
@@ -1176,7 +1185,12 @@ pub fn cross_realm_tgt<'a>(ctx: &'a Context, tgt: &mut Creds<'a>, target: &str) 
 /// Renew a TGT at the KDC (RENEW | CANONICALIZE, §4.5).
 pub fn renew_tgt<'a>(ctx: &'a Context, tgt: &mut Creds<'a>) -> Result<Creds<'a>> {
     let server = tgt.server_principal()?;
-    tgs_request(ctx, tgt, &server, ffi::KDC_OPT_RENEW | ffi::KDC_OPT_CANONICALIZE)
+    tgs_request(
+        ctx,
+        tgt,
+        &server,
+        ffi::KDC_OPT_RENEW | ffi::KDC_OPT_CANONICALIZE,
+    )
 }
 
 #[cfg(test)]

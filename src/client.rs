@@ -1,0 +1,477 @@
+//! The AUKS client API: one request per connection, primary/secondary
+//! fail-over with `Retries` rounds (spec §2.1), a timeout on every socket
+//! operation (the C client has none), IPv4 and IPv6.
+//!
+//! Errors are classified so that programs can give an exit status per
+//! failure class and a message that says what happened and what to do.
+
+use crate::config::{ClientConfig, Endpoint};
+use crate::cred::{self, CredError};
+use crate::krb5::{self, Ccache, Context};
+use crate::proto::{self, CredRecord, ErrorInfo, Reply, Request};
+use crate::session::{Session, SessionError};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// Reason codes carried in the ERROR_REPLY extension (§11.1). Values that
+/// exist in the C implementation keep the C numbers.
+pub mod reason {
+    pub const NOT_FOUND: i32 = -100002;
+    pub const PRINCIPAL_MISMATCH: i32 = -300204;
+    pub const NOT_AUTHORIZED: i32 = -300205;
+    pub const NOT_ADDRESSLESS: i32 = -300206;
+    pub const CORRUPTED: i32 = -300202;
+    pub const UNKNOWN_REQUEST: i32 = -300201;
+    pub const BAD_CRED: i32 = -100305;
+    pub const NO_LOCAL_NAME: i32 = -100308;
+    pub const NO_ACCOUNT: i32 = -100309;
+    pub const UNLINK_FAILED: i32 = -100409;
+    /// New: ADD refused because the stored credential is fresher.
+    pub const NOT_FRESHER: i32 = -300207;
+    /// New: the ACL gives the requester no role.
+    pub const ACL_DENIED: i32 = -300208;
+    /// New: the daemon failed internally (e.g. cannot write its cache).
+    pub const INTERNAL: i32 = -300209;
+}
+
+/// Failure classes of a client request. Each has its own exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot reach auksd at {0}")]
+    Unreachable(String),
+    #[error("cannot authenticate to auksd at {endpoint}: {reason}")]
+    Auth { endpoint: String, reason: String },
+    #[error("permission denied by auksd at {endpoint} for principal {principal}: {reason}")]
+    PermissionDenied {
+        endpoint: String,
+        principal: String,
+        reason: String,
+    },
+    #[error("no credential stored for uid {uid} on auksd {endpoint}")]
+    NotFound { uid: u32, endpoint: String },
+    #[error("{0}")]
+    LocalCred(#[from] CredError),
+    #[error("auksd at {endpoint} refused the request: {reason}")]
+    Rejected { endpoint: String, reason: String },
+    #[error("protocol error with auksd at {endpoint}: {reason}")]
+    Protocol { endpoint: String, reason: String },
+}
+
+impl ClientError {
+    /// Documented exit status of the `auks` CLI for this class.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ClientError::Config(_) => 2,
+            ClientError::Unreachable(_) => 3,
+            ClientError::Auth { .. } => 4,
+            ClientError::PermissionDenied { .. } => 5,
+            ClientError::NotFound { .. } => 6,
+            ClientError::LocalCred(_) => 7,
+            ClientError::Rejected { .. } => 8,
+            ClientError::Protocol { .. } => 9,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// A client bound to one configuration.
+pub struct Client {
+    pub conf: ClientConfig,
+    /// ccache used to authenticate to auksd; `None` = the default ccache.
+    auth_ccache: Option<String>,
+}
+
+/// Where a request went and who we were.
+struct Answer {
+    reply: Reply,
+    endpoint: String,
+    principal: String,
+}
+
+fn endpoint_label(ep: &Endpoint) -> String {
+    format!("{}:{}", ep.connect_address(), ep.port)
+}
+
+/// Look a TCP service name up in /etc/services (numbers pass through).
+fn port_number(port: &str) -> Option<u16> {
+    if let Ok(n) = port.trim().parse::<u16>() {
+        return Some(n);
+    }
+    let text = std::fs::read_to_string("/etc/services").ok()?;
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut it = line.split_whitespace();
+        let (Some(name), Some(pp)) = (it.next(), it.next()) else {
+            continue;
+        };
+        let aliases: Vec<&str> = it.collect();
+        if (name == port || aliases.contains(&port)) && pp.ends_with("/tcp") {
+            return pp.trim_end_matches("/tcp").parse().ok();
+        }
+    }
+    None
+}
+
+/// Resolve an endpoint: IPv4 addresses first (as C), then IPv6.
+fn resolve(ep: &Endpoint) -> std::result::Result<Vec<SocketAddr>, String> {
+    let port = port_number(&ep.port).ok_or_else(|| format!("unknown port {:?}", ep.port))?;
+    let host = ep.connect_address();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let mut addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    addrs.sort_by_key(|a| a.is_ipv6());
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(format!("{host} has no address"));
+    }
+    Ok(addrs)
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "timed out".into(),
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Outcome of one endpoint attempt before authentication completed.
+enum Attempt {
+    /// TCP-level failure (refused, unreachable, timed out, closed early).
+    Transport(String),
+    /// Kerberos failure (no ticket, KDC down, rejected AP-REQ).
+    Auth(String),
+}
+
+impl Client {
+    /// Load the configuration (explicit path > `$AUKS_CONF` > default).
+    pub fn from_config_file(path: Option<&std::path::Path>) -> Result<Self> {
+        Ok(Client::new(ClientConfig::load(path)?))
+    }
+
+    pub fn new(conf: ClientConfig) -> Self {
+        Client {
+            conf,
+            auth_ccache: None,
+        }
+    }
+
+    /// Authenticate with this ccache instead of the default one.
+    pub fn with_auth_ccache(mut self, ccache: Option<String>) -> Self {
+        self.auth_ccache = ccache;
+        self
+    }
+
+    fn connect_timeout(&self) -> Option<Duration> {
+        match self.conf.common.timeout {
+            0 => None,
+            t => Some(Duration::from_secs(t)),
+        }
+    }
+
+    /// Timeout of every read and write once connected.
+    pub fn io_timeout(&self) -> Duration {
+        Duration::from_secs((self.conf.common.timeout * 3).clamp(5, 120))
+    }
+
+    fn tcp_connect(&self, ep: &Endpoint) -> std::result::Result<TcpStream, String> {
+        let addrs = resolve(ep)?;
+        let mut last = String::from("no address");
+        for a in addrs {
+            let r = match self.connect_timeout() {
+                Some(t) => TcpStream::connect_timeout(&a, t),
+                None => TcpStream::connect(a),
+            };
+            match r {
+                Ok(s) => return Ok(s),
+                Err(e) => last = describe_io(&e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Send one request and return its reply, trying the primary then the
+    /// secondary daemon for `Retries` rounds. Once authenticated, the
+    /// request is not retried (spec §2.1).
+    fn request(&self, req: &Request) -> Result<Answer> {
+        let ctx = Context::new().map_err(|e| ClientError::Auth {
+            endpoint: "-".into(),
+            reason: e.to_string(),
+        })?;
+        let eps = [
+            ("primary", &self.conf.common.primary),
+            ("secondary", &self.conf.common.secondary),
+        ];
+        let rounds = self.conf.common.retries.max(0);
+        let mut failures: Vec<(String, Attempt)> = Vec::new();
+        for round in 1..=rounds {
+            for (role, ep) in eps {
+                let label = format!("{} ({role})", endpoint_label(ep));
+                match self.try_endpoint(&ctx, ep, req) {
+                    Ok(Ok(ans)) => return Ok(ans),
+                    Ok(Err(e)) => return Err(e),
+                    Err(a) => {
+                        crate::log!(2, "auks api : {label}: {}", attempt_text(&a));
+                        failures.retain(|(l, _)| l != &label);
+                        failures.push((label, a));
+                    }
+                }
+            }
+            if round < rounds {
+                std::thread::sleep(Duration::from_secs(self.conf.common.delay));
+            }
+        }
+        if rounds == 0 {
+            return Err(ClientError::Unreachable(
+                "any endpoint: Retries is 0 in the configuration, so no attempt was made".into(),
+            ));
+        }
+        // Prefer reporting an authentication problem: it is actionable.
+        if let Some((l, Attempt::Auth(r))) =
+            failures.iter().find(|(_, a)| matches!(a, Attempt::Auth(_)))
+        {
+            return Err(ClientError::Auth {
+                endpoint: l.clone(),
+                reason: r.clone(),
+            });
+        }
+        let text = failures
+            .iter()
+            .map(|(l, a)| format!("{l}: {}", attempt_text(a)))
+            .collect::<Vec<_>>()
+            .join(" nor ");
+        Err(ClientError::Unreachable(text))
+    }
+
+    /// One endpoint: Err(attempt) = try the next one; Ok(result) = final.
+    fn try_endpoint(
+        &self,
+        ctx: &Context,
+        ep: &Endpoint,
+        req: &Request,
+    ) -> std::result::Result<Result<Answer>, Attempt> {
+        let stream = self.tcp_connect(ep).map_err(Attempt::Transport)?;
+        let ccache = match &self.auth_ccache {
+            Some(n) => Ccache::resolve(ctx, n),
+            None => Ccache::default(ctx),
+        }
+        .map_err(|e| Attempt::Auth(ccache_hint(&e)))?;
+        let principal = ccache
+            .principal()
+            .map_err(|e| Attempt::Auth(ccache_hint(&e)))?
+            .name()
+            .unwrap_or_default();
+        let mut session = match Session::connect(
+            ctx,
+            stream,
+            &ccache,
+            &ep.principal,
+            self.conf.common.nat,
+            self.io_timeout(),
+        ) {
+            Ok(s) => s,
+            Err(e) if e.is_transport() => {
+                return Err(Attempt::Transport(format!("during authentication: {e}")))
+            }
+            Err(SessionError::Krb5(e)) => return Err(Attempt::Auth(ccache_hint(&e))),
+            Err(e) => return Err(Attempt::Auth(e.to_string())),
+        };
+        let endpoint = endpoint_label(ep);
+        Ok(self.exchange(&mut session, req).map(|reply| Answer {
+            reply,
+            endpoint: endpoint.clone(),
+            principal: principal.clone(),
+        }).map_err(|e| match e {
+            SessionError::Closed { .. } => ClientError::PermissionDenied {
+                endpoint: endpoint.clone(),
+                principal: principal.clone(),
+                reason: "auksd closed the connection without replying (a C auksd does this when its ACL gives the principal no role)".into(),
+            },
+            e => ClientError::Protocol {
+                endpoint: endpoint.clone(),
+                reason: e.to_string(),
+            },
+        }))
+    }
+
+    fn exchange(
+        &self,
+        s: &mut Session<'_>,
+        req: &Request,
+    ) -> std::result::Result<Reply, SessionError> {
+        s.send(&proto::encode_request(req))?;
+        let plain = s.recv(proto::MAX_MESSAGE)?;
+        // CLOSE before parsing, as C does (keeps TIME_WAIT on our side).
+        let _ = s.send(&proto::encode_request(&Request::Close));
+        proto::decode_reply(&plain).map_err(|e| SessionError::Io {
+            what: "decoding reply",
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+        })
+    }
+
+    fn refused(ans: &Answer, info: &ErrorInfo, what: &str, uid: Option<u32>) -> ClientError {
+        let endpoint = ans.endpoint.clone();
+        let reason = info.reason.as_deref().map(sanitize).unwrap_or_else(|| {
+            format!("the server gave no reason for the {what} (a C auksd never does; see its log)")
+        });
+        match info.code {
+            Some(reason::NOT_FOUND) => ClientError::NotFound {
+                uid: uid.unwrap_or(0),
+                endpoint,
+            },
+            Some(reason::ACL_DENIED | reason::NOT_AUTHORIZED | reason::PRINCIPAL_MISMATCH) => {
+                ClientError::PermissionDenied {
+                    endpoint,
+                    principal: ans.principal.clone(),
+                    reason,
+                }
+            }
+            _ => ClientError::Rejected { endpoint, reason },
+        }
+    }
+
+    fn unexpected(ans: &Answer) -> ClientError {
+        ClientError::Protocol {
+            endpoint: ans.endpoint.clone(),
+            reason: format!("unexpected reply type {}", ans.reply.msg_type()),
+        }
+    }
+
+    /// PING.
+    pub fn ping(&self) -> Result<()> {
+        let ans = self.request(&Request::Ping)?;
+        match &ans.reply {
+            Reply::Ping => Ok(()),
+            Reply::Error(i) => Err(Self::refused(&ans, i, "ping", None)),
+            _ => Err(Self::unexpected(&ans)),
+        }
+    }
+
+    /// Prepare a KRB-CRED for ADD: make it addressless (§4.3) and add a
+    /// cross-realm TGT when `CrossRealm` is set (failure only logged, §4.4).
+    pub fn prepare_for_add(&self, data: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>> {
+        let ctx = Context::new().map_err(CredError::from)?;
+        let mut data = cred::make_addressless(&ctx, data)?;
+        if let Some(realm) = &self.conf.common.cross_realm {
+            match cred::add_cross_realm(&ctx, data.clone(), realm) {
+                Ok(d) => data = d,
+                Err(e) => crate::log!(1, "auks api : cross-realm TGT for {realm} not added: {e}"),
+            }
+        }
+        Ok(data)
+    }
+
+    /// ADD the TGT found in `ccache` (default ccache when `None`).
+    pub fn add_from_ccache(&self, ccache: Option<&str>) -> Result<()> {
+        let ctx = Context::new().map_err(CredError::from)?;
+        let data = cred::extract_from_ccache(&ctx, ccache)?;
+        drop(ctx);
+        self.add(data)
+    }
+
+    /// ADD a KRB-CRED (prepared with [`Client::prepare_for_add`] first).
+    pub fn add(&self, data: Zeroizing<Vec<u8>>) -> Result<()> {
+        let data = self.prepare_for_add(data)?;
+        let ans = self.request(&Request::Add(data))?;
+        match &ans.reply {
+            Reply::Add => Ok(()),
+            Reply::Error(i) => Err(Self::refused(&ans, i, "add", None)),
+            _ => Err(Self::unexpected(&ans)),
+        }
+    }
+
+    /// GET the credential stored for `uid`.
+    pub fn get(&self, uid: u32) -> Result<CredRecord> {
+        let ans = self.request(&Request::Get(uid))?;
+        match ans.reply {
+            Reply::Get(rec) => Ok(rec),
+            Reply::Error(ref i) => Err(Self::refused(&ans, i, "get", Some(uid))),
+            _ => Err(Self::unexpected(&ans)),
+        }
+    }
+
+    /// REMOVE the credential stored for `uid`.
+    pub fn remove(&self, uid: u32) -> Result<()> {
+        let ans = self.request(&Request::Remove(uid))?;
+        match &ans.reply {
+            Reply::Remove => Ok(()),
+            Reply::Error(i) => Err(Self::refused(&ans, i, "remove", Some(uid))),
+            _ => Err(Self::unexpected(&ans)),
+        }
+    }
+
+    /// DUMP every stored credential (admin only).
+    pub fn dump(&self) -> Result<Vec<CredRecord>> {
+        let ans = self.request(&Request::Dump)?;
+        match ans.reply {
+            Reply::Dump(v) => Ok(v),
+            Reply::Error(ref i) => Err(Self::refused(&ans, i, "dump", None)),
+            _ => Err(Self::unexpected(&ans)),
+        }
+    }
+}
+
+fn attempt_text(a: &Attempt) -> String {
+    match a {
+        Attempt::Transport(s) | Attempt::Auth(s) => s.clone(),
+    }
+}
+
+/// Add a hint to Kerberos errors that mean "you have no usable ticket".
+fn ccache_hint(e: &krb5::Error) -> String {
+    if e.is_ccache_missing() {
+        format!("{e} (no Kerberos ticket of your own: run kinit)")
+    } else if e.is_expired() {
+        format!("{e} (your ticket has expired: run kinit)")
+    } else {
+        e.to_string()
+    }
+}
+
+/// Keep peer-provided text printable.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_by_number_and_name() {
+        assert_eq!(port_number("12345"), Some(12345));
+        assert_eq!(port_number(" 80"), Some(80));
+        assert_eq!(port_number("no-such-service-xyz"), None);
+    }
+
+    #[test]
+    fn exit_codes_are_distinct() {
+        let e = [
+            ClientError::Unreachable(String::new()).exit_code(),
+            ClientError::Auth {
+                endpoint: String::new(),
+                reason: String::new(),
+            }
+            .exit_code(),
+            ClientError::NotFound {
+                uid: 1,
+                endpoint: String::new(),
+            }
+            .exit_code(),
+        ];
+        assert_eq!(e, [3, 4, 6]);
+    }
+
+    #[test]
+    fn sanitize_strips_control_chars() {
+        assert_eq!(sanitize("a\x1b[2Jb\n"), "a [2Jb ");
+    }
+}

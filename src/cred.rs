@@ -1,0 +1,343 @@
+//! Credentials as AUKS moves them: an unencrypted KRB-CRED holding the
+//! user's TGT (and optionally a cross-realm TGT), plus the metadata AUKS
+//! derives from it (spec §4).
+//!
+//! Storing into a FILE ccache is atomic: the cache is written by libkrb5
+//! inside a fresh private directory (mode 0700) next to the target, then
+//! renamed over (or, for a brand-new per-job cache, onto a name that must
+//! not exist yet). A reader never sees a half-written cache, and no step
+//! follows a symlink planted at the target name.
+
+use crate::krb5::{self, Ccache, Context, Creds};
+use crate::proto::{CredRecord, MAX_CRED_DATA, MAX_PRINCIPAL_LEN};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// Errors of the credential layer.
+#[derive(Debug, thiserror::Error)]
+pub enum CredError {
+    #[error("unable to read credential cache {ccache}: {source}")]
+    CcacheUnreadable {
+        ccache: String,
+        #[source]
+        source: krb5::Error,
+    },
+    #[error("no TGT found in credential cache {ccache} (run kinit first)")]
+    NoTgt { ccache: String },
+    #[error("credential is not a valid unencrypted KRB-CRED: {0}")]
+    BadKrbCred(#[source] krb5::Error),
+    #[error("credential is {len} bytes, more than the {MAX_CRED_DATA} bytes AUKS can carry")]
+    TooLarge { len: usize },
+    #[error("principal name {0:?} is longer than {MAX_PRINCIPAL_LEN} characters")]
+    PrincipalTooLong(String),
+    #[error("principal {principal} does not map to a local account name: {source}")]
+    NoLocalName {
+        principal: String,
+        #[source]
+        source: krb5::Error,
+    },
+    #[error("principal {principal} maps to local name {name}, which has no account on this host")]
+    NoSuchUser { principal: String, name: String },
+    #[error("account lookup for {name} failed: {reason}")]
+    AccountLookup { name: String, reason: String },
+    #[error("cannot store credential into {ccache}: {reason}")]
+    Store { ccache: String, reason: String },
+    #[error("KDC request failed: {0}")]
+    Kdc(#[source] krb5::Error),
+    #[error(transparent)]
+    Krb5(#[from] krb5::Error),
+}
+
+pub type Result<T> = std::result::Result<T, CredError>;
+
+/// Extract the TGT (and a cross-realm TGT if present) from a ccache and
+/// serialise it as an unencrypted KRB-CRED (§4.1). `None` = default ccache.
+pub fn extract_from_ccache(ctx: &Context, ccache: Option<&str>) -> Result<Zeroizing<Vec<u8>>> {
+    let cc = match ccache {
+        Some(n) => Ccache::resolve(ctx, n)?,
+        None => Ccache::default(ctx)?,
+    };
+    let name = cc
+        .full_name()
+        .unwrap_or_else(|_| ccache.unwrap_or("").to_string());
+    let unreadable = |source| CredError::CcacheUnreadable {
+        ccache: name.clone(),
+        source,
+    };
+    let princ = cc.principal().map_err(unreadable)?;
+    let realm = princ.realm();
+    let all = cc.creds().map_err(unreadable)?;
+    let mut local: Option<Creds<'_>> = None;
+    let mut cross: Option<Creds<'_>> = None;
+    for c in all {
+        let Some((target, issuer)) = c.tgt_realms() else {
+            continue;
+        };
+        if issuer != realm {
+            continue;
+        }
+        if target == realm {
+            // the last local TGT wins, as in C
+            local = Some(c);
+        } else if cross.is_none() {
+            cross = Some(c);
+        }
+        if local.is_some() && cross.is_some() {
+            break;
+        }
+    }
+    let Some(mut local) = local else {
+        return Err(CredError::NoTgt { ccache: name });
+    };
+    let data = match cross.as_mut() {
+        Some(x) => krb5::encode_krb_cred(ctx, &mut [&mut local, x])?,
+        None => krb5::encode_krb_cred(ctx, &mut [&mut local])?,
+    };
+    check_size(data)
+}
+
+fn check_size(data: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>> {
+    if data.len() > MAX_CRED_DATA {
+        return Err(CredError::TooLarge { len: data.len() });
+    }
+    Ok(data)
+}
+
+/// Look up a local account's uid; "no such user" is an error of its own
+/// (the C code read an uninitialised struct in that case, §11.6).
+pub fn uid_of(principal: &str, local_name: &str) -> Result<u32> {
+    match nix::unistd::User::from_name(local_name) {
+        Ok(Some(u)) => Ok(u.uid.as_raw()),
+        Ok(None) => Err(CredError::NoSuchUser {
+            principal: principal.to_string(),
+            name: local_name.to_string(),
+        }),
+        Err(e) => Err(CredError::AccountLookup {
+            name: local_name.to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Metadata of a KRB-CRED without the uid mapping (§4.2).
+pub struct CredMeta {
+    pub principal: String,
+    pub local_name: std::result::Result<String, krb5::Error>,
+    pub starttime: i64,
+    pub endtime: i64,
+    pub renew_till: i64,
+    pub addressless: bool,
+    pub crossrealm: bool,
+}
+
+/// Decode a KRB-CRED and compute its metadata.
+pub fn meta(ctx: &Context, data: &[u8]) -> Result<CredMeta> {
+    let creds = krb5::decode_krb_cred(ctx, data).map_err(CredError::BadKrbCred)?;
+    let first = &creds[0];
+    let principal = first.client()?;
+    if principal.len() > MAX_PRINCIPAL_LEN {
+        return Err(CredError::PrincipalTooLong(principal));
+    }
+    let local_name = first.client_principal()?.local_name();
+    let mut m = CredMeta {
+        principal,
+        local_name,
+        starttime: first.starttime(),
+        endtime: first.endtime(),
+        renew_till: first.renew_till(),
+        addressless: !first.has_addresses(),
+        crossrealm: creds.len() > 1,
+    };
+    for c in &creds[1..] {
+        m.starttime = m.starttime.min(c.starttime());
+        m.endtime = m.endtime.min(c.endtime());
+        m.renew_till = m.renew_till.max(c.renew_till());
+    }
+    Ok(m)
+}
+
+/// Build the AUKS record for a KRB-CRED, mapping its principal to a local
+/// uid on this host (§4.2).
+pub fn record_from_krb_cred(ctx: &Context, data: Zeroizing<Vec<u8>>) -> Result<CredRecord> {
+    let data = check_size(data)?;
+    let m = meta(ctx, &data)?;
+    let name = m.local_name.map_err(|source| CredError::NoLocalName {
+        principal: m.principal.clone(),
+        source,
+    })?;
+    let uid = uid_of(&m.principal, &name)?;
+    Ok(CredRecord {
+        principal: m.principal,
+        uid,
+        starttime: m.starttime,
+        endtime: m.endtime,
+        renew_till: m.renew_till,
+        addressless: m.addressless,
+        crossrealm: m.crossrealm,
+        data,
+        status: 0,
+    })
+}
+
+/// Return an addressless version of the credential: a no-op when the TGT
+/// has no addresses, else a FORWARDED TGS request (§4.3).
+pub fn make_addressless(ctx: &Context, data: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>> {
+    let mut creds = krb5::decode_krb_cred(ctx, &data).map_err(CredError::BadKrbCred)?;
+    if !creds[0].has_addresses() {
+        return Ok(data);
+    }
+    let mut fresh = krb5::addressless_tgt(ctx, &mut creds[0]).map_err(CredError::Kdc)?;
+    check_size(krb5::encode_krb_cred(ctx, &mut [&mut fresh])?)
+}
+
+/// Append a cross-realm TGT for `realm` (§4.4). Returns the original when
+/// it is already cross-realm.
+pub fn add_cross_realm(
+    ctx: &Context,
+    data: Zeroizing<Vec<u8>>,
+    realm: &str,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let mut creds = krb5::decode_krb_cred(ctx, &data).map_err(CredError::BadKrbCred)?;
+    if creds.len() > 1 {
+        return Ok(data);
+    }
+    let mut x = krb5::cross_realm_tgt(ctx, &mut creds[0], realm).map_err(CredError::Kdc)?;
+    let first = &mut creds[0];
+    check_size(krb5::encode_krb_cred(ctx, &mut [first, &mut x])?)
+}
+
+/// Renew the local TGT at the KDC (§4.5). The result holds the renewed
+/// TGT only; callers that want a cross-realm ticket re-acquire it with
+/// [`add_cross_realm`] (fixing §11.17, where it was silently lost).
+pub fn renew_at_kdc(ctx: &Context, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let mut creds = krb5::decode_krb_cred(ctx, data).map_err(CredError::BadKrbCred)?;
+    let idx = creds
+        .iter()
+        .position(|c| c.is_local_tgt())
+        .ok_or_else(|| CredError::NoTgt {
+            ccache: "credential".into(),
+        })?;
+    let mut renewed = krb5::renew_tgt(ctx, &mut creds[idx]).map_err(CredError::Kdc)?;
+    check_size(krb5::encode_krb_cred(ctx, &mut [&mut renewed])?)
+}
+
+/// Name of the cross-realm target realm held in a KRB-CRED, if any.
+pub fn cross_realm_of(ctx: &Context, data: &[u8]) -> Option<String> {
+    let creds = krb5::decode_krb_cred(ctx, data).ok()?;
+    creds
+        .iter()
+        .find(|c| c.is_cross_realm_tgt())
+        .and_then(|c| c.tgt_realms().map(|(t, _)| t))
+}
+
+/// How a FILE ccache is placed at its final name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Atomically replace whatever is there (renewal, `auks -g`, auksd).
+    Replace,
+    /// The name must not exist yet (new per-job cache; like O_EXCL).
+    New,
+}
+
+fn file_path_of(name: &str) -> Option<PathBuf> {
+    if let Some(rest) = name.strip_prefix("FILE:") {
+        return Some(PathBuf::from(rest));
+    }
+    if name.starts_with('/') {
+        return Some(PathBuf::from(name));
+    }
+    None
+}
+
+fn init_and_store(ctx: &Context, cc: &Ccache<'_>, creds: &mut [Creds<'_>]) -> Result<()> {
+    let client = creds[0].client_principal()?;
+    cc.initialize(&client)?;
+    for c in creds.iter_mut() {
+        cc.store(c)?;
+    }
+    let _ = ctx;
+    Ok(())
+}
+
+/// Store a KRB-CRED into a ccache (§4.7): initialised with the first
+/// ticket's client, every ticket stored in order. `None` = default ccache.
+/// Returns the full name of the ccache written.
+pub fn store_krb_cred(
+    ctx: &Context,
+    data: &[u8],
+    ccache: Option<&str>,
+    placement: Placement,
+) -> Result<String> {
+    let mut creds = krb5::decode_krb_cred(ctx, data).map_err(CredError::BadKrbCred)?;
+    let target = match ccache {
+        Some(n) => n.to_string(),
+        None => ctx.default_ccache_name()?,
+    };
+    let path = match file_path_of(&target) {
+        Some(p) => p,
+        None => {
+            // KEYRING, KCM, DIR, MEMORY...: the backend replaces contents.
+            let cc = Ccache::resolve(ctx, &target)?;
+            if cc.cc_type() == "FILE" {
+                return store_file(ctx, &mut creds, Path::new(&cc.residual()), placement);
+            }
+            init_and_store(ctx, &cc, &mut creds).map_err(|e| CredError::Store {
+                ccache: target.clone(),
+                reason: e.to_string(),
+            })?;
+            return Ok(cc.full_name().unwrap_or(target));
+        }
+    };
+    store_file(ctx, &mut creds, &path, placement)
+}
+
+fn store_file(
+    ctx: &Context,
+    creds: &mut [Creds<'_>],
+    path: &Path,
+    placement: Placement,
+) -> Result<String> {
+    let shown = path.display().to_string();
+    let fail = |reason: String| CredError::Store {
+        ccache: format!("FILE:{shown}"),
+        reason,
+    };
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| fail("not a file name".into()))?;
+    let dir = tempfile::Builder::new()
+        .prefix(".auks-")
+        .tempdir_in(&parent)
+        .map_err(|e| {
+            fail(format!(
+                "cannot create a private directory in {}: {e}",
+                parent.display()
+            ))
+        })?;
+    let tmp = dir.path().join("ccache");
+    {
+        let cc = Ccache::resolve(ctx, &format!("FILE:{}", tmp.display()))?;
+        init_and_store(ctx, &cc, creds).map_err(|e| fail(e.to_string()))?;
+    }
+    // The file libkrb5 created is mode 0600 and owned by our effective uid;
+    // enforce the mode in case of an unusual umask.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| fail(e.to_string()))?;
+    let flags = match placement {
+        Placement::Replace => nix::fcntl::RenameFlags::empty(),
+        Placement::New => nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+    };
+    nix::fcntl::renameat2(None, &tmp, None, &parent.join(file_name), flags).map_err(|e| {
+        fail(match e {
+            nix::errno::Errno::EEXIST => "the file already exists".to_string(),
+            e => e.desc().to_string(),
+        })
+    })?;
+    drop(dir);
+    Ok(format!("FILE:{shown}"))
+}
