@@ -256,7 +256,6 @@ impl Client {
         ep: &Endpoint,
         req: &Request,
     ) -> std::result::Result<Result<Answer>, Attempt> {
-        let stream = self.tcp_connect(ep).map_err(Attempt::Transport)?;
         let ccache = match &self.auth_ccache {
             Some(n) => Ccache::resolve(ctx, n),
             None => Ccache::default(ctx),
@@ -267,6 +266,7 @@ impl Client {
             .map_err(|e| Attempt::Auth(ccache_hint(&e)))?
             .name()
             .unwrap_or_default();
+        let stream = self.tcp_connect(ep).map_err(Attempt::Transport)?;
         let mut session = match Session::connect(
             ctx,
             stream,
