@@ -317,9 +317,19 @@ impl Client {
 
     fn refused(ans: &Answer, info: &ErrorInfo, what: &str, uid: Option<u32>) -> ClientError {
         let endpoint = ans.endpoint.clone();
-        let reason = info.reason.as_deref().map(sanitize).unwrap_or_else(|| {
-            format!("the server gave no reason for the {what} (a C auksd never does; see its log)")
-        });
+        let reason = info
+            .reason
+            .as_deref()
+            .map(sanitize)
+            .unwrap_or_else(|| match uid {
+                Some(u) => format!(
+                    "no credential stored for uid {u}, or not authorized to {what} it \
+                     (this auksd gives no reason; see its log)"
+                ),
+                None => {
+                    format!("{what} refused without a reason (this auksd gives none; see its log)")
+                }
+            });
         match info.code {
             Some(reason::NOT_FOUND) => ClientError::NotFound {
                 uid: uid.unwrap_or(0),
