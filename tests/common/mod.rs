@@ -816,12 +816,16 @@ impl Drop for Realm {
 pub struct AuksdOpts {
     /// Full text of auks.acl.
     pub acl: String,
-    /// Extra lines inside the `common` block (e.g. `CrossRealm = "X" ;`).
+    /// Extra lines inside the `common` block (e.g. `CrossRealm = "X" ;`); every
+    /// `extra_*` text comes first in its block, so it overrides the defaults
+    /// (the first occurrence of a key wins, as in C).
     pub extra_common: String,
     /// Extra lines inside the `auksd` block.
     pub extra_auksd: String,
     /// Extra lines inside the `api` block (e.g. `HelperScript = "/x" ;`).
     pub extra_api: String,
+    /// Extra lines inside the `renewer` block (e.g. `Delay = 5 ;`).
+    pub extra_renewer: String,
     /// `Workers` of the auksd block.
     pub workers: u32,
     /// `Retries`, `Timeout`, `Delay` of the common block.
@@ -837,6 +841,7 @@ impl Default for AuksdOpts {
             extra_common: String::new(),
             extra_auksd: String::new(),
             extra_api: String::new(),
+            extra_renewer: String::new(),
             workers: 4,
             retries: 1,
             timeout: 2,
@@ -907,25 +912,26 @@ impl Auksd {
         let o = &self.opts;
         format!(
             r#"common {{
+  {extra_common}
   PrimaryHost = "localhost" ; PrimaryAddress = "127.0.0.1" ; PrimaryPort = "{primary_port}" ;
   PrimaryPrincipal = "{AUKSD_PRINCIPAL}" ;
   SecondaryHost = "localhost" ; SecondaryAddress = "127.0.0.1" ; SecondaryPort = "{secondary_port}" ;
   SecondaryPrincipal = "{AUKSD_PRINCIPAL}" ;
   NAT = no ; Retries = {retries} ; Timeout = {timeout} ; Delay = {delay} ;
-  {extra_common}
 }}
 api {{
-  LogFile = "{d}/api.log" ; LogLevel = 0 ; DebugFile = "{d}/api.log" ; DebugLevel = 0 ;
   {extra_api}
+  LogFile = "{d}/api.log" ; LogLevel = 0 ; DebugFile = "{d}/api.log" ; DebugLevel = 0 ;
 }}
 auksd {{
+  {extra_auksd}
   PrimaryKeytab = "{d}/auks.keytab" ; SecondaryKeytab = "{d}/auks.keytab" ;
   CacheDir = "{d}/cache" ; ACLFile = "{d}/auks.acl" ;
   LogFile = "{d}/auksd.log" ; LogLevel = 3 ; DebugFile = "{d}/auksd.log" ; DebugLevel = 0 ;
   Workers = {workers} ; QueueSize = 16 ; RepoSize = 64 ; CleanDelay = 300 ; ReplayCache = yes ;
-  {extra_auksd}
 }}
 renewer {{
+  {extra_renewer}
   LogFile = "{d}/renewer.log" ; LogLevel = 1 ; Delay = 60 ; MinLifeTime = 300 ;
 }}
 "#,
@@ -936,6 +942,7 @@ renewer {{
             extra_common = o.extra_common,
             extra_api = o.extra_api,
             extra_auksd = o.extra_auksd,
+            extra_renewer = o.extra_renewer,
         )
     }
 

@@ -1,0 +1,168 @@
+//! auksd life cycle on a real KDC: the repository survives a restart (start-up
+//! load from CacheDir), SIGHUP reloads the ACL and the repository, SIGTERM
+//! exits cleanly, and the clean stage drops expired credentials.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const ALICE_PW: &str = "alice-Pw-1";
+
+fn signal(pid: u32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).expect("signal auksd");
+}
+
+fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct Fx {
+    realm: Realm,
+    auksd: Auksd,
+    alice: LocalUser,
+    alice_cc: PathBuf,
+}
+
+fn setup(opts: AuksdOpts, realm: Realm) -> Fx {
+    let alice = alice();
+    let alice_cc = realm.user_ccache(&alice, ALICE_PW);
+    let auksd = Auksd::start(&realm, opts);
+    Fx {
+        realm,
+        auksd,
+        alice,
+        alice_cc,
+    }
+}
+
+impl Fx {
+    fn alice(&self, args: &[&str]) -> std::process::Output {
+        auks(
+            &self.realm,
+            &self.auksd.conf_path(),
+            &self.alice_cc,
+            Some(&self.alice),
+            args,
+        )
+    }
+}
+
+#[test]
+fn repository_survives_restart_and_sigterm_is_clean() {
+    let mut f = setup(AuksdOpts::default(), Realm::start());
+    assert_ok(&f.alice(&["-a"]));
+    let file = f.auksd.cache_file(f.alice.uid);
+    assert!(file.exists());
+    // A stray file that is not a ccache is reported and left in place.
+    let junk = f.auksd.cache_dir().join("aukscc_junk");
+    write_file(&junk, b"not a ccache", 0o600);
+
+    let pid = f.auksd.pid();
+    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    wait_for("auksd to exit on SIGTERM", Duration::from_secs(10), || {
+        !pid_alive(pid)
+    });
+    let log = f.auksd.log();
+    assert!(log.contains("termination requested"), "{log}");
+    assert!(file.exists(), "SIGTERM must not remove stored credentials");
+
+    f.auksd.restart();
+    let uid = f.alice.uid.to_string();
+    let got = f.realm.user_dir(&f.alice).join("after-restart.cc");
+    assert_ok(&f.alice(&["-g", "-u", &uid, "-C", &format!("FILE:{}", got.display())]));
+    assert_eq!(f.realm.ccache_principal(&got), "alice@TEST.REALM");
+    let log = f.auksd.log();
+    assert!(
+        log.contains(&format!("uid {uid} principal alice@TEST.REALM")),
+        "{log}"
+    );
+    assert!(
+        log.contains("cannot load") && log.contains("aukscc_junk"),
+        "{log}"
+    );
+    assert!(junk.exists(), "unreadable cache files are left in place");
+}
+
+#[test]
+fn sighup_reloads_the_acl_and_the_repository() {
+    let mut f = setup(AuksdOpts::default(), Realm::start());
+    assert_ok(&f.alice(&["-p"]));
+    // Deny everyone, reload: alice is refused with a clear reason.
+    std::fs::write(
+        f.auksd.acl_path(),
+        "rule { principal = ^nobody@TEST.REALM$ ; host = * ; role = user ; }\n",
+    )
+    .unwrap();
+    let pid = f.auksd.pid();
+    signal(pid, nix::sys::signal::Signal::SIGHUP);
+    wait_for("auksd to reload", Duration::from_secs(10), || {
+        f.auksd.log().contains("reloading configuration")
+    });
+    let mut o = f.alice(&["-p"]);
+    let t = Instant::now();
+    while o.status.code() == Some(3) && t.elapsed() < Duration::from_secs(10) {
+        // the listener is re-created during the reload
+        std::thread::sleep(Duration::from_millis(200));
+        o = f.alice(&["-p"]);
+    }
+    assert_fail_with(&o, 5, "permission denied");
+    assert!(pid_alive(pid), "SIGHUP must not stop auksd");
+
+    // Restore the ACL and reload: alice is served again.
+    std::fs::write(f.auksd.acl_path(), DEFAULT_ACL).unwrap();
+    signal(pid, nix::sys::signal::Signal::SIGHUP);
+    let mut o = f.alice(&["-a"]);
+    let t = Instant::now();
+    while !o.status.success() && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(200));
+        o = f.alice(&["-a"]);
+    }
+    assert_ok(&o);
+    assert!(f.auksd.alive());
+}
+
+#[test]
+fn clean_stage_drops_expired_credentials() {
+    let realm = Realm::start_with(RealmOpts {
+        max_life: "12s",
+        max_renew: "12s",
+        ..RealmOpts::default()
+    });
+    let f = setup(
+        AuksdOpts {
+            extra_auksd: "CleanDelay = 1 ;".into(),
+            ..AuksdOpts::default()
+        },
+        realm,
+    );
+    assert_ok(&f.alice(&["-a"]));
+    let file = f.auksd.cache_file(f.alice.uid);
+    assert!(file.exists());
+    wait_for(
+        "the cleaner to remove the expired credential",
+        Duration::from_secs(40),
+        || !file.exists(),
+    );
+    let log = f.auksd.log();
+    assert!(
+        log.contains("clean stage") && log.contains("removed"),
+        "{log}"
+    );
+    // alice's own ticket expired too, so use a fresh one to ask.
+    let f2_cc = f.realm.user_ccache(&f.alice, ALICE_PW);
+    let uid = f.alice.uid.to_string();
+    let o = auks(
+        &f.realm,
+        &f.auksd.conf_path(),
+        &f2_cc,
+        Some(&f.alice),
+        &["-g", "-u", &uid, "-C", "MEMORY:x"],
+    );
+    assert_fail_with(&o, 6, &format!("no credential stored for uid {uid}"));
+}
