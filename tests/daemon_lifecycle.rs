@@ -166,3 +166,42 @@ fn clean_stage_drops_expired_credentials() {
     );
     assert_fail_with(&o, 6, &format!("no credential stored for uid {uid}"));
 }
+
+#[test]
+fn ipv6_client_and_dual_stack_daemon() {
+    // PrimaryAddress = "" makes auksd bind the wildcard address (dual stack).
+    let f = setup(
+        AuksdOpts {
+            extra_common: r#"PrimaryAddress = "" ;"#.into(),
+            ..AuksdOpts::default()
+        },
+        Realm::start(),
+    );
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        panic!("this machine has no IPv6 loopback; the IPv6 test cannot run here");
+    }
+    let v6_conf = f.realm.path().join("auks-v6.conf");
+    let text = f
+        .auksd
+        .conf_text(f.auksd.port(), f.auksd.secondary_port())
+        .replace(r#"PrimaryAddress = "" ;"#, r#"PrimaryAddress = "::1" ;"#)
+        .replace("127.0.0.1", "::1");
+    write_file(&v6_conf, text, 0o644);
+    let o = auks(&f.realm, &v6_conf, &f.alice_cc, Some(&f.alice), &["-a"]);
+    assert_ok(&o);
+    let uid = f.alice.uid.to_string();
+    let got = f.realm.user_dir(&f.alice).join("v6.cc");
+    let o = auks(
+        &f.realm,
+        &v6_conf,
+        &f.alice_cc,
+        Some(&f.alice),
+        &["-g", "-u", &uid, "-C", &format!("FILE:{}", got.display())],
+    );
+    assert_ok(&o);
+    assert_eq!(f.realm.ccache_principal(&got), "alice@TEST.REALM");
+    let log = f.auksd.log();
+    assert!(log.contains("alice@TEST.REALM from ::1"), "{log}");
+    // IPv4 clients still work against the same daemon.
+    assert_ok(&f.alice(&["-p"]));
+}
