@@ -265,6 +265,7 @@ fn serve(conf: DaemonConfig, signals: &Signals) -> Result<bool, DaemonError> {
         })?;
         Principal::parse(&ctx, &ep.principal)?;
     }
+    prepare_cache_dir(&conf.auksd.cache_dir);
     let ctx = Context::new()?;
     let mut repo = Repo::new(&conf.auksd.cache_dir);
     for line in repo.load(&ctx) {
@@ -842,6 +843,28 @@ impl Worker<'_> {
             ),
             Err(e) => (err_reply(reason::INTERNAL, format!("auksd cannot store the credential: {e}")), e.to_string()),
         }
+    }
+}
+
+/// Create the cache directory (mode 0700) when missing; warn when other
+/// users could write into it.
+fn prepare_cache_dir(dir: &std::path::Path) {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match std::fs::symlink_metadata(dir) {
+        Err(_) => match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+            Ok(()) => crate::log!(1, "auksd : created cache dir {}", dir.display()),
+            Err(e) => crate::log!(1, "auksd : cannot create cache dir {}: {e}", dir.display()),
+        },
+        Ok(m) if !m.is_dir() => {
+            crate::log!(1, "auksd : cache dir {} is not a directory", dir.display())
+        }
+        Ok(m) if m.permissions().mode() & 0o022 != 0 => crate::log!(
+            1,
+            "auksd : WARNING: cache dir {} is writable by other users (mode {:o}); use 0700",
+            dir.display(),
+            m.permissions().mode() & 0o7777
+        ),
+        Ok(_) => {}
     }
 }
 

@@ -78,8 +78,19 @@ impl Repo {
                 return log;
             }
         };
+        let entries: Vec<std::fs::DirEntry> = entries.filter_map(|e| e.ok()).collect();
+        // Private temporary directories left by an interrupted write.
+        for e in &entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".auks-") && e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                match std::fs::remove_dir_all(e.path()) {
+                    Ok(()) => log.push(format!("removed leftover temporary {name}")),
+                    Err(err) => log.push(format!("cannot remove leftover {name}: {err}")),
+                }
+            }
+        }
         let mut names: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok())
+            .into_iter()
             .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
             .filter(|e| e.file_name().to_string_lossy().starts_with("aukscc_"))
             .map(|e| e.path())
