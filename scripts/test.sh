@@ -33,3 +33,6 @@ bash scripts/slurm-tests.sh
 
 step "Slurm cluster: renewal suite (one-minute tickets)"
 bash scripts/renewal-slurm-test.sh
+
+step "packages: build the .debs and check their contents"
+bash scripts/build-packages.sh
