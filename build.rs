@@ -107,6 +107,11 @@ const VARS: &[&str] = &[
 ];
 
 fn main() {
+    krb5_bindings();
+    spank_bindings();
+}
+
+fn krb5_bindings() {
     println!("cargo:rerun-if-changed=wrapper.h");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rustc-link-lib=krb5");
@@ -131,4 +136,49 @@ fn main() {
     bindings
         .write_to_file(out)
         .expect("cannot write krb5 bindings");
+}
+
+/// Declarations of the Slurm SPANK API used by `src/spank` (the plugin in
+/// the cdylib), from the installed `<slurm/spank.h>`. Nothing is linked:
+/// the `spank_*` and `slurm_*` symbols are resolved when srun, sbatch,
+/// salloc, slurmd or slurmstepd load the plugin.
+fn spank_bindings() {
+    const SPANK_FUNCTIONS: &[&str] = &[
+        "spank_remote",
+        "spank_context",
+        "spank_option_register",
+        "spank_get_item",
+        "spank_getenv",
+        "spank_setenv",
+        "spank_strerror",
+        "slurm_error",
+        "slurm_info",
+        "slurm_verbose",
+    ];
+    println!("cargo:rerun-if-changed=/usr/include/slurm/spank.h");
+    println!("cargo:rerun-if-changed=/usr/include/slurm/slurm_version.h");
+    let mut builder = bindgen::Builder::default()
+        // spank.h does not include <stdint.h> itself
+        .header_contents(
+            "auks_spank_wrapper.h",
+            "#include <stdint.h>\n#include <sys/types.h>\n#include <slurm/spank.h>\n",
+        )
+        .allowlist_type("spank_option")
+        .allowlist_type("spank_item")
+        .allowlist_type("spank_context")
+        .allowlist_var("SLURM_VERSION_NUMBER")
+        .allowlist_var("ESPANK_SUCCESS")
+        .derive_default(true)
+        .layout_tests(false)
+        .generate_comments(false);
+    for f in SPANK_FUNCTIONS {
+        builder = builder.allowlist_function(f);
+    }
+    let bindings = builder
+        .generate()
+        .expect("bindgen failed on <slurm/spank.h>: is libslurm-dev installed?");
+    let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR")).join("spank_bindings.rs");
+    bindings
+        .write_to_file(out)
+        .expect("cannot write spank bindings");
 }

@@ -13,6 +13,7 @@
 //!   and atomic ccache storage.
 //! - [`client`]: the request API with primary/secondary fail-over.
 //! - [`daemon`]: auksd (ACL, repository, workers, clean stage).
+//! - [`spank`]: the Slurm SPANK plugin (`auks.so`, the crate's cdylib).
 //! - [`log`]: the small logger shared by the programs.
 
 pub mod acl;
@@ -24,3 +25,4 @@ pub mod krb5;
 pub mod log;
 pub mod proto;
 pub mod session;
+pub mod spank;

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Demo of the main job of auks-rs, on a fresh Debian 12 machine, as root:
+#   a throw-away Kerberos realm on loopback, our auksd, a one-node Slurm 22.05
+#   cluster loading our SPANK plugin, and a user whose ticket goes into auksd
+#   and comes back out (auks -a / auks -g), then a job that is handed its
+#   owner's Kerberos ticket (srun --auks=yes).
+#
+# Usage: bash scripts/demo.sh [--keep]
+#   --keep   leave the realm, auksd and the cluster running afterwards
+#            (stop them with: bash scripts/testbed/lib.sh down)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+    echo "scripts/demo.sh must run as root (it starts a KDC, auksd and Slurm)" >&2
+    exit 1
+fi
+keep=no
+[ "${1:-}" = "--keep" ] && keep=yes
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; }
+
+say "installing packages (if missing) and building auks-rs"
+bash scripts/deps.sh
+cargo build --quiet
+
+# shellcheck source=testbed/lib.sh
+source scripts/testbed/lib.sh
+if [ "$keep" = no ]; then
+    trap 'say "tearing the demo down"; tb_down' EXIT
+fi
+say "starting a throw-away realm ($TB_REALM), auksd, munge, slurmctld and slurmd"
+tb_up
+tb_plugstack optional "$(tb_plugstack_default_args)"
+echo "plugstack: $(cat "$TB_PLUGSTACK_FILE")"
+
+AUKS=$TB_REPO/target/debug/auks
+U=$TB_USER
+
+say "1. $U logs in on the login node and gets a ticket"
+tb_kinit "$U"
+show "klist"
+tb_as "$U" "klist"
+
+say "2. auks -a: the TGT goes into auksd"
+show "auks -a"
+tb_as "$U" "AUKS_CONF=$TB_AUKS_CONF $AUKS -a"
+show "auks -D   (as root, with the host keytab: admin role)"
+hostcc=$(mktemp -u /tmp/auks-demo-host.XXXXXX)
+kinit -k -t "$TB_HOST_KEYTAB" -c "$hostcc" "host/$TB_HOST@$TB_REALM"
+KRB5CCNAME=$hostcc AUKS_CONF=$TB_AUKS_CONF "$AUKS" -D
+
+say "3. auks -g: the ticket comes back out (into a fresh ccache)"
+show "auks -g -u $TB_UID -C FILE:/tmp/demo-$TB_UID.cc"
+KRB5CCNAME=$hostcc AUKS_CONF=$TB_AUKS_CONF "$AUKS" -g -u "$TB_UID" -C "FILE:/tmp/demo-$TB_UID.cc"
+klist -c "/tmp/demo-$TB_UID.cc"
+rm -f "/tmp/demo-$TB_UID.cc"
+kdestroy -q -c "$hostcc" || true
+
+say "4. a job is handed its owner's ticket: srun --auks=yes"
+show "srun --auks=yes bash -c 'echo KRB5CCNAME=\$KRB5CCNAME; ls -l \${KRB5CCNAME#FILE:}; klist'"
+tb_as "$U" "srun --auks=yes bash -c 'echo KRB5CCNAME=\$KRB5CCNAME; ls -l \${KRB5CCNAME#FILE:} 2>/dev/null; klist'"
+
+say "5. after the job: no ccache and no renewer left on the node"
+sleep 1
+show "ls /tmp/krb5cc_${TB_UID}_*"
+ls /tmp/krb5cc_"${TB_UID}"_* 2>/dev/null || echo "(none)"
+show "pgrep -u $U -f 'auks -R loop'"
+pgrep -u "$U" -af 'auks -R loop' || echo "(none)"
+
+say "done"
