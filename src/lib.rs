@@ -13,10 +13,12 @@
 //!   and atomic ccache storage.
 //! - [`client`]: the request API with primary/secondary fail-over.
 //! - [`daemon`]: auksd (ACL, repository, workers, clean stage).
-//! - [`spank`]: the Slurm SPANK plugin (`auks.so`, the crate's cdylib).
 //! - [`log`]: the small logger shared by the programs.
+//! - [`renew`]: renewal (`auks -R`, auksdrenewer, HelperScript) and
+//!   [`aukspriv`]: the keytab-based TGT refresher.
 
 pub mod acl;
+pub mod aukspriv;
 pub mod client;
 pub mod config;
 pub mod cred;
@@ -24,5 +26,6 @@ pub mod daemon;
 pub mod krb5;
 pub mod log;
 pub mod proto;
+pub mod renew;
 pub mod session;
 pub mod spank;

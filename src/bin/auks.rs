@@ -267,8 +267,8 @@ enum Failure {
     Output(io::Error),
     /// Unreadable or malformed `--receive` input (exit 9).
     Input(String),
-    /// `-R` is not wired into this build (exit 11).
-    RenewUnavailable,
+    /// `-R` failed (exit 7, 10 or 11).
+    Renew(auks::renew::RenewError),
 }
 
 impl Failure {
@@ -277,7 +277,7 @@ impl Failure {
             Failure::Client(e) => u8::try_from(e.exit_code()).unwrap_or(1),
             Failure::Usage(_) | Failure::Output(_) => 1,
             Failure::Input(_) => 9,
-            Failure::RenewUnavailable => 11,
+            Failure::Renew(e) => u8::try_from(e.exit_code()).unwrap_or(1),
         }
     }
 }
@@ -288,7 +288,7 @@ impl fmt::Display for Failure {
             Failure::Client(e) => write!(f, "{e}"),
             Failure::Usage(m) | Failure::Input(m) => f.write_str(m),
             Failure::Output(e) => write!(f, "cannot write to standard output: {e}"),
-            Failure::RenewUnavailable => f.write_str("renewal mode is not available in this build"),
+            Failure::Renew(e) => write!(f, "{e}"),
         }
     }
 }
@@ -455,8 +455,11 @@ fn receive(ccache: Option<&str>) -> Result<(), Failure> {
     Ok(())
 }
 
-fn renew(_client: &Client, _ccache: Option<&str>, _mode: RenewMode) -> Result<(), Failure> {
-    Err(Failure::RenewUnavailable)
+fn renew(client: &Client, ccache: Option<&str>, mode: RenewMode) -> Result<(), Failure> {
+    // The SPANK plugin starts us from slurmstepd, whose blocked signals we
+    // inherit: unblock them so that SIGTERM at job end stops us at once.
+    let _ = nix::sys::signal::SigSet::all().thread_unblock();
+    auks::renew::run_cli(client, ccache, mode == RenewMode::Loop).map_err(Failure::Renew)
 }
 
 fn execute(cmd: &Command, client: Option<&Client>) -> Result<(), Failure> {

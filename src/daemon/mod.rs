@@ -851,7 +851,11 @@ impl Worker<'_> {
 fn prepare_cache_dir(dir: &std::path::Path) {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     match std::fs::symlink_metadata(dir) {
-        Err(_) => match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+        Err(_) => match std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+        {
             Ok(()) => crate::log!(1, "auksd : created cache dir {}", dir.display()),
             Err(e) => crate::log!(1, "auksd : cannot create cache dir {}: {e}", dir.display()),
         },

@@ -1164,6 +1164,12 @@ pub fn addressless_tgt<'a>(ctx: &'a Context, tgt: &mut Creds<'a>) -> Result<Cred
 }
 
 /// Get a cross-realm TGT `krbtgt/TARGET@<realm of tgt's server>` (§4.4).
+///
+/// Unlike the C AUKS this is a plain TGS request (CANONICALIZE + the kept
+/// ticket flags), not a FORWARDED one: an MIT KDC refuses FORWARDED for a
+/// server other than the TGT's own ("server didn't match ticket"), so the
+/// C recipe never obtains the ticket. The source TGT is addressless at this
+/// point (ADD makes it so first), and the KDC copies its (absent) addresses.
 pub fn cross_realm_tgt<'a>(
     ctx: &'a Context,
     tgt: &mut Creds<'a>,
@@ -1174,12 +1180,7 @@ pub fn cross_realm_tgt<'a>(
         .map(|(_, i)| i)
         .unwrap_or_else(|| tgt.client_realm());
     let server = Principal::tgs(ctx, target, &issuer)?;
-    tgs_request(
-        ctx,
-        tgt,
-        &server,
-        ffi::KDC_OPT_FORWARDED | ffi::KDC_OPT_CANONICALIZE,
-    )
+    tgs_request(ctx, tgt, &server, ffi::KDC_OPT_CANONICALIZE)
 }
 
 /// Renew a TGT at the KDC (RENEW | CANONICALIZE, §4.5).

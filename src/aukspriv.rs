@@ -1,0 +1,576 @@
+//! aukspriv: keep a TGT obtained from a keytab fresh in a ccache, so that
+//! root's AUKS clients (auksdrenewer, the SPANK plugin in slurmstepd) can
+//! authenticate (spec §7; replaces the C shell script).
+//!
+//! The TGT is obtained in-process (`krb5_get_init_creds_keytab`), not by
+//! running `kinit`, and stored atomically (a reader never sees a partial
+//! ccache). For another account than the caller, the ccache is written
+//! with that account's effective uid and gid, so it is created owned by
+//! that account with mode 0600 and no root-owned file ever appears in a
+//! directory the account controls.
+//!
+//! Principal: `AUKS_PRIV_PRINC` when set, else the host principal of this
+//! machine (`host/<hostname>@…`, the short and long forms of the name both
+//! match) when the keytab holds it, else the first principal of the keytab
+//! (the C script took the *last* one, §11.21).
+//!
+//! Refresh period: `AUKS_PRIV_RENEW_INT` after a success, shortened to 90 %
+//! of the life of the ticket actually obtained when the KDC granted less
+//! than that (so the ccache never expires between two refreshes);
+//! `AUKS_PRIV_ERROR_INT` after a failure.
+
+use crate::cred::{self, Placement};
+use crate::krb5::{self, Context, Keytab, Principal};
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Settings read from the environment (usually `/etc/sysconfig/aukspriv`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Account whose ccache is refreshed.
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub keytab: String,
+    /// `None`: chosen from the keytab at every refresh.
+    pub principal: Option<String>,
+    /// Requested ticket lifetime, seconds.
+    pub lifetime: u32,
+    /// Seconds between two refreshes after a success.
+    pub renew_int: u64,
+    /// Seconds before a retry after a failure.
+    pub error_int: u64,
+    /// Target ccache; `None`: the default ccache when refreshing the
+    /// caller's own ccache, else `FILE:/tmp/krb5cc_<uid>`.
+    pub ccache: Option<String>,
+    /// `AUKS_PRIV_SYSLOG_PRIO` (`facility.severity` or `none`).
+    pub syslog_prio: String,
+    /// Variables of the C script that have no effect here.
+    pub ignored: Vec<String>,
+}
+
+fn parse_secs(name: &str, v: &str, min: u64, max: u64) -> Result<u64, String> {
+    let t = v.trim();
+    let (digits, mult) = match t.chars().last() {
+        Some('s') => (&t[..t.len() - 1], 1),
+        Some('m') => (&t[..t.len() - 1], 60),
+        Some('h') => (&t[..t.len() - 1], 3600),
+        Some('d') => (&t[..t.len() - 1], 86400),
+        _ => (t, 1),
+    };
+    let n: u64 = digits
+        .parse()
+        .ok()
+        .filter(|_| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| format!("{name}={v:?}: expected a number of seconds (or 10m, 10h, 1d)"))?;
+    let n = n
+        .checked_mul(mult)
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| format!("{name}={v:?}: must be between {min} and {max} seconds"))?;
+    Ok(n)
+}
+
+impl Settings {
+    /// Read the settings with `get` (e.g. `|k| std::env::var(k).ok()`);
+    /// empty values count as unset.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let user = var("AUKS_PRIV_USER").unwrap_or_else(|| "root".into());
+        let found = if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) {
+            let uid: u32 = user
+                .parse()
+                .map_err(|_| format!("AUKS_PRIV_USER={user:?}: invalid uid"))?;
+            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        } else {
+            nix::unistd::User::from_name(&user)
+        };
+        let account = found
+            .map_err(|e| format!("AUKS_PRIV_USER={user:?}: account lookup failed: {e}"))?
+            .ok_or_else(|| format!("AUKS_PRIV_USER={user:?}: no such account"))?;
+        let num = |k: &str, default: u64, min: u64, max: u64| match var(k) {
+            Some(v) => parse_secs(k, &v, min, max),
+            None => Ok(default),
+        };
+        let lifetime = num("AUKS_PRIV_LIFETIME", 36000, 1, i32::MAX as u64)?;
+        let ignored = [
+            "AUKS_PRIV_KINIT_TIMEOUT",
+            "AUKS_KINIT_OPTS",
+            "AUKS_PRIV_CCACHE_APPEND",
+        ]
+        .iter()
+        .filter(|k| var(k).is_some())
+        .map(|k| k.to_string())
+        .collect();
+        Ok(Settings {
+            user: account.name,
+            uid: account.uid.as_raw(),
+            gid: account.gid.as_raw(),
+            keytab: var("AUKS_PRIV_KEYTAB").unwrap_or_else(|| "/etc/krb5.keytab".into()),
+            principal: var("AUKS_PRIV_PRINC"),
+            lifetime: u32::try_from(lifetime).unwrap_or(36000),
+            renew_int: num("AUKS_PRIV_RENEW_INT", 35000, 1, u32::MAX as u64)?,
+            error_int: num("AUKS_PRIV_ERROR_INT", 60, 1, u32::MAX as u64)?,
+            ccache: var("AUKS_PRIV_CCACHE"),
+            syslog_prio: var("AUKS_PRIV_SYSLOG_PRIO").unwrap_or_else(|| "local3.notice".into()),
+            ignored,
+        })
+    }
+}
+
+/// The host names of this machine, as `gethostname()` gives it.
+pub fn host_names() -> Vec<String> {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .into_iter()
+        .collect()
+}
+
+/// Choose the principal to use among the keytab's (in keytab order): the
+/// host principal of one of `hostnames` (exact instance first, then short
+/// name against FQDN either way, case-insensitive), else the first entry.
+pub fn choose_principal(keytab: &[String], hostnames: &[String]) -> Option<String> {
+    let instance = |p: &str| -> Option<String> {
+        let (name, _realm) = p.rsplit_once('@').unwrap_or((p, ""));
+        name.strip_prefix("host/")
+            .filter(|i| !i.contains('/'))
+            .map(|i| i.to_ascii_lowercase())
+    };
+    let short = |h: &str| h.split('.').next().unwrap_or(h).to_string();
+    for exact in [true, false] {
+        for p in keytab {
+            let Some(inst) = instance(p) else { continue };
+            for h in hostnames {
+                let h = h.to_ascii_lowercase();
+                let hit = if exact {
+                    inst == h
+                } else {
+                    // short host name vs FQDN in the keytab, or the reverse
+                    (inst.contains('.') != h.contains('.')) && short(&inst) == short(&h)
+                };
+                if hit {
+                    return Some(p.clone());
+                }
+            }
+        }
+    }
+    keytab.first().cloned()
+}
+
+/// What a refresh produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    pub principal: String,
+    pub ccache: String,
+    pub endtime: i64,
+}
+
+/// Restores the effective ids when dropped.
+struct AsUser {
+    euid: nix::unistd::Uid,
+    egid: nix::unistd::Gid,
+}
+
+impl AsUser {
+    fn switch(uid: u32, gid: u32) -> Result<AsUser, String> {
+        let saved = AsUser {
+            euid: nix::unistd::geteuid(),
+            egid: nix::unistd::getegid(),
+        };
+        nix::unistd::setegid(nix::unistd::Gid::from_raw(gid))
+            .map_err(|e| format!("cannot switch to gid {gid}: {e}"))?;
+        if let Err(e) = nix::unistd::seteuid(nix::unistd::Uid::from_raw(uid)) {
+            let _ = nix::unistd::setegid(saved.egid);
+            return Err(format!("cannot switch to uid {uid}: {e}"));
+        }
+        Ok(saved)
+    }
+}
+
+impl Drop for AsUser {
+    fn drop(&mut self) {
+        // Failing to regain root would leave us unable to work: abort
+        // rather than continue with the wrong identity.
+        if nix::unistd::seteuid(self.euid).is_err() || nix::unistd::setegid(self.egid).is_err() {
+            eprintln!("aukspriv: cannot restore the effective ids");
+            std::process::abort();
+        }
+    }
+}
+
+impl Settings {
+    /// True when the ccache belongs to another account than ours.
+    fn for_other_user(&self) -> bool {
+        self.uid != nix::unistd::geteuid().as_raw()
+    }
+
+    /// The ccache refreshed.
+    pub fn target_ccache(&self, ctx: &Context) -> Result<String, String> {
+        if let Some(c) = &self.ccache {
+            return Ok(c.clone());
+        }
+        if self.for_other_user() {
+            return Ok(format!("FILE:/tmp/krb5cc_{}", self.uid));
+        }
+        ctx.default_ccache_name()
+            .map_err(|e| format!("no default ccache: {e}"))
+    }
+}
+
+/// Get a TGT from the keytab and store it into the target ccache.
+pub fn refresh(s: &Settings) -> Result<Refreshed, String> {
+    let ctx = Context::new().map_err(|e| e.to_string())?;
+    let kt = Keytab::resolve(&ctx, &s.keytab).map_err(|e| format!("keytab {}: {e}", s.keytab))?;
+    let principal = match &s.principal {
+        Some(p) => p.clone(),
+        None => {
+            let all = kt
+                .principals()
+                .map_err(|e| format!("cannot list keytab {}: {e}", s.keytab))?;
+            choose_principal(&all, &host_names())
+                .ok_or_else(|| format!("keytab {} holds no key", s.keytab))?
+        }
+    };
+    let p =
+        Principal::parse(&ctx, &principal).map_err(|e| format!("principal {principal}: {e}"))?;
+    let mut tgt = kt
+        .get_tgt(&p, i32::try_from(s.lifetime).ok(), None)
+        .map_err(|e| format!("cannot get a TGT for {principal} from {}: {e}", s.keytab))?;
+    let endtime = tgt.endtime();
+    let data = krb5::encode_krb_cred(&ctx, &mut [&mut tgt]).map_err(|e| e.to_string())?;
+    drop(tgt);
+    let target = s.target_ccache(&ctx)?;
+    let stored = if s.for_other_user() {
+        if !nix::unistd::geteuid().is_root() {
+            return Err(format!(
+                "only root can refresh the ccache of {} (uid {})",
+                s.user, s.uid
+            ));
+        }
+        let _as = AsUser::switch(s.uid, s.gid)?;
+        cred::store_krb_cred(&ctx, &data, Some(&target), Placement::Replace)
+    } else {
+        cred::store_krb_cred(&ctx, &data, Some(&target), Placement::Replace)
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(Refreshed {
+        principal,
+        ccache: stored,
+        endtime,
+    })
+}
+
+/// Seconds to wait after a successful refresh (pure): `renew_int`, or 90 %
+/// of the remaining life of the ticket when that is shorter (at least 1).
+pub fn wait_after_success(renew_int: u64, endtime: i64, now: i64) -> u64 {
+    let life = u64::try_from(endtime - now).unwrap_or(0);
+    renew_int.min(life * 9 / 10).max(1)
+}
+
+// ---------------------------------------------------------------------------
+// Logging: stdout (-v, or AUKS_PRIV_SYSLOG_PRIO=none) or syslog (/dev/log)
+
+/// Where aukspriv writes its messages.
+pub enum PrivLog {
+    Stdout,
+    Syslog {
+        sock: UnixDatagram,
+        facility: u8,
+        severity: u8,
+    },
+}
+
+fn facility_code(name: &str) -> Option<u8> {
+    let n = match name {
+        "kern" => 0,
+        "user" => 1,
+        "mail" => 2,
+        "daemon" => 3,
+        "auth" | "security" => 4,
+        "syslog" => 5,
+        "lpr" => 6,
+        "news" => 7,
+        "uucp" => 8,
+        "cron" => 9,
+        "authpriv" => 10,
+        "ftp" => 11,
+        _ => {
+            let d = name.strip_prefix("local")?;
+            let k: u8 = d.parse().ok()?;
+            if k > 7 || d.len() != 1 {
+                return None;
+            }
+            16 + k
+        }
+    };
+    Some(n)
+}
+
+fn severity_code(name: &str) -> Option<u8> {
+    Some(match name {
+        "emerg" | "panic" => 0,
+        "alert" => 1,
+        "crit" => 2,
+        "err" | "error" => 3,
+        "warning" | "warn" => 4,
+        "notice" => 5,
+        "info" => 6,
+        "debug" => 7,
+        _ => return None,
+    })
+}
+
+/// Parse a `logger -p` priority (`facility.severity`, or a bare facility
+/// meaning `notice`).
+pub fn parse_priority(p: &str) -> Option<(u8, u8)> {
+    let p = p.trim().to_ascii_lowercase();
+    let (f, s) = p.split_once('.').unwrap_or((&p, "notice"));
+    Some((facility_code(f)?, severity_code(s)?))
+}
+
+impl PrivLog {
+    /// `verbose` or priority `none`: stdout; else syslog through /dev/log
+    /// (stdout, with a warning, when there is no syslog daemon).
+    pub fn new(verbose: bool, priority: &str) -> Result<PrivLog, String> {
+        if verbose || priority.trim().eq_ignore_ascii_case("none") {
+            return Ok(PrivLog::Stdout);
+        }
+        let (facility, severity) = parse_priority(priority).ok_or_else(|| {
+            format!("AUKS_PRIV_SYSLOG_PRIO={priority:?}: not a facility.severity priority")
+        })?;
+        let sock = UnixDatagram::unbound().and_then(|s| s.connect("/dev/log").map(|()| s));
+        match sock {
+            Ok(sock) => Ok(PrivLog::Syslog {
+                sock,
+                facility,
+                severity,
+            }),
+            Err(e) => {
+                let l = PrivLog::Stdout;
+                l.error(&format!(
+                    "no syslog (/dev/log: {e}): logging to standard output"
+                ));
+                Ok(l)
+            }
+        }
+    }
+
+    fn write(&self, error: bool, msg: &str) {
+        let msg = msg.replace('\n', " ");
+        match self {
+            PrivLog::Stdout => {
+                let now = chrono::Local::now().format("%a %b %e %H:%M:%S %Y");
+                let _ = writeln!(std::io::stdout().lock(), "{now} aukspriv: {msg}");
+            }
+            PrivLog::Syslog {
+                sock,
+                facility,
+                severity,
+            } => {
+                let sev = if error { 3 } else { *severity };
+                let pri = u16::from(*facility) * 8 + u16::from(sev);
+                let now = chrono::Local::now().format("%b %e %H:%M:%S");
+                let line = format!("<{pri}>{now} aukspriv[{}]: {msg}", std::process::id());
+                let _ = sock.send(line.as_bytes());
+            }
+        }
+    }
+
+    pub fn info(&self, msg: &str) {
+        self.write(false, msg);
+    }
+
+    pub fn error(&self, msg: &str) {
+        self.write(true, msg);
+    }
+}
+
+/// Refresh forever, until `term` is set; `hup` forces a refresh now.
+pub fn run(s: &Settings, log: &PrivLog, term: &AtomicBool, hup: &AtomicBool) {
+    let target = match Context::new()
+        .map_err(|e| e.to_string())
+        .and_then(|c| s.target_ccache(&c))
+    {
+        Ok(t) => t,
+        Err(e) => format!("(unknown: {e})"),
+    };
+    log.info(&format!(
+        "started: keytab {}, principal {}, ccache {target} of {} (uid {}), lifetime {} s, refresh every {} s (after an error: {} s)",
+        s.keytab,
+        s.principal.as_deref().unwrap_or("chosen from the keytab"),
+        s.user,
+        s.uid,
+        s.lifetime,
+        s.renew_int,
+        s.error_int
+    ));
+    for v in &s.ignored {
+        log.info(&format!(
+            "{v} is ignored: the TGT is obtained in-process, without kinit"
+        ));
+    }
+    if s.renew_int >= u64::from(s.lifetime) {
+        log.info(&format!(
+            "AUKS_PRIV_RENEW_INT ({} s) is not shorter than AUKS_PRIV_LIFETIME ({} s): refreshing at 90 % of the ticket life instead",
+            s.renew_int, s.lifetime
+        ));
+    }
+    loop {
+        let wait = match refresh(s) {
+            Ok(r) => {
+                let now = chrono::Utc::now().timestamp();
+                let w = wait_after_success(s.renew_int, r.endtime, now);
+                log.info(&format!(
+                    "refreshed {} of {}: {} valid until {}; next refresh in {w} s",
+                    r.ccache,
+                    s.user,
+                    r.principal,
+                    crate::daemon::fmt_time(r.endtime)
+                ));
+                w
+            }
+            Err(e) => {
+                log.error(&format!(
+                    "refresh failed: {e}; retrying in {} s",
+                    s.error_int
+                ));
+                s.error_int
+            }
+        };
+        let until = Instant::now() + Duration::from_secs(wait);
+        while Instant::now() < until && !term.load(Ordering::SeqCst) && !hup.load(Ordering::SeqCst)
+        {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if term.load(Ordering::SeqCst) {
+            log.info("stopped");
+            return;
+        }
+        if hup.swap(false, Ordering::SeqCst) {
+            log.info("SIGHUP: refreshing now");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn host_principal_preferred_over_order() {
+        let kt = v(&[
+            "nfs/vm@R",
+            "HTTP/vm@R",
+            "host/other@R",
+            "host/vm@R",
+            "zzz@R",
+        ]);
+        assert_eq!(
+            choose_principal(&kt, &v(&["vm"])).as_deref(),
+            Some("host/vm@R")
+        );
+    }
+
+    #[test]
+    fn short_and_long_host_names_match() {
+        let kt = v(&["a@R", "host/node1.example.org@R"]);
+        assert_eq!(
+            choose_principal(&kt, &v(&["node1"])).as_deref(),
+            Some("host/node1.example.org@R")
+        );
+        let kt = v(&["a@R", "host/node1@R"]);
+        assert_eq!(
+            choose_principal(&kt, &v(&["node1.example.org"])).as_deref(),
+            Some("host/node1@R")
+        );
+        // exact beats short/long
+        let kt = v(&["host/node1@R", "host/NODE1.example.org@R"]);
+        assert_eq!(
+            choose_principal(&kt, &v(&["node1.example.org"])).as_deref(),
+            Some("host/NODE1.example.org@R")
+        );
+        // node10 is not node1
+        let kt = v(&["first@R", "host/node10.example.org@R"]);
+        assert_eq!(
+            choose_principal(&kt, &v(&["node1"])).as_deref(),
+            Some("first@R")
+        );
+    }
+
+    #[test]
+    fn first_entry_otherwise_not_last() {
+        let kt = v(&["first@R", "second@R", "last@R"]);
+        assert_eq!(
+            choose_principal(&kt, &v(&["vm"])).as_deref(),
+            Some("first@R")
+        );
+        assert_eq!(choose_principal(&[], &v(&["vm"])), None);
+    }
+
+    #[test]
+    fn settings_defaults_and_values() {
+        let s = Settings::from_env(|_| None).unwrap();
+        assert_eq!(s.user, "root");
+        assert_eq!(s.uid, 0);
+        assert_eq!(s.keytab, "/etc/krb5.keytab");
+        assert_eq!((s.lifetime, s.renew_int, s.error_int), (36000, 35000, 60));
+        assert_eq!(s.principal, None);
+        assert_eq!(s.ccache, None);
+        assert_eq!(s.syslog_prio, "local3.notice");
+        let s = Settings::from_env(|k| {
+            Some(
+                match k {
+                    "AUKS_PRIV_USER" => "0",
+                    "AUKS_PRIV_LIFETIME" => "10h",
+                    "AUKS_PRIV_RENEW_INT" => "20",
+                    "AUKS_PRIV_ERROR_INT" => "5s",
+                    "AUKS_PRIV_CCACHE" => "FILE:/tmp/x",
+                    "AUKS_PRIV_PRINC" => "host/a@B",
+                    "AUKS_KINIT_OPTS" => "-f",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        })
+        .unwrap();
+        assert_eq!((s.lifetime, s.renew_int, s.error_int), (36000, 20, 5));
+        assert_eq!(s.ccache.as_deref(), Some("FILE:/tmp/x"));
+        assert_eq!(s.principal.as_deref(), Some("host/a@B"));
+        assert_eq!(s.ignored, vec!["AUKS_KINIT_OPTS".to_string()]);
+        for bad in ["abc", "0", "-5", "1x", ""] {
+            let r = Settings::from_env(|k| (k == "AUKS_PRIV_RENEW_INT").then(|| bad.to_string()));
+            if bad.is_empty() {
+                assert!(r.is_ok());
+            } else {
+                assert!(r.is_err(), "{bad:?}");
+            }
+        }
+        assert!(
+            Settings::from_env(|k| (k == "AUKS_PRIV_USER").then(|| "no-such-user-xyz".into()))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn wait_policy() {
+        assert_eq!(wait_after_success(20, 1060, 1000), 20);
+        assert_eq!(wait_after_success(35000, 1000 + 3600, 1000), 3240);
+        assert_eq!(wait_after_success(35000, 1000, 1000), 1);
+    }
+
+    #[test]
+    fn priorities() {
+        assert_eq!(parse_priority("local3.notice"), Some((19, 5)));
+        assert_eq!(parse_priority("daemon.err"), Some((3, 3)));
+        assert_eq!(parse_priority("user"), Some((1, 5)));
+        assert_eq!(parse_priority("local8.info"), None);
+        assert_eq!(parse_priority("local3.loud"), None);
+    }
+}
