@@ -839,7 +839,7 @@ pub fn renewer_pass(client: &Client, stop: &AtomicBool) -> PassStats {
             Decision::NotDue { due_at } => {
                 st.skipped += 1;
                 crate::log!(
-                    2,
+                    1,
                     "auksdrenewer : {who} : skipped: valid until {}, renewal due at {}",
                     fmt_time(times.endtime),
                     fmt_time(due_at)
@@ -847,7 +847,7 @@ pub fn renewer_pass(client: &Client, stop: &AtomicBool) -> PassStats {
             }
             Decision::Impossible(why) => {
                 st.skipped += 1;
-                crate::log!(2, "auksdrenewer : {who} : skipped: {why}");
+                crate::log!(1, "auksdrenewer : {who} : skipped: {why}");
             }
             Decision::Renew => match renew_record(client, &ctx, rec) {
                 Ok(t) => {
