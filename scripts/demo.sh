@@ -25,13 +25,17 @@ say "installing packages (if missing) and building auks-rs"
 bash scripts/deps.sh
 cargo build --quiet
 
+# The testbed library is written for scripts without errexit: from here on,
+# every step that matters is checked explicitly.
+set +e
+fail() { echo "demo: FAILED: $*" >&2; exit 1; }
 # shellcheck source=testbed/lib.sh
 source scripts/testbed/lib.sh
 if [ "$keep" = no ]; then
     trap 'say "tearing the demo down"; tb_down' EXIT
 fi
 say "starting a throw-away realm ($TB_REALM), auksd, munge, slurmctld and slurmd"
-tb_up
+tb_up || fail "testbed did not start"
 tb_plugstack optional "$(tb_plugstack_default_args)"
 echo "plugstack: $(cat "$TB_PLUGSTACK_FILE")"
 
@@ -41,26 +45,28 @@ U=$TB_USER
 say "1. $U logs in on the login node and gets a ticket"
 tb_kinit "$U"
 show "klist"
-tb_as "$U" "klist"
+tb_as "$U" "klist" || fail "no ticket for $U"
 
 say "2. auks -a: the TGT goes into auksd"
 show "auks -a"
-tb_as "$U" "AUKS_CONF=$TB_AUKS_CONF $AUKS -a"
+tb_as "$U" "AUKS_CONF=$TB_AUKS_CONF $AUKS -a" || fail "auks -a"
 show "auks -D   (as root, with the host keytab: admin role)"
 hostcc=$(mktemp -u /tmp/auks-demo-host.XXXXXX)
-kinit -k -t "$TB_HOST_KEYTAB" -c "$hostcc" "host/$TB_HOST@$TB_REALM"
-KRB5CCNAME=$hostcc AUKS_CONF=$TB_AUKS_CONF "$AUKS" -D
+kinit -k -t "$TB_HOST_KEYTAB" -c "$hostcc" "host/$TB_HOST@$TB_REALM" || fail "host kinit"
+KRB5CCNAME=$hostcc AUKS_CONF=$TB_AUKS_CONF "$AUKS" -D || fail "auks -D"
 
 say "3. auks -g: the ticket comes back out (into a fresh ccache)"
 show "auks -g -u $TB_UID -C FILE:/tmp/demo-$TB_UID.cc"
-KRB5CCNAME=$hostcc AUKS_CONF=$TB_AUKS_CONF "$AUKS" -g -u "$TB_UID" -C "FILE:/tmp/demo-$TB_UID.cc"
-klist -c "/tmp/demo-$TB_UID.cc"
+KRB5CCNAME=$hostcc AUKS_CONF=$TB_AUKS_CONF "$AUKS" -g -u "$TB_UID" -C "FILE:/tmp/demo-$TB_UID.cc" \
+    || fail "auks -g"
+klist -c "/tmp/demo-$TB_UID.cc" || fail "klist of the fetched ccache"
 rm -f "/tmp/demo-$TB_UID.cc"
 kdestroy -q -c "$hostcc" || true
 
 say "4. a job is handed its owner's ticket: srun --auks=yes"
 show "srun --auks=yes bash -c 'echo KRB5CCNAME=\$KRB5CCNAME; ls -l \${KRB5CCNAME#FILE:}; klist'"
-tb_as "$U" "srun --auks=yes bash -c 'echo KRB5CCNAME=\$KRB5CCNAME; ls -l \${KRB5CCNAME#FILE:} 2>/dev/null; klist'"
+tb_as "$U" "srun --auks=yes bash -c 'echo KRB5CCNAME=\$KRB5CCNAME; ls -l \${KRB5CCNAME#FILE:} 2>/dev/null; klist'" \
+    || fail "the job did not see its owner's ticket"
 
 say "5. after the job: no ccache and no renewer left on the node"
 sleep 1

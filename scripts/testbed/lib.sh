@@ -165,7 +165,7 @@ EOF
     done
     tb_pid_alive "$R/kdc.pid" || tb_die "krb5kdc did not start: $(cat "$R/kdc.stdout")"
     echo "TB_KDC_PORT=$TB_KDC_PORT" > "$TB_DIR/state.env.new"
-    grep -v '^TB_KDC_PORT=' "$TB_DIR/state.env" 2>/dev/null >> "$TB_DIR/state.env.new"
+    grep -v '^TB_KDC_PORT=' "$TB_DIR/state.env" 2>/dev/null >> "$TB_DIR/state.env.new" || true
     mv "$TB_DIR/state.env.new" "$TB_DIR/state.env"
     tb_principals
 }
