@@ -674,31 +674,12 @@ impl Worker<'_> {
             Request::Ping | Request::List => (Reply::Ping, format!("role {role}")),
             Request::Add(data) => self.add(role, client, data),
             Request::Get(uid) => {
-                if role == Role::Guest {
-                    return (
-                        err_reply(
-                            reason::NOT_AUTHORIZED,
-                            "requester is not authorized to do that (guest role)",
-                        ),
-                        "guest may not get".into(),
-                    );
-                }
                 let Ok(repo) = self.shared.repo.lock() else {
                     return (err_reply(reason::INTERNAL, "internal error"), "lock".into());
                 };
-                match repo.get(uid) {
-                    None => (
-                        err_reply(reason::NOT_FOUND, format!("no credential stored for uid {uid}")),
-                        "not found".into(),
-                    ),
-                    Some(r) if role != Role::Admin && r.principal != client => (
-                        err_reply(
-                            reason::PRINCIPAL_MISMATCH,
-                            format!("the credential of uid {uid} belongs to another principal"),
-                        ),
-                        format!("stored principal is {}", r.principal),
-                    ),
-                    Some(r) if repo::is_stale(r, now) => (
+                match owned_cred(&repo, role, client, uid, "get") {
+                    Err(refusal) => refusal,
+                    Ok(r) if repo::is_stale(r, now) => (
                         err_reply(
                             reason::NOT_FOUND,
                             format!(
@@ -709,44 +690,22 @@ impl Worker<'_> {
                         ),
                         "stored credential expired".into(),
                     ),
-                    Some(r) => (Reply::Get(r.clone()), format!("principal {}", r.principal)),
+                    Ok(r) => (Reply::Get(r.clone()), format!("principal {}", r.principal)),
                 }
             }
             Request::Remove(uid) => {
-                if role == Role::Guest {
-                    return (
-                        err_reply(
-                            reason::NOT_AUTHORIZED,
-                            "requester is not authorized to do that (guest role)",
-                        ),
-                        "guest may not remove".into(),
-                    );
-                }
                 let Ok(mut repo) = self.shared.repo.lock() else {
                     return (err_reply(reason::INTERNAL, "internal error"), "lock".into());
                 };
-                match repo.get(uid) {
-                    None => (
-                        err_reply(
-                            reason::NOT_FOUND,
-                            format!("no credential stored for uid {uid}"),
-                        ),
-                        "not found".into(),
+                if let Err(refusal) = owned_cred(&repo, role, client, uid, "remove") {
+                    return refusal;
+                }
+                match repo.remove(uid) {
+                    Ok(r) => (Reply::Remove, format!("principal {}", r.principal)),
+                    Err(e) => (
+                        err_reply(reason::UNLINK_FAILED, e.to_string()),
+                        e.to_string(),
                     ),
-                    Some(r) if role != Role::Admin && r.principal != client => (
-                        err_reply(
-                            reason::PRINCIPAL_MISMATCH,
-                            format!("the credential of uid {uid} belongs to another principal"),
-                        ),
-                        format!("stored principal is {}", r.principal),
-                    ),
-                    Some(_) => match repo.remove(uid) {
-                        Ok(r) => (Reply::Remove, format!("principal {}", r.principal)),
-                        Err(e) => (
-                            err_reply(reason::UNLINK_FAILED, e.to_string()),
-                            e.to_string(),
-                        ),
-                    },
                 }
             }
             Request::Dump => {
@@ -869,6 +828,43 @@ fn prepare_cache_dir(dir: &std::path::Path) {
             m.permissions().mode() & 0o7777
         ),
         Ok(_) => {}
+    }
+}
+
+/// GET/REMOVE authorization (§5.3): guests may not; users only for a
+/// credential of their own principal; admins for any stored credential.
+fn owned_cred<'r>(
+    repo: &'r Repo,
+    role: Role,
+    client: &str,
+    uid: u32,
+    what: &str,
+) -> Result<&'r proto::CredRecord, (Reply, String)> {
+    if role == Role::Guest {
+        return Err((
+            err_reply(
+                reason::NOT_AUTHORIZED,
+                "requester is not authorized to do that (guest role)",
+            ),
+            format!("guest may not {what}"),
+        ));
+    }
+    match repo.get(uid) {
+        None => Err((
+            err_reply(
+                reason::NOT_FOUND,
+                format!("no credential stored for uid {uid}"),
+            ),
+            "not found".into(),
+        )),
+        Some(r) if role != Role::Admin && r.principal != client => Err((
+            err_reply(
+                reason::PRINCIPAL_MISMATCH,
+                format!("the credential of uid {uid} belongs to another principal"),
+            ),
+            format!("stored principal is {}", r.principal),
+        )),
+        Some(r) => Ok(r),
     }
 }
 
