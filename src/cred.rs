@@ -249,13 +249,12 @@ fn file_path_of(name: &str) -> Option<PathBuf> {
     None
 }
 
-fn init_and_store(ctx: &Context, cc: &Ccache<'_>, creds: &mut [Creds<'_>]) -> Result<()> {
+fn init_and_store(cc: &Ccache<'_>, creds: &mut [Creds<'_>]) -> Result<()> {
     let client = creds[0].client_principal()?;
     cc.initialize(&client)?;
     for c in creds.iter_mut() {
         cc.store(c)?;
     }
-    let _ = ctx;
     Ok(())
 }
 
@@ -281,7 +280,7 @@ pub fn store_krb_cred(
             if cc.cc_type() == "FILE" {
                 return store_file(ctx, &mut creds, Path::new(&cc.residual()), placement);
             }
-            init_and_store(ctx, &cc, &mut creds).map_err(|e| CredError::Store {
+            init_and_store(&cc, &mut creds).map_err(|e| CredError::Store {
                 ccache: target.clone(),
                 reason: e.to_string(),
             })?;
@@ -321,7 +320,7 @@ fn store_file(
     let tmp = dir.path().join("ccache");
     {
         let cc = Ccache::resolve(ctx, &format!("FILE:{}", tmp.display()))?;
-        init_and_store(ctx, &cc, creds).map_err(|e| fail(e.to_string()))?;
+        init_and_store(&cc, creds).map_err(|e| fail(e.to_string()))?;
     }
     // The file libkrb5 created is mode 0600 and owned by our effective uid;
     // enforce the mode in case of an unusual umask.

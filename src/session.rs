@@ -28,9 +28,10 @@ pub const MAX_HANDSHAKE_MSG: usize = 64 * 1024;
 /// Largest KRB-PRIV we read: the largest AUKS message plus encryption and
 /// DER overhead.
 pub const MAX_PRIV_MSG: usize = crate::proto::MAX_MESSAGE + 4096;
-/// Largest request a daemon accepts: an ADD with a full credential, plus
-/// KRB-PRIV overhead.
-pub const MAX_REQUEST_PRIV: usize = 8 + crate::proto::MAX_CRED_DATA + 4096;
+/// Largest request plaintext a daemon accepts: an ADD with a full
+/// credential (type, length, data). [`Session::recv`] adds the KRB-PRIV
+/// overhead itself.
+pub const MAX_REQUEST: usize = 8 + crate::proto::MAX_CRED_DATA;
 /// Longest client principal name accepted by the daemon (spec §2.4).
 pub const MAX_PRINCIPAL: usize = 128;
 

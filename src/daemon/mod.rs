@@ -23,7 +23,7 @@ use crate::config::{ConfigError, DaemonConfig, Endpoint};
 use crate::cred::{self, CredError};
 use crate::krb5::{Context, Keytab, Principal};
 use crate::proto::{self, ErrorInfo, ProtoError, Reply, Request, MAX_DUMP_RECORDS};
-use crate::session::{Preauth, PreauthStep, Session, SessionError};
+use crate::session::{Preauth, PreauthStep, Session, SessionError, MAX_REQUEST};
 use repo::{AddOutcome, Repo};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -196,7 +196,9 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     }
 }
 
-fn bind(ep: &Endpoint, backlog: usize) -> Result<TcpListener, DaemonError> {
+/// Bind the listening socket (std's listen backlog is 128; `QueueSize`
+/// bounds the queue of authenticated work instead).
+fn bind(ep: &Endpoint) -> Result<TcpListener, DaemonError> {
     let port: u16 = ep.port.trim().parse().map_err(|_| DaemonError::Bind {
         addr: ep.port.clone(),
         reason: "the daemon needs a numeric port".into(),
@@ -221,10 +223,7 @@ fn bind(ep: &Endpoint, backlog: usize) -> Result<TcpListener, DaemonError> {
     let mut last = String::from("no address");
     for a in &candidates {
         match TcpListener::bind(a) {
-            Ok(l) => {
-                let _ = backlog; // std uses a backlog of 128; the queue bounds work
-                return Ok(l);
-            }
+            Ok(l) => return Ok(l),
             Err(e) => last = format!("{a}: {e}"),
         }
     }
@@ -272,7 +271,7 @@ fn serve(conf: DaemonConfig, signals: &Signals) -> Result<bool, DaemonError> {
         crate::log!(1, "auksd : {line}");
     }
     drop(ctx);
-    let listener = bind(ep, conf.auksd.queue_size)?;
+    let listener = bind(ep)?;
     listener
         .set_nonblocking(true)
         .map_err(|e| DaemonError::Other(e.to_string()))?;
@@ -589,7 +588,7 @@ impl Worker<'_> {
         };
         let role = self.shared.acl.role_for(&client, Some(s.peer().ip()));
         for _ in 0..MAX_REQUESTS_PER_SESSION {
-            let plain = match s.recv(session_max()) {
+            let plain = match s.recv(MAX_REQUEST) {
                 Ok(p) => p,
                 Err(SessionError::Closed { .. }) => return,
                 Err(e) => {
@@ -866,10 +865,6 @@ fn owned_cred<'r>(
         )),
         Some(r) => Ok(r),
     }
-}
-
-fn session_max() -> usize {
-    4 + 4 + proto::MAX_CRED_DATA
 }
 
 /// Human-readable UTC time for log lines and error reasons.
