@@ -23,6 +23,7 @@ show() { printf '$ %s\n' "$*"; }
 
 say "installing packages (if missing) and building auks-rs"
 bash scripts/deps.sh
+bash scripts/traversable.sh
 cargo build --quiet
 
 # The testbed library is written for scripts without errexit: from here on,

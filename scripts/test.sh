@@ -15,6 +15,7 @@ step() { printf '\n=== %s\n' "$*"; }
 
 step "installing packages (if missing)"
 bash scripts/deps.sh
+bash scripts/traversable.sh
 
 step "cargo fmt --check"
 cargo fmt --check
