@@ -584,12 +584,13 @@ impl<'a> JobRenewer<'a> {
         })
     }
 
-    /// Sleep `secs` seconds, waking early on `stop` or when the FILE ccache
-    /// disappears. Returns false when stopped.
-    fn sleep(&self, secs: u64, stop: &AtomicBool) -> bool {
+    /// Sleep `secs` seconds, waking early on `stop` (at once: the signal
+    /// handler also writes to the stop's wake socket) or when the FILE
+    /// ccache disappears (checked every 250 ms). Returns false when stopped.
+    fn sleep(&self, secs: u64, stop: &Stop) -> bool {
         let until = Instant::now() + Duration::from_secs(secs);
         loop {
-            if stop.load(Ordering::SeqCst) {
+            if stop.is_set() {
                 return false;
             }
             if self.file_gone() {
@@ -599,13 +600,13 @@ impl<'a> JobRenewer<'a> {
             if left.is_zero() {
                 return true;
             }
-            std::thread::sleep(left.min(Duration::from_millis(250)));
+            stop.wait(left.min(Duration::from_millis(250)));
         }
     }
 
     /// Run once, or until the ccache disappears, the credential expires or
     /// `stop` is set.
-    pub fn run(&self, loop_mode: bool, stop: &AtomicBool) -> Result<(), RenewError> {
+    pub fn run(&self, loop_mode: bool, stop: &Stop) -> Result<(), RenewError> {
         let t = &self.target;
         crate::log!(
             1,
@@ -615,7 +616,7 @@ impl<'a> JobRenewer<'a> {
             self.delay()
         );
         loop {
-            if stop.load(Ordering::SeqCst) {
+            if stop.is_set() {
                 crate::log!(1, "renewer : {t} : stopped by a signal");
                 return Ok(());
             }
@@ -718,13 +719,62 @@ impl<'a> JobRenewer<'a> {
 /// mode SIGTERM and SIGINT stop it cleanly (between two steps, so a store
 /// in progress completes and leaves no temporary file).
 pub fn run_cli(client: &Client, ccache: Option<&str>, loop_mode: bool) -> Result<(), RenewError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    if loop_mode {
+    let stop = if loop_mode {
+        Stop::on_signals()
+    } else {
+        Stop::new()
+    };
+    let r = JobRenewer::new(client, ccache)?;
+    r.run(loop_mode, &stop)
+}
+
+/// When the job renewer must stop: a flag set by SIGTERM/SIGINT, plus a
+/// socket the handler writes to, so that a sleeping renewer wakes at once
+/// (the plugin waits for it at the end of every job step).
+pub struct Stop {
+    flag: Arc<AtomicBool>,
+    wake: Option<std::os::unix::net::UnixStream>,
+}
+
+impl Stop {
+    /// Never set by a signal (`auks -R once`, tests).
+    pub fn new() -> Stop {
+        Stop {
+            flag: Arc::new(AtomicBool::new(false)),
+            wake: None,
+        }
+    }
+
+    /// Set by SIGTERM and SIGINT.
+    pub fn on_signals() -> Stop {
         use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-            if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut stop = Stop::new();
+        for sig in [SIGTERM, SIGINT] {
+            if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop.flag)) {
                 crate::log!(1, "renewer : cannot install signal handler: {e}");
             }
+        }
+        match std::os::unix::net::UnixStream::pair() {
+            Ok((rx, tx)) => {
+                // The handler writes one byte per signal, non-blocking (a
+                // full socket only means a wake-up is already pending).
+                let registered = rx.set_nonblocking(true).is_ok()
+                    && [SIGTERM, SIGINT].into_iter().all(|sig| {
+                        tx.try_clone()
+                            .and_then(|t| signal_hook::low_level::pipe::register(sig, t))
+                            .is_ok()
+                    });
+                if registered {
+                    stop.wake = Some(rx);
+                } else {
+                    crate::log!(1, "renewer : cannot install the wake-up socket: polling");
+                }
+            }
+            Err(e) => crate::log!(
+                1,
+                "renewer : cannot create the wake-up socket ({e}): polling"
+            ),
         }
         // slurmstepd blocks SIGTERM and a child started with std's Command
         // inherits that mask (C cleared it, §10.5): unblock the stop
@@ -736,9 +786,40 @@ pub fn run_cli(client: &Client, ccache: Option<&str>, loop_mode: bool) -> Result
         if let Err(e) = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None) {
             crate::log!(1, "renewer : cannot unblock SIGTERM: {e}");
         }
+        stop
     }
-    let r = JobRenewer::new(client, ccache)?;
-    r.run(loop_mode, &stop)
+
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Wait up to `limit`, returning early when a stop signal arrives.
+    fn wait(&self, limit: Duration) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let Some(rx) = &self.wake else {
+            std::thread::sleep(limit);
+            return;
+        };
+        let ms = u16::try_from(limit.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(rx.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            // Drain; the flag is what is checked.
+            Ok(n) if n > 0 => {
+                let mut buf = [0u8; 16];
+                let _ = std::io::Read::read(&mut &*rx, &mut buf);
+            }
+            Ok(_) => {}
+            // EINTR (the signal itself): the caller checks the flag.
+            Err(_) => {}
+        }
+    }
+}
+
+impl Default for Stop {
+    fn default() -> Stop {
+        Stop::new()
+    }
 }
 
 // ---------------------------------------------------------------------------

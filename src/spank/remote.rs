@@ -55,6 +55,9 @@ pub struct StepState {
     pub job: Option<Job>,
     pub ccache: Option<JobCcache>,
     pub renewer: Option<Child>,
+    /// When the renewer was sent its stop signal, and whether that was
+    /// SIGKILL already.
+    pub renewer_signalled: Option<(Instant, bool)>,
     pub exited_tasks: u32,
     pub synced: bool,
     /// A failure of the fetch, reported to the user from `user_init`:
@@ -543,8 +546,12 @@ fn reaped(child: &mut Child) -> bool {
     }
 }
 
+/// Poll for the child's exit until `limit`: every 0.5 ms at first (a
+/// renewer answers SIGTERM within a millisecond or two and every step
+/// waits for it), backing off to 10 ms.
 fn wait_until(child: &mut Child, limit: Duration) -> bool {
     let start = Instant::now();
+    let mut pause = Duration::from_micros(500);
     loop {
         if reaped(child) {
             return true;
@@ -552,7 +559,8 @@ fn wait_until(child: &mut Child, limit: Duration) -> bool {
         if start.elapsed() >= limit {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
     }
 }
 
@@ -565,21 +573,67 @@ fn sigterm_deliverable(pid: i32) -> bool {
     args::signal_deliverable(&text, libc::SIGTERM)
 }
 
-/// Stop the renewer: SIGTERM to its process group, SIGKILL after a grace
-/// period, then reap it. Signals are sent with the job user's real and
-/// effective uid, so only the user's processes can ever be hit.
-pub fn stop_renewer(a: &PluginArgs, st: &mut StepState) {
-    let Some(mut child) = st.renewer.take() else {
+/// Tell the renewer to stop, without waiting for it: SIGTERM to its
+/// process group (SIGKILL when SIGTERM could not reach it). Signals are
+/// sent with the job user's real and effective uid, so only the user's
+/// processes can ever be hit. Called when the last local task exits, so
+/// the end of the step does not wait while the renewer exits;
+/// [`stop_renewer`] reaps it.
+pub fn signal_renewer(a: &PluginArgs, st: &mut StepState) {
+    if st.renewer_signalled.is_some() {
+        return;
+    }
+    let Some(child) = st.renewer.as_mut() else {
         return;
     };
-    sync_once(a, st);
     let pid = child.id() as i32;
-    if reaped(&mut child) {
+    if reaped(child) {
         log_verbose(&format!(
             "auks: credential renewer (pid {pid}) had already exited"
         ));
+        st.renewer = None;
         return;
     }
+    sync_once(a, st);
+    let Some(job) = st.job else { return };
+    let user = match job.as_user() {
+        Ok(s) => s,
+        Err(e) => {
+            log_error(&format!(
+                "auks: cannot switch to uid {} to stop the renewer: {e}",
+                job.uid
+            ));
+            return;
+        }
+    };
+    use nix::sys::signal::{kill, Signal};
+    // std's Command keeps the forking thread's signal mask, and slurmstepd
+    // blocks SIGTERM: a renewer that does not unblock it would only wait
+    // out the grace period, so it gets SIGKILL at once.
+    let sig = if sigterm_deliverable(pid) {
+        Signal::SIGTERM
+    } else {
+        Signal::SIGKILL
+    };
+    let _ = kill(nix::unistd::Pid::from_raw(-pid), sig);
+    drop(user);
+    st.renewer_signalled = Some((Instant::now(), sig == Signal::SIGKILL));
+}
+
+/// Stop the renewer: signal it if not done yet ([`signal_renewer`]),
+/// SIGKILL when it has not exited a grace period after SIGTERM, reap it,
+/// and kill whatever it left in its process group.
+pub fn stop_renewer(a: &PluginArgs, st: &mut StepState) {
+    signal_renewer(a, st);
+    let Some(mut child) = st.renewer.take() else {
+        return;
+    };
+    let Some((since, mut killed)) = st.renewer_signalled else {
+        // Could not switch ids to signal it: leave it (it stops by itself
+        // once the ccache is destroyed).
+        return;
+    };
+    let pid = child.id() as i32;
     let Some(job) = st.job else { return };
     let user = match job.as_user() {
         Ok(s) => s,
@@ -593,15 +647,8 @@ pub fn stop_renewer(a: &PluginArgs, st: &mut StepState) {
     };
     let group = nix::unistd::Pid::from_raw(-pid);
     use nix::sys::signal::{kill, Signal};
-    // std's Command keeps the forking thread's signal mask, and slurmstepd
-    // blocks SIGTERM: a renewer that does not unblock it would only wait
-    // out the grace period, so it gets SIGKILL at once.
-    let term_ok = sigterm_deliverable(pid);
-    let mut killed = false;
-    if term_ok {
-        let _ = kill(group, Signal::SIGTERM);
-    }
-    if !term_ok || !wait_until(&mut child, RENEWER_GRACE) {
+    let left = RENEWER_GRACE.saturating_sub(since.elapsed());
+    if !wait_until(&mut child, left) {
         let _ = kill(group, Signal::SIGKILL);
         killed = true;
         wait_until(&mut child, Duration::from_secs(5));
@@ -625,7 +672,7 @@ pub fn task_exit(env: &dyn StepEnv, a: &PluginArgs, st: &mut StepState) -> i32 {
     match env.local_task_count() {
         Ok(n) if st.exited_tasks >= n => {
             log_verbose("auks: all local tasks exited: stopping the credential renewer");
-            stop_renewer(a, st);
+            signal_renewer(a, st);
             0
         }
         Ok(_) => 0,
