@@ -3,8 +3,8 @@
 #![no_main]
 
 use auks::proto::{
-    decode_record, decode_reply, decode_request, decode_send_blob, encode_record, encode_reply,
-    encode_request, encode_send_blob, RECORD_LEN,
+    compact_record_len, decode_record, decode_reply, decode_request, decode_send_blob,
+    encode_record, encode_record_full, encode_reply, encode_request, encode_send_blob, RECORD_LEN,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -23,6 +23,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(used <= data.len());
         let mut out = Vec::new();
         encode_record(&rec, &mut out);
+        let n = compact_record_len(&rec);
+        assert_eq!(decode_record(&out), Ok((rec.clone(), n)));
+        let mut out = Vec::new();
+        encode_record_full(&rec, &mut out);
         assert_eq!(decode_record(&out), Ok((rec, RECORD_LEN)));
     }
 });
