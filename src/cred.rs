@@ -156,6 +156,24 @@ pub fn meta(ctx: &Context, data: &[u8]) -> Result<CredMeta> {
     Ok(m)
 }
 
+/// Whether two KRB-CREDs hold the same tickets (same ticket bytes, times
+/// and flags, in the same order). Their encodings differ even then: each
+/// KRB-CRED carries the time it was made. Undecodable input: false.
+pub fn same_tickets(ctx: &Context, a: &[u8], b: &[u8]) -> bool {
+    let (Ok(x), Ok(y)) = (krb5::decode_krb_cred(ctx, a), krb5::decode_krb_cred(ctx, b)) else {
+        return false;
+    };
+    x.len() == y.len()
+        && x.iter().zip(&y).all(|(p, q)| {
+            !p.ticket().is_empty()
+                && p.ticket() == q.ticket()
+                && p.starttime() == q.starttime()
+                && p.endtime() == q.endtime()
+                && p.renew_till() == q.renew_till()
+                && p.flags() == q.flags()
+        })
+}
+
 /// Build the AUKS record for a KRB-CRED, mapping its principal to a local
 /// uid on this host (§4.2).
 pub fn record_from_krb_cred(ctx: &Context, data: Zeroizing<Vec<u8>>) -> Result<CredRecord> {

@@ -223,6 +223,40 @@ fn lifecycle_as_user_short_options() {
     assert_fail_with(&o, 6, "no credential stored for uid 3001");
 }
 
+/// Every `srun --auks=yes` ADDs the user's TGT: the same TGT again leaves
+/// the stored file alone; a new TGT replaces it.
+#[test]
+fn same_tgt_added_again_is_not_rewritten() {
+    use std::os::unix::fs::MetadataExt;
+    let fx = setup();
+    assert_ok(&fx.alice(&["-a"]));
+    let file = fx.auksd.cache_file(3001);
+    let ino = std::fs::metadata(&file).unwrap().ino();
+    assert_ok(&fx.alice(&["-a"]));
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().ino(),
+        ino,
+        "file rewritten"
+    );
+    let log = fx.auksd.log();
+    assert!(
+        log.contains("uid=3001 principal alice@TEST.REALM: the same credential is already stored"),
+        "{log}"
+    );
+    fx.realm.user_ccache(&fx.alice, ALICE_PW);
+    assert_ok(&fx.alice(&["-a"]));
+    assert_ne!(
+        std::fs::metadata(&file).unwrap().ino(),
+        ino,
+        "new TGT not stored"
+    );
+    let log = fx.auksd.log();
+    assert!(log.contains("replaced the stored one"), "{log}");
+    let dest = fx.realm.user_dir(&fx.alice).join("again.cc");
+    assert_ok(&fx.alice(&["-g", "-C", &format!("FILE:{}", s(&dest))]));
+    assert_eq!(fx.realm.ccache_principal(&dest), "alice@TEST.REALM");
+}
+
 /// bats: "Complete Ccache life cyle as regular user (long options)" (without --renew once)
 #[test]
 fn lifecycle_as_user_long_options() {

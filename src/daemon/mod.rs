@@ -788,6 +788,7 @@ impl Worker<'_> {
         match repo.add(self.ctx, rec) {
             Ok(AddOutcome::Stored) => (Reply::Add, format!("uid={uid} principal {principal} stored, {times}")),
             Ok(AddOutcome::Replaced) => (Reply::Add, format!("uid={uid} principal {principal} replaced the stored one, {times}")),
+            Ok(AddOutcome::Unchanged) => (Reply::Add, format!("uid={uid} principal {principal}: the same credential is already stored, {times}")),
             Ok(AddOutcome::KeptStored) if other.is_none() => (
                 Reply::Add,
                 format!("uid={uid} principal {principal}: kept the stored credential, which is fresher ({times} for the received one)"),

@@ -28,6 +28,9 @@ pub enum AddOutcome {
     Replaced,
     /// The stored credential is fresher and was kept.
     KeptStored,
+    /// The very same credential is already stored, in memory and on disk:
+    /// nothing to write (every `srun --auks=yes` ADDs the user's TGT).
+    Unchanged,
 }
 
 /// The C replacement policy: the new credential wins if its renewable
@@ -144,12 +147,19 @@ impl Repo {
     /// Store `rec` under its uid following the replacement policy; the
     /// cache file is rewritten atomically when the memory entry changes.
     pub fn add(&mut self, ctx: &Context, rec: CredRecord) -> Result<AddOutcome, RepoError> {
+        let path = self.file_of(rec.uid);
         let outcome = match self.creds.get(&rec.uid) {
             None => AddOutcome::Stored,
+            Some(old)
+                if old.principal == rec.principal
+                    && cred::same_tickets(ctx, &old.data, &rec.data)
+                    && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) =>
+            {
+                return Ok(AddOutcome::Unchanged)
+            }
             Some(old) if newer_or_equal(&rec, old) => AddOutcome::Replaced,
             Some(_) => return Ok(AddOutcome::KeptStored),
         };
-        let path = self.file_of(rec.uid);
         cred::store_krb_cred(
             ctx,
             &rec.data,
@@ -276,6 +286,22 @@ mod tests {
         }
         let uids: Vec<u32> = r.dump().iter().map(|c| c.uid).collect();
         assert_eq!(uids, vec![1000, 2, 500]);
+    }
+
+    #[test]
+    fn undecodable_data_is_never_taken_for_the_stored_credential() {
+        // (the real "same credential again" case, which needs tickets from
+        // a KDC, is tested in tests/cli.rs)
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::new().unwrap();
+        let mut r = Repo::new(dir.path());
+        r.creds.insert(7, rec(7, 1000, 2000));
+        std::fs::write(r.file_of(7), b"on disk").unwrap();
+        assert!(matches!(
+            r.add(&ctx, rec(7, 1000, 2000)),
+            Err(RepoError::Write { .. })
+        ));
+        assert!(!cred::same_tickets(&ctx, &[1, 2, 3], &[1, 2, 3]));
     }
 
     #[test]

@@ -418,6 +418,18 @@ impl<'a> Creds<'a> {
         !self.raw.addresses.is_null() && unsafe { !(*self.raw.addresses).is_null() }
     }
 
+    /// The ticket as issued by the KDC (DER, encrypted for its service):
+    /// the same bytes mean the same ticket.
+    pub fn ticket(&self) -> &[u8] {
+        let t = &self.raw.ticket;
+        if t.data.is_null() || t.length == 0 {
+            return &[];
+        }
+        // SAFETY: ticket.data points to ticket.length bytes owned by these
+        // creds, which outlive the returned borrow.
+        unsafe { std::slice::from_raw_parts(t.data.cast::<u8>(), t.length as usize) }
+    }
+
     fn is_config_entry(&self) -> bool {
         // SAFETY: server is a valid principal.
         unsafe { ffi::krb5_is_config_principal(self.ctx.raw, self.raw.server) != 0 }
