@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Cost of the auks SPANK plugin (release build, target/release/libauks.so) on the
-# one-node testbed (scripts/testbed/lib.sh):
+# Cost of the auks SPANK plugin (release builds: target/release/libauks.so, auksd and
+# the renewer `auks`) on the one-node testbed (scripts/testbed/lib.sh):
 #   * wall time of `srun true` as the test user, N runs each, interleaved:
 #     no plugin at all / plugin loaded with --auks=no / plugin with --auks=yes
-#     (ADD at submission, GET + ccache + renewer + cleanup on the node);
+#     (ADD at submission, GET + ccache + renewer + cleanup on the node), the
+#     node authenticating to auksd in each of its two ways:
+#       hostcredcache=  a ccache kept fresh by aukspriv (as a C AUKS site does);
+#       keytab=         a TGT from the host keytab at every step (AS exchange);
 #   * VmRSS of the slurmstepd of a `sleep` step with and without the plugin.
-# Prints figures only (no pass/fail). Run as root after `cargo build --release` and
-# `cargo build` (the testbed's auksd is target/debug/auksd).
+# Prints figures only (no pass/fail). Run as root after `cargo build --release`
+# (and `cargo build`: the testbed tools are the debug builds).
 # Usage: scripts/bench-plugin.sh [N]   (N >= 30, default 30)
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,51 +21,70 @@ N=${1:-30}
 tb_need_root
 SO=$TB_REPO/target/release/libauks.so
 RENEWER=$TB_REPO/target/release/auks
-[ -e "$SO" ] || { echo "bench-plugin: $SO not found: run 'cargo build --release'" >&2; exit 2; }
-[ -x "$RENEWER" ] || RENEWER=$TB_REPO/target/debug/auks
-[ -x "$TB_REPO/target/debug/auksd" ] || { echo "bench-plugin: run 'cargo build' first" >&2; exit 2; }
+for f in "$SO" "$RENEWER" "$TB_REPO/target/release/auksd" "$TB_REPO/target/release/aukspriv"; do
+    [ -e "$f" ] || { echo "bench-plugin: $f not found: run 'cargo build --release'" >&2; exit 2; }
+done
 
 WORK=""
+PRIV_PID=""
 cleanup() {
+    [ -n "$PRIV_PID" ] && kill "$PRIV_PID" 2> /dev/null
     [ -n "$WORK" ] && rm -rf "$WORK"
     [ "${TB_KEEP:-0}" = 1 ] || tb_down > /dev/null 2>&1
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# the release auksd, as a site runs it (restarted if the testbed was up already)
+export TB_AUKSD=$TB_REPO/target/release/auksd
 tb_up || exit 1
+tb_auksd_down
+tb_auksd_up || exit 1
 WORK=$(mktemp -d /var/tmp/auks-bench.XXXXXX)
 
-ARGS="default=disabled conf=$TB_AUKS_CONF keytab=$TB_HOST_KEYTAB renewer=$RENEWER"
-with_plugin() { TB_PLUGIN=$SO tb_plugstack optional "$ARGS"; }
+# aukspriv keeps the node's ccache for hostcredcache=
+HOSTCC=FILE:$WORK/hostcc
+AUKS_PRIV_CCACHE=$HOSTCC AUKS_PRIV_KEYTAB=$TB_HOST_KEYTAB \
+    "$TB_REPO/target/release/aukspriv" -v > "$WORK/aukspriv.log" 2>&1 &
+PRIV_PID=$!
+for _ in $(seq 1 50); do [ -s "$WORK/hostcc" ] && break; sleep 0.1; done
+[ -s "$WORK/hostcc" ] || { echo "bench-plugin: aukspriv did not fill $HOSTCC: $(cat "$WORK/aukspriv.log")" >&2; exit 1; }
+
+COMMON="default=disabled conf=$TB_AUKS_CONF renewer=$RENEWER"
+with_hostcc() { TB_PLUGIN=$SO tb_plugstack optional "$COMMON hostcredcache=$HOSTCC"; }
+with_keytab() { TB_PLUGIN=$SO tb_plugstack optional "$COMMON keytab=$TB_HOST_KEYTAB"; }
 without_plugin() { tb_plugstack_clear; }
 
 tb_kinit
 
-# one timed srun as the user; prints milliseconds
+# one timed srun as the user; prints milliseconds (0.1 ms resolution)
 timed_srun() {
     local opt=$1 t0 t1
     t0=$(date +%s%N)
     tb_as "$TB_USER" "srun $opt true" > /dev/null 2>>"$WORK/srun.err" || echo "srun $opt failed" >&2
     t1=$(date +%s%N)
-    echo $(((t1 - t0) / 1000000))
+    awk -v us=$(((t1 - t0) / 1000)) 'BEGIN { printf "%.1f\n", us / 1000 }'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-# warm-up (page cache, first job id, auksd)
-with_plugin
+# warm-up (page cache, first job id, auksd, the service ticket in $HOSTCC)
+with_keytab
+timed_srun --auks=yes > /dev/null
+with_hostcc
 timed_srun --auks=yes > /dev/null
 timed_srun --auks=no > /dev/null
 without_plugin
 timed_srun "" > /dev/null
 
-: > "$WORK/none"; : > "$WORK/no"; : > "$WORK/yes"
+: > "$WORK/none"; : > "$WORK/no"; : > "$WORK/yes"; : > "$WORK/yes_kt"
 for i in $(seq 1 "$N"); do
     without_plugin
     timed_srun "" >> "$WORK/none"
-    with_plugin
+    with_hostcc
     timed_srun --auks=no >> "$WORK/no"
     timed_srun --auks=yes >> "$WORK/yes"
+    with_keytab
+    timed_srun --auks=yes >> "$WORK/yes_kt"
     printf '\r%d/%d' "$i" "$N" >&2
 done
 echo >&2
@@ -70,6 +92,14 @@ echo >&2
 m_none=$(median < "$WORK/none")
 m_no=$(median < "$WORK/no")
 m_yes=$(median < "$WORK/yes")
+m_kt=$(median < "$WORK/yes_kt")
+# run i of each series ran back to back: the median of the per-run
+# differences is less sensitive to the machine's drift than a difference
+# of medians
+paired() { paste "$1" "$WORK/none" | awk '{print $1 - $2}' | median; }
+d_no=$(paired "$WORK/no")
+d_yes=$(paired "$WORK/yes")
+d_kt=$(paired "$WORK/yes_kt")
 
 # VmRSS (kB) of the slurmstepd of a running `sleep` step
 stepd_rss() {
@@ -94,18 +124,23 @@ stepd_rss() {
 
 without_plugin
 rss_none=$(stepd_rss "")
-with_plugin
+with_hostcc
 rss_no=$(stepd_rss --auks=no)
 rss_yes=$(stepd_rss --auks=yes)
 without_plugin
 
 echo "auks SPANK plugin cost ($N interleaved runs each, median wall time of 'srun true' as $TB_USER)"
-printf '  %-34s %8s ms\n' "no plugin" "$m_none" "plugin loaded, --auks=no" "$m_no" "plugin, --auks=yes" "$m_yes"
-awk -v a="$m_none" -v b="$m_no" -v c="$m_yes" 'BEGIN {
-    printf "  added by loading the plugin        %8.1f ms per step (ratio %.2f)\n", b - a, b / a
-    printf "  added by --auks=yes vs --auks=no   %8.1f ms per step (ratio %.2f)\n", c - b, c / b
-    printf "  --auks=yes vs no plugin            %8.1f ms per step (ratio %.2f)\n", c - a, c / a
+printf '  %-40s %8s ms\n' "no plugin" "$m_none" "plugin loaded, --auks=no" "$m_no" \
+    "--auks=yes, hostcredcache= (aukspriv)" "$m_yes" "--auks=yes, keytab=" "$m_kt"
+awk -v a="$m_none" -v b="$m_no" -v c="$m_yes" -v d="$m_kt" 'BEGIN {
+    printf "  added by loading the plugin              %8.1f ms per step (ratio %.2f)\n", b - a, b / a
+    printf "  --auks=yes (hostcredcache=) vs no plugin %8.1f ms per step (ratio %.2f)\n", c - a, c / a
+    printf "  --auks=yes (keytab=) vs no plugin        %8.1f ms per step (ratio %.2f)\n", d - a, d / a
 }'
+echo "  median of the per-run differences with 'no plugin' (runs made back to back):"
+printf '    %-38s %8s ms\n' "plugin loaded, --auks=no" "$d_no" \
+    "--auks=yes, hostcredcache= (aukspriv)" "$d_yes" "--auks=yes, keytab=" "$d_kt"
+echo "  target: under 5 ms added per step with a local auksd"
 echo "slurmstepd VmRSS during a 'sleep' step"
 printf '  %-34s %8s kB\n' "no plugin" "$rss_none" "plugin loaded, --auks=no" "$rss_no" "plugin, --auks=yes" "$rss_yes"
 if [[ "$rss_none" =~ ^[0-9]+$ && "$rss_no" =~ ^[0-9]+$ && "$rss_yes" =~ ^[0-9]+$ ]]; then

@@ -307,10 +307,12 @@ tb_auksd_up() {
     if tb_pid_alive "$TB_DIR/auksd.pid"; then
         return 0
     fi
-    [ -x "$TB_REPO/target/debug/auksd" ] || tb_die "$TB_REPO/target/debug/auksd missing: run cargo build"
+    # TB_AUKSD: the auksd binary (default: the debug build of this tree)
+    local bin=${TB_AUKSD:-$TB_REPO/target/debug/auksd}
+    [ -x "$bin" ] || tb_die "$bin missing: run cargo build"
     tb_auks_conf
     cd / || exit 1
-    setsid "$TB_REPO/target/debug/auksd" -F -f "$TB_AUKS_CONF" \
+    setsid "$bin" -F -f "$TB_AUKS_CONF" \
         >> "$TB_DIR/log/auksd.stdout" 2>&1 < /dev/null 9>&- &
     echo $! > "$TB_DIR/auksd.pid"
     local i
