@@ -33,15 +33,16 @@
 //! data capacity is the data length (no data padding): every 0.5.x receiver
 //! uses the capacity from the wire (§3.3), and a GET_REPLY shrinks from
 //! 32 941 bytes to about 1.5 KB, which matters because every job step waits
-//! for one (the 32 KB of zeros cost ~0.8 ms of AES on each side with MIT's
-//! built-in crypto). The `--send` blob, a file format, keeps the full
-//! capacity 32768. The principal field is always zero-padded (§11.7). They expect
+//! for one (with MIT's built-in crypto the 32 KB of padding cost ~0.8 ms of
+//! AES per GET). The `--send` blob, a file format, keeps the full capacity
+//! 32768. The principal field is always zero-padded (§11.7). Encoders expect
 //! values that pass [`CredRecord::validate`] / [`Request::validate`] /
 //! [`Reply::validate`]; every value produced by a decoder does. Nothing is ever
 //! silently truncated: a record that fails validation is encoded (after a
-//! `debug_assert!`, i.e. a panic in debug builds) as a *poisoned* record of the
-//! normal size whose bytes are all zero, including the principal field size,
-//! which every conforming receiver rejects and which carries no secret.
+//! `debug_assert!`, i.e. a panic in debug builds) as a *poisoned* record whose
+//! bytes are all zero ([`MIN_RECORD_LEN`] bytes, or [`RECORD_LEN`] in the
+//! full form), including the principal field size, which every conforming
+//! receiver rejects and which carries no secret.
 //!
 //! Buffers holding credential material are [`Zeroizing`] so they are wiped on
 //! drop; encoders size them exactly up front so no reallocation leaves stale
