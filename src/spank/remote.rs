@@ -38,6 +38,19 @@ impl Job {
             drop_groups: true,
         })
     }
+
+    /// [`Job::as_user`] for the end-of-step work; a failure is logged
+    /// ("cannot switch to uid N to <purpose>").
+    fn as_user_to(&self, purpose: &str) -> Option<Switch> {
+        self.as_user()
+            .map_err(|e| {
+                log_error(&format!(
+                    "auks: cannot switch to uid {} to {purpose}: {e}",
+                    self.uid
+                ))
+            })
+            .ok()
+    }
 }
 
 /// The ccache the tasks use.
@@ -596,15 +609,8 @@ pub fn signal_renewer(a: &PluginArgs, st: &mut StepState) {
     }
     sync_once(a, st);
     let Some(job) = st.job else { return };
-    let user = match job.as_user() {
-        Ok(s) => s,
-        Err(e) => {
-            log_error(&format!(
-                "auks: cannot switch to uid {} to stop the renewer: {e}",
-                job.uid
-            ));
-            return;
-        }
+    let Some(user) = job.as_user_to("stop the renewer") else {
+        return;
     };
     use nix::sys::signal::{kill, Signal};
     // std's Command keeps the forking thread's signal mask, and slurmstepd
@@ -635,15 +641,8 @@ pub fn stop_renewer(a: &PluginArgs, st: &mut StepState) {
     };
     let pid = child.id() as i32;
     let Some(job) = st.job else { return };
-    let user = match job.as_user() {
-        Ok(s) => s,
-        Err(e) => {
-            log_error(&format!(
-                "auks: cannot switch to uid {} to stop the renewer: {e}",
-                job.uid
-            ));
-            return;
-        }
+    let Some(user) = job.as_user_to("stop the renewer") else {
+        return;
     };
     let group = nix::unistd::Pid::from_raw(-pid);
     use nix::sys::signal::{kill, Signal};
@@ -663,7 +662,8 @@ pub fn stop_renewer(a: &PluginArgs, st: &mut StepState) {
     ));
 }
 
-/// `slurm_spank_task_exit`: stop the renewer when the last local task exits.
+/// `slurm_spank_task_exit`: signal the renewer to stop when the last local
+/// task exits (it is reaped in [`exit`]).
 pub fn task_exit(env: &dyn StepEnv, a: &PluginArgs, st: &mut StepState) -> i32 {
     st.exited_tasks += 1;
     if st.renewer.is_none() {
@@ -695,15 +695,8 @@ pub fn exit(a: &PluginArgs, st: &mut StepState) -> i32 {
     }
     sync_once(a, st);
     let Some(job) = st.job else { return 0 };
-    let user = match job.as_user() {
-        Ok(s) => s,
-        Err(e) => {
-            log_error(&format!(
-                "auks: cannot switch to uid {} to destroy {}: {e}",
-                job.uid, cc.name
-            ));
-            return -1;
-        }
+    let Some(user) = job.as_user_to(&format!("destroy {}", cc.name)) else {
+        return -1;
     };
     let result =
         Context::new().and_then(|ctx| Ccache::resolve(&ctx, &cc.name).and_then(|c| c.destroy()));
