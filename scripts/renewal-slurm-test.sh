@@ -23,10 +23,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=testbed/lib.sh
 . "$HERE/testbed/lib.sh"
 
-PASSED=0
-FAILED=0
-FAILURES=()
-CASE=""
+# shellcheck source=testbed/assert.sh
+. "$HERE/testbed/assert.sh"
 WORK=""
 
 # renewer settings for one-minute tickets: check every 5 s, renew when 40 s or less remain
@@ -44,37 +42,6 @@ RENEWER_LOG=$TB_DIR/log/auksdrenewer.log
 PRIV_LOG=$TB_DIR/log/aukspriv.log
 RENEWER_CC=FILE:$TB_DIR/renewer.cc
 AUKS=$TB_REPO/target/debug/auks
-
-# ---------------------------------------------------------------------------------------
-# assertions
-# ---------------------------------------------------------------------------------------
-pass() { PASSED=$((PASSED + 1)); echo "  ok   $CASE: $1"; }
-fail() {
-    FAILED=$((FAILED + 1))
-    FAILURES+=("$CASE: $1")
-    echo "  FAIL $CASE: $1"
-    if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/       | /' | head -60; fi
-}
-check() { # check DESC CMD...
-    local d=$1
-    shift
-    if "$@"; then pass "$d"; else fail "$d" "command: $*"; fi
-}
-contains() { # contains DESC FILE REGEX
-    if grep -qE -- "$3" "$2"; then pass "$1"; else fail "$1" "expected /$3/ in $2:
-$(tail -40 "$2")"; fi
-}
-lacks() { # lacks DESC FILE REGEX
-    if grep -qE -- "$3" "$2"; then fail "$1" "unexpected /$3/ in $2:
-$(grep -E -- "$3" "$2" | head -20)"; else pass "$1"; fi
-}
-equals() { # equals DESC EXPECTED ACTUAL
-    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi
-}
-at_least() { # at_least DESC MIN ACTUAL [DETAIL]
-    if [ "$3" -ge "$2" ] 2>/dev/null; then pass "$1 ($3)"; else fail "$1" "expected at least $2, got '$3'
-${4:-}"; fi
-}
 
 # ---------------------------------------------------------------------------------------
 # helpers
@@ -287,12 +254,9 @@ wait_clean "$TB_UID2" "" > /dev/null
 echo
 echo "($(($(date +%s) - START)) s)"
 if [ "$FAILED" -gt 0 ]; then
-    echo "failures:"
-    printf '  %s\n' "${FAILURES[@]}"
     echo "--- auksdrenewer log (tail)"
     tail -20 "$RENEWER_LOG" 2>/dev/null
     echo "--- job renewer log (tail)"
     tail -20 "$JOB_RENEWER_LOG" 2>/dev/null
 fi
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+assert_report

@@ -13,38 +13,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=testbed/lib.sh
 . "$HERE/testbed/lib.sh"
 
-PASSED=0
-FAILED=0
-FAILURES=()
-CASE=""
+# shellcheck source=testbed/assert.sh
+. "$HERE/testbed/assert.sh"
 WORK=""
-
-# ---------------------------------------------------------------------------------------
-# assertions
-# ---------------------------------------------------------------------------------------
-pass() { PASSED=$((PASSED + 1)); echo "  ok   $CASE: $1"; }
-fail() {
-    FAILED=$((FAILED + 1))
-    FAILURES+=("$CASE: $1")
-    echo "  FAIL $CASE: $1"
-    if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/       | /' | head -40; fi
-}
-check() { # check DESC CMD...
-    local d=$1
-    shift
-    if "$@"; then pass "$d"; else fail "$d" "command: $*"; fi
-}
-contains() { # contains DESC FILE REGEX
-    if grep -qE -- "$3" "$2"; then pass "$1"; else fail "$1" "expected /$3/ in $2:
-$(cat "$2")"; fi
-}
-lacks() { # lacks DESC FILE REGEX
-    if grep -qE -- "$3" "$2"; then fail "$1" "unexpected /$3/ in $2:
-$(cat "$2")"; else pass "$1"; fi
-}
-equals() { # equals DESC EXPECTED ACTUAL
-    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi
-}
 
 # ---------------------------------------------------------------------------------------
 # helpers
@@ -504,9 +475,4 @@ run_case two_tasks_one_renewer
 
 echo
 echo "($(($(date +%s) - START)) s)"
-if [ "$FAILED" -gt 0 ]; then
-    echo "failures:"
-    printf '  %s\n' "${FAILURES[@]}"
-fi
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+assert_report

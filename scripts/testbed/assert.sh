@@ -1,0 +1,46 @@
+# Assertions shared by the cluster suites (scripts/slurm-tests.sh,
+# scripts/renewal-slurm-test.sh). Each case sets CASE; assert_report prints the
+# failures and `N passed, N failed` last and returns non-zero if anything failed.
+# shellcheck shell=bash
+
+PASSED=0
+FAILED=0
+FAILURES=()
+CASE=""
+
+pass() { PASSED=$((PASSED + 1)); echo "  ok   $CASE: $1"; }
+fail() { # fail DESC [DETAIL]
+    FAILED=$((FAILED + 1))
+    FAILURES+=("$CASE: $1")
+    echo "  FAIL $CASE: $1"
+    if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/       | /' | head -60; fi
+}
+check() { # check DESC CMD...
+    local d=$1
+    shift
+    if "$@"; then pass "$d"; else fail "$d" "command: $*"; fi
+}
+contains() { # contains DESC FILE REGEX
+    if grep -qE -- "$3" "$2"; then pass "$1"; else fail "$1" "expected /$3/ in $2:
+$(tail -40 "$2")"; fi
+}
+lacks() { # lacks DESC FILE REGEX
+    if grep -qE -- "$3" "$2"; then fail "$1" "unexpected /$3/ in $2:
+$(grep -E -- "$3" "$2" | head -20)"; else pass "$1"; fi
+}
+equals() { # equals DESC EXPECTED ACTUAL
+    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi
+}
+at_least() { # at_least DESC MIN ACTUAL [DETAIL]
+    if [ "$3" -ge "$2" ] 2>/dev/null; then pass "$1 ($3)"; else fail "$1" "expected at least $2, got '$3'
+${4:-}"; fi
+}
+
+assert_report() {
+    if [ "$FAILED" -gt 0 ]; then
+        echo "failures:"
+        printf '  %s\n' "${FAILURES[@]}"
+    fi
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+}
