@@ -1,0 +1,44 @@
+//! The `api` block, read by the client programs (`auks`, the in-job renewer
+//! and the SPANK plugin).
+
+use std::path::{Path, PathBuf};
+
+use super::reader::{BlockReader, INT_MAX, INT_MIN};
+use super::{Block, ConfigError, DEFAULT_API_LOG};
+
+/// The `api` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConf {
+    pub log_file: PathBuf,
+    pub log_level: i64,
+    /// `None` when unset or empty. Executability is not checked here.
+    pub helper_script: Option<PathBuf>,
+}
+
+/// Reads an `api` block; unset keys take the C defaults.
+///
+/// `DebugFile`, `DebugLevel` and `UseSyslog` are accepted for compatibility
+/// with C files but not used (the two numbers must still be integers).
+pub(super) fn read_api(
+    path: &Path,
+    b: &Block,
+    w: &mut Vec<String>,
+) -> Result<ApiConf, ConfigError> {
+    let mut r = BlockReader::new(path, b, w);
+    let d = ApiConf::default();
+    let log_file = r.path_value("LogFile", DEFAULT_API_LOG);
+    let log_level = r.int("LogLevel", d.log_level, INT_MIN, INT_MAX)?;
+    r.accept("DebugFile");
+    r.int("DebugLevel", 0, INT_MIN, INT_MAX)?;
+    r.int("UseSyslog", 0, INT_MIN, INT_MAX)?;
+    let helper_script = r
+        .entry("HelperScript")
+        .filter(|e| !e.value.is_empty())
+        .map(|e| PathBuf::from(&e.value));
+    r.finish();
+    Ok(ApiConf {
+        log_file,
+        log_level,
+        helper_script,
+    })
+}
