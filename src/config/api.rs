@@ -26,10 +26,7 @@ pub(super) fn read_api(
 ) -> Result<ApiConf, ConfigError> {
     let mut r = BlockReader::new(path, b, w);
     let d = ApiConf::default();
-    let log_file = r.path_value("LogFile", DEFAULT_API_LOG);
-    let log_level = r.int("LogLevel", d.log_level, INT_MIN, INT_MAX)?;
-    r.accept("DebugFile");
-    r.int("DebugLevel", 0, INT_MIN, INT_MAX)?;
+    let (log_file, log_level, _debug_level) = r.log_keys(DEFAULT_API_LOG, d.log_level)?;
     r.int("UseSyslog", 0, INT_MIN, INT_MAX)?;
     let helper_script = r
         .entry("HelperScript")

@@ -2,11 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::reader::{BlockReader, INT_MAX, INT_MIN};
+use super::reader::{BlockReader, INT_MAX};
 use super::{
     Block, ConfigError, DEFAULT_ACL, DEFAULT_CACHE_DIR, DEFAULT_DAEMON_LOG, DEFAULT_KEYTAB,
-    MAX_WORKERS,
 };
+
+/// Largest number of workers accepted.
+pub const MAX_WORKERS: i64 = 4096;
 
 /// The `auksd` block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,10 +46,7 @@ pub(super) fn read_auksd(
     let secondary_keytab = r.path_value("SecondaryKeytab", DEFAULT_KEYTAB);
     let cache_dir = r.path_value("CacheDir", DEFAULT_CACHE_DIR);
     let acl_file = r.path_value("ACLFile", DEFAULT_ACL);
-    let log_file = r.path_value("LogFile", DEFAULT_DAEMON_LOG);
-    let log_level = r.int("LogLevel", d.log_level, INT_MIN, INT_MAX)?;
-    r.accept("DebugFile");
-    let debug_level = r.int("DebugLevel", d.debug_level, INT_MIN, INT_MAX)?;
+    let (log_file, log_level, debug_level) = r.log_keys(DEFAULT_DAEMON_LOG, d.log_level)?;
     let queue_size = r.int("QueueSize", 50, 1, INT_MAX)?;
     r.int("RepoSize", 500, 0, INT_MAX)?;
     // The C daemon reads `Workers`; `NbWorkers` is accepted as an alias.

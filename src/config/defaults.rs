@@ -29,9 +29,6 @@ pub const ENV_CLIENT_CONF: &str = "AUKS_CONF";
 /// Environment variable naming the daemon configuration file.
 pub const ENV_DAEMON_CONF: &str = "AUKSD_CONF";
 
-/// Largest number of workers accepted.
-pub const MAX_WORKERS: i64 = 4096;
-
 impl Default for Endpoint {
     fn default() -> Self {
         Endpoint {

@@ -33,12 +33,12 @@ mod reader;
 mod renewer;
 
 pub use api::ApiConf;
-pub use auksd::DaemonConf;
+pub use auksd::{DaemonConf, MAX_WORKERS};
 pub use common::{CommonConf, Endpoint};
 pub use defaults::{
     DEFAULT_ACL, DEFAULT_API_LOG, DEFAULT_CACHE_DIR, DEFAULT_CONF, DEFAULT_DAEMON_LOG,
     DEFAULT_HOST, DEFAULT_KEYTAB, DEFAULT_PORT, DEFAULT_RENEWER_LOG, ENV_CLIENT_CONF,
-    ENV_DAEMON_CONF, MAX_WORKERS,
+    ENV_DAEMON_CONF,
 };
 pub use error::ConfigError;
 pub use model::{Block, ConfFile, Entry};

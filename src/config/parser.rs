@@ -183,10 +183,11 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn ident(&mut self) -> String {
+    /// Reads the longest run of characters satisfying `accept`.
+    fn run_of(&mut self, accept: fn(char) -> bool) -> String {
         let start = self.pos;
         while let Some(c) = self.peek() {
-            if !is_ident_char(c) {
+            if !accept(c) {
                 break;
             }
             self.bump();
@@ -214,21 +215,32 @@ impl Parser<'_> {
         }
     }
 
-    fn block(&mut self) -> Result<Block, ConfigError> {
+    /// Reads a block name or a key followed by `sign` (`{` or `=`); returns
+    /// the name and its line. `what` names it in messages.
+    fn name_then(
+        &mut self,
+        (what, what_short): (&str, &str),
+        sign: char,
+    ) -> Result<(String, usize), ConfigError> {
         let line = self.line;
-        let name = self.ident();
-        self.check_len(line, "block name", &name)?;
+        let name = self.run_of(is_ident_char);
+        self.check_len(line, what, &name)?;
         self.skip_blank();
-        if self.peek() != Some('{') {
+        if self.peek() != Some(sign) {
             return self.err(
                 self.line,
                 format!(
-                    "expected '{{' after block name '{name}', found {}",
+                    "expected '{sign}' after {what_short} '{name}', found {}",
                     Found(self.peek())
                 ),
             );
         }
         self.bump();
+        Ok((name, line))
+    }
+
+    fn block(&mut self) -> Result<Block, ConfigError> {
+        let (name, line) = self.name_then(("block name", "block name"), '{')?;
         let mut entries = Vec::new();
         loop {
             self.skip_blank();
@@ -265,20 +277,7 @@ impl Parser<'_> {
     }
 
     fn entry(&mut self) -> Result<Entry, ConfigError> {
-        let line = self.line;
-        let key = self.ident();
-        self.check_len(line, "key name", &key)?;
-        self.skip_blank();
-        if self.peek() != Some('=') {
-            return self.err(
-                self.line,
-                format!(
-                    "expected '=' after key '{key}', found {}",
-                    Found(self.peek())
-                ),
-            );
-        }
-        self.bump();
+        let (key, line) = self.name_then(("key name", "key"), '=')?;
         self.skip_blank();
         let value_line = self.line;
         let value = match self.peek() {
@@ -290,7 +289,7 @@ impl Parser<'_> {
                 self.bump();
                 self.single_quoted(&key)?
             }
-            Some(c) if is_bare_char(c) => self.bare(),
+            Some(c) if is_bare_char(c) => self.run_of(is_bare_char),
             other => {
                 return self.err(
                     self.line,
@@ -311,20 +310,6 @@ impl Parser<'_> {
         }
         self.bump();
         Ok(Entry { key, value, line })
-    }
-
-    fn bare(&mut self) -> String {
-        let start = self.pos;
-        while let Some(c) = self.peek() {
-            if !is_bare_char(c) {
-                break;
-            }
-            self.bump();
-        }
-        self.src
-            .get(start..self.pos)
-            .unwrap_or_default()
-            .to_string()
     }
 
     fn unterminated<T>(&self, key: &str, note: &str) -> Result<T, ConfigError> {

@@ -97,6 +97,21 @@ impl<'a> BlockReader<'a> {
         Ok(u64::try_from(v).unwrap_or(default))
     }
 
+    /// The logging keys of every program block: `LogFile`, `LogLevel`,
+    /// `DebugFile` (accepted, unused: everything goes to `LogFile`) and
+    /// `DebugLevel` (default 0). Returns the file and both levels.
+    pub(super) fn log_keys(
+        &mut self,
+        file: &str,
+        level: i64,
+    ) -> Result<(PathBuf, i64, i64), ConfigError> {
+        let log_file = self.path_value("LogFile", file);
+        let log_level = self.int("LogLevel", level, INT_MIN, INT_MAX)?;
+        self.accept("DebugFile");
+        let debug_level = self.int("DebugLevel", 0, INT_MIN, INT_MAX)?;
+        Ok((log_file, log_level, debug_level))
+    }
+
     pub(super) fn boolean(&mut self, key: &'static str, default: bool) -> bool {
         let Some(e) = self.entry(key) else {
             return default;

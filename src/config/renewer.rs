@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::reader::{BlockReader, INT_MAX, INT_MIN};
+use super::reader::BlockReader;
 use super::{Block, ConfigError, DEFAULT_RENEWER_LOG};
 
 /// The `renewer` block.
@@ -27,10 +27,7 @@ pub(super) fn read_renewer(
 ) -> Result<RenewerConf, ConfigError> {
     let mut r = BlockReader::new(path, b, w);
     let d = RenewerConf::default();
-    let log_file = r.path_value("LogFile", DEFAULT_RENEWER_LOG);
-    let log_level = r.int("LogLevel", d.log_level, INT_MIN, INT_MAX)?;
-    r.accept("DebugFile");
-    let debug_level = r.int("DebugLevel", d.debug_level, INT_MIN, INT_MAX)?;
+    let (log_file, log_level, debug_level) = r.log_keys(DEFAULT_RENEWER_LOG, d.log_level)?;
     let delay = r.uint("Delay", d.delay)?;
     let min_lifetime = r.uint("MinLifeTime", d.min_lifetime)?;
     r.finish();
