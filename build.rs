@@ -46,6 +46,7 @@ const FUNCTIONS: &[&str] = &[
     "krb5_kt_start_seq_get",
     "krb5_kt_next_entry",
     "krb5_kt_end_seq_get",
+    "krb5_kt_add_entry",
     "krb5_free_keytab_entry_contents",
     "krb5_get_init_creds_opt_alloc",
     "krb5_get_init_creds_opt_free",
