@@ -292,7 +292,7 @@ mod tests {
         let ctx = Context::new().unwrap();
         let ac = AuthContext::for_session(&ctx).unwrap();
         // libkrb5 itself would dereference the missing key (SIGSEGV).
-        let e = ac.mk_priv(b"secret").err().expect("no key: must fail");
+        let e = ac.mk_priv(b"secret").expect_err("no key: must fail");
         assert_eq!((e.op, e.code), ("krb5_mk_priv", 0));
         assert!(e.message.contains("no session key"), "{e}");
         assert_eq!(

@@ -74,8 +74,9 @@ impl<'a> Keytab<'a> {
         self.ctx.check("krb5_get_init_creds_opt_alloc", unsafe {
             ffi::krb5_get_init_creds_opt_alloc(self.ctx.raw, &mut opt)
         })?;
-        // SAFETY: opt is valid; setters only store values. An empty address
-        // list asks for an addressless ticket.
+        // SAFETY: opt is valid until freed below; the setters only store
+        // values in it. No address list is set: libkrb5 then follows
+        // krb5.conf `noaddresses` (default true, an addressless ticket).
         unsafe {
             if let Some(l) = lifetime {
                 ffi::krb5_get_init_creds_opt_set_tkt_life(opt, l);
@@ -155,7 +156,7 @@ mod tests {
     fn missing_keytab_file_is_an_error() {
         let ctx = Context::new().unwrap();
         let kt = Keytab::resolve(&ctx, "FILE:/nonexistent/dir/krb5.keytab").unwrap();
-        let e = kt.principals().err().expect("a missing keytab must fail");
+        let e = kt.principals().expect_err("a missing keytab must fail");
         assert_eq!(e.op, "krb5_kt_start_seq_get");
         assert_ne!(e.code, 0);
         assert!(!e.message.is_empty());
