@@ -29,6 +29,11 @@
 //! - `krb_error`: [`mk_error`] / [`rd_error`] (KRB-ERROR);
 //! - `krb_cred`: [`encode_krb_cred`] / [`decode_krb_cred`] (KRB-CRED);
 //! - `tgs`: [`addressless_tgt`], [`cross_realm_tgt`], [`renew_tgt`].
+//!
+//! Every `unsafe` block must say why it is sound in a `// SAFETY:` comment;
+//! clippy enforces it for this whole module.
+
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod address;
 mod auth_context;
