@@ -2,9 +2,8 @@
 //! Kerberos credential forwarding service for Slurm.
 //!
 //! Layers, bottom to top:
-//! - [`krb5`]: the only module (with `spank`) that contains `unsafe`; RAII
-//!   wrappers over MIT libkrb5 (context, principal, ccache, creds, keytab,
-//!   auth context) and the Kerberos operations AUKS needs.
+//! - [`krb5`]: RAII wrappers over MIT libkrb5 (context, principal, ccache,
+//!   creds, keytab, auth context) and the Kerberos operations AUKS needs.
 //! - [`proto`]: the AUKS application messages, a pure codec without I/O.
 //! - [`config`] and [`acl`]: `auks.conf` / `auks.acl` parsing.
 //! - [`session`]: one authenticated, KRB-PRIV protected TCP session
@@ -16,6 +15,12 @@
 //! - [`log`]: the small logger shared by the programs.
 //! - [`renew`]: renewal (`auks -R`, auksdrenewer, HelperScript) and
 //!   [`aukspriv`]: the keytab-based TGT refresher.
+//!
+//! `unsafe` code is confined by the compiler: the crate denies it, and only
+//! the two FFI modules, [`krb5`] (libkrb5) and [`spank`] (the Slurm plugin
+//! ABI), are allowed to contain it.
+
+#![deny(unsafe_code)]
 
 pub mod acl;
 pub mod aukspriv;
@@ -23,9 +28,11 @@ pub mod client;
 pub mod config;
 pub mod cred;
 pub mod daemon;
+#[allow(unsafe_code)]
 pub mod krb5;
 pub mod log;
 pub mod proto;
 pub mod renew;
 pub mod session;
+#[allow(unsafe_code)]
 pub mod spank;

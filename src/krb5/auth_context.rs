@@ -1,0 +1,321 @@
+//! [`AuthContext`]: the Kerberos state of one AUKS session (keys, sequence
+//! numbers, addresses, replay cache) and the steps of its handshake
+//! (`mk_req`/`rd_rep` on the client, `rd_req`/`mk_rep` on the server) and
+//! of its KRB-PRIV messages. No I/O: [`crate::session`] moves the bytes.
+
+use std::ptr;
+
+use zeroize::Zeroizing;
+
+use super::address::KrbAddr;
+use super::ccache::Ccache;
+use super::context::Context;
+use super::creds::Creds;
+use super::data::{data_for, take_data};
+use super::error::{Error, Result};
+use super::ffi;
+use super::keytab::Keytab;
+use super::principal::{unparse, Principal};
+
+/// An auth context: the session state (keys, sequence numbers, addresses)
+/// of one AUKS connection.
+pub struct AuthContext<'a> {
+    pub(super) ctx: &'a Context,
+    pub(super) raw: ffi::krb5_auth_context,
+    /// Whether the handshake put a session key in the context. Until it
+    /// has, the steps that use the key (`mk_rep`, `rd_rep`, `mk_priv`,
+    /// `rd_priv`) are refused here: libkrb5 does not always check for it
+    /// (`krb5_mk_rep` on a fresh context dereferences NULL).
+    keyed: bool,
+}
+
+impl<'a> AuthContext<'a> {
+    /// A fresh auth context with the given flags (AUKS sessions use
+    /// `DO_SEQUENCE` only; KRB-CRED encoding uses none).
+    pub(super) fn with_flags(ctx: &'a Context, flags: u32) -> Result<Self> {
+        let mut raw: ffi::krb5_auth_context = ptr::null_mut();
+        // SAFETY: raw receives an owned auth context.
+        ctx.check("krb5_auth_con_init", unsafe {
+            ffi::krb5_auth_con_init(ctx.raw, &mut raw)
+        })?;
+        let ac = AuthContext {
+            ctx,
+            raw,
+            keyed: false,
+        };
+        // SAFETY: valid auth context.
+        ctx.check("krb5_auth_con_setflags", unsafe {
+            ffi::krb5_auth_con_setflags(ctx.raw, ac.raw, flags as i32)
+        })?;
+        Ok(ac)
+    }
+
+    /// Auth context for an AUKS session (§2.3): DO_SEQUENCE only.
+    pub fn for_session(ctx: &'a Context) -> Result<Self> {
+        Self::with_flags(ctx, ffi::KRB5_AUTH_CONTEXT_DO_SEQUENCE)
+    }
+
+    /// Set the local/remote addresses (ports never set, §2.3).
+    pub fn set_addrs(&self, local: KrbAddr, remote: KrbAddr) -> Result<()> {
+        let (lt, mut lb) = local.parts();
+        let (rt, mut rb) = remote.parts();
+        let mut la = ffi::krb5_address {
+            magic: 0,
+            addrtype: lt,
+            length: lb.len() as u32,
+            contents: lb.as_mut_ptr(),
+        };
+        let mut ra = ffi::krb5_address {
+            magic: 0,
+            addrtype: rt,
+            length: rb.len() as u32,
+            contents: rb.as_mut_ptr(),
+        };
+        // SAFETY: the address structs point to live buffers; libkrb5 copies
+        // them into the auth context.
+        self.ctx.check("krb5_auth_con_setaddrs", unsafe {
+            ffi::krb5_auth_con_setaddrs(self.ctx.raw, self.raw, &mut la, &mut ra)
+        })
+    }
+
+    /// Server side: choose the replay cache. `enabled` uses the library's
+    /// default server replay cache (as `krb5_recvauth` does); disabled
+    /// attaches `none:` (spec §2.3, `ReplayCache = no`).
+    pub fn set_replay_cache(&self, enabled: bool, server: &Principal<'_>) -> Result<()> {
+        let mut rc: ffi::krb5_rcache = ptr::null_mut();
+        if enabled {
+            let comp = server.components().into_iter().next().unwrap_or_default();
+            let mut bytes = comp.into_bytes();
+            let piece = ffi::krb5_data {
+                magic: 0,
+                length: bytes.len() as u32,
+                data: bytes.as_mut_ptr().cast(),
+            };
+            // SAFETY: piece points to a live buffer; rc receives a handle.
+            self.ctx.check("krb5_get_server_rcache", unsafe {
+                ffi::krb5_get_server_rcache(self.ctx.raw, &piece, &mut rc)
+            })?;
+        } else {
+            // SAFETY: static NUL-terminated name; rc receives a handle.
+            self.ctx.check("k5_rc_resolve", unsafe {
+                ffi::k5_rc_resolve(self.ctx.raw, c"none:".as_ptr(), &mut rc)
+            })?;
+        }
+        // SAFETY: the auth context takes ownership of rc and closes it in
+        // krb5_auth_con_free (MIT >= 1.18).
+        self.ctx.check("krb5_auth_con_setrcache", unsafe {
+            ffi::krb5_auth_con_setrcache(self.ctx.raw, self.raw, rc)
+        })
+    }
+
+    /// Client step of the handshake: get a service ticket for `server`
+    /// from `ccache` and build the AP-REQ (mutual auth, fresh subkey,
+    /// sequence numbers), as `krb5_sendauth` does.
+    pub fn mk_req(&mut self, ccache: &Ccache<'_>, server: &Principal<'_>) -> Result<Vec<u8>> {
+        let client = ccache.principal()?;
+        let mut creds = self.get_service_creds(ccache, &client, server)?;
+        let mut out = ffi::krb5_data::default();
+        // SAFETY: valid auth context (may be replaced in place by libkrb5,
+        // hence &mut), creds and output buffer; in_data NULL = no checksum.
+        self.ctx.check("krb5_mk_req_extended", unsafe {
+            ffi::krb5_mk_req_extended(
+                self.ctx.raw,
+                &mut self.raw,
+                (ffi::AP_OPTS_MUTUAL_REQUIRED | ffi::AP_OPTS_USE_SUBKEY) as i32,
+                ptr::null_mut(),
+                creds.as_mut_ptr(),
+                &mut out,
+            )
+        })?;
+        self.keyed = true;
+        Ok(take_data(self.ctx, &mut out, false).to_vec())
+    }
+
+    fn get_service_creds(
+        &self,
+        ccache: &Ccache<'_>,
+        client: &Principal<'_>,
+        server: &Principal<'_>,
+    ) -> Result<Creds<'a>> {
+        let mut in_creds = ffi::krb5_creds {
+            client: client.raw,
+            server: server.raw,
+            ..Default::default()
+        };
+        let mut out: *mut ffi::krb5_creds = ptr::null_mut();
+        // SAFETY: in_creds borrows the two principals (not freed here);
+        // out receives an allocated credential we take ownership of.
+        self.ctx.check("krb5_get_credentials", unsafe {
+            ffi::krb5_get_credentials(self.ctx.raw, 0, ccache.raw, &mut in_creds, &mut out)
+        })?;
+        // SAFETY: out is a freshly allocated krb5_creds owned by us.
+        Ok(unsafe { Creds::from_lib(self.ctx, out) })
+    }
+
+    /// Client step: verify the AP-REP (mutual authentication).
+    pub fn rd_rep(&self, ap_rep: &[u8]) -> Result<()> {
+        self.require_key("krb5_rd_rep")?;
+        let mut buf = ap_rep.to_vec();
+        let input = data_for(&mut buf);
+        let mut repl: *mut ffi::krb5_ap_rep_enc_part = ptr::null_mut();
+        // SAFETY: input points to a live buffer; repl is freed below.
+        let code = unsafe { ffi::krb5_rd_rep(self.ctx.raw, self.raw, &input, &mut repl) };
+        if !repl.is_null() {
+            // SAFETY: allocated by krb5_rd_rep, freed once.
+            unsafe { ffi::krb5_free_ap_rep_enc_part(self.ctx.raw, repl) };
+        }
+        self.ctx.check("krb5_rd_rep", code)
+    }
+
+    /// Server step: verify an AP-REQ with the keytab; returns the client
+    /// principal name and whether mutual authentication was requested.
+    pub fn rd_req(
+        &mut self,
+        ap_req: &[u8],
+        server: &Principal<'_>,
+        keytab: &Keytab<'_>,
+    ) -> Result<(String, bool)> {
+        let mut buf = ap_req.to_vec();
+        let input = data_for(&mut buf);
+        let mut options: ffi::krb5_flags = 0;
+        let mut ticket: *mut ffi::krb5_ticket = ptr::null_mut();
+        // SAFETY: valid auth context, input buffer, server principal and
+        // keytab; ticket is freed below.
+        let code = unsafe {
+            ffi::krb5_rd_req(
+                self.ctx.raw,
+                &mut self.raw,
+                &input,
+                server.raw,
+                keytab.raw,
+                &mut options,
+                &mut ticket,
+            )
+        };
+        let result = self.ctx.check("krb5_rd_req", code).and_then(|()| {
+            // SAFETY: on success ticket and its decrypted part are valid.
+            unsafe {
+                if ticket.is_null() || (*ticket).enc_part2.is_null() {
+                    return Err(Error::local("krb5_rd_req", "ticket has no decrypted part"));
+                }
+                unparse(self.ctx, (*(*ticket).enc_part2).client)
+            }
+        });
+        if !ticket.is_null() {
+            // SAFETY: allocated by krb5_rd_req, freed once.
+            unsafe { ffi::krb5_free_ticket(self.ctx.raw, ticket) };
+        }
+        let mutual = options as u32 & ffi::AP_OPTS_MUTUAL_REQUIRED != 0;
+        let client = result?;
+        self.keyed = true;
+        Ok((client, mutual))
+    }
+
+    /// Server step: build the AP-REP.
+    pub fn mk_rep(&self) -> Result<Vec<u8>> {
+        self.require_key("krb5_mk_rep")?;
+        let mut out = ffi::krb5_data::default();
+        // SAFETY: valid auth context and output buffer.
+        self.ctx.check("krb5_mk_rep", unsafe {
+            ffi::krb5_mk_rep(self.ctx.raw, self.raw, &mut out)
+        })?;
+        Ok(take_data(self.ctx, &mut out, false).to_vec())
+    }
+
+    /// Encrypt one application message as KRB-PRIV (key usage 13, the
+    /// session subkey, next sequence number).
+    pub fn mk_priv(&self, plain: &[u8]) -> Result<Vec<u8>> {
+        self.require_key("krb5_mk_priv")?;
+        let mut buf = Zeroizing::new(plain.to_vec());
+        let input = data_for(&mut buf);
+        let mut out = ffi::krb5_data::default();
+        // SAFETY: input points to a live buffer; out is freed by take_data.
+        self.ctx.check("krb5_mk_priv", unsafe {
+            ffi::krb5_mk_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut())
+        })?;
+        Ok(take_data(self.ctx, &mut out, false).to_vec())
+    }
+
+    /// Decrypt and verify one KRB-PRIV (addresses and sequence number are
+    /// checked by libkrb5).
+    pub fn rd_priv(&self, msg: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.require_key("krb5_rd_priv")?;
+        let mut buf = msg.to_vec();
+        let input = data_for(&mut buf);
+        let mut out = ffi::krb5_data::default();
+        // SAFETY: input points to a live buffer; out is wiped and freed by
+        // take_data.
+        self.ctx.check("krb5_rd_priv", unsafe {
+            ffi::krb5_rd_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut())
+        })?;
+        Ok(take_data(self.ctx, &mut out, true))
+    }
+
+    /// Refuse `op` before the handshake has set a session key.
+    fn require_key(&self, op: &'static str) -> Result<()> {
+        if self.keyed {
+            Ok(())
+        } else {
+            Err(Error::local(
+                op,
+                "no session key: the authentication handshake has not completed",
+            ))
+        }
+    }
+}
+
+impl Drop for AuthContext<'_> {
+    fn drop(&mut self) {
+        // SAFETY: frees the auth context (and its keys and replay cache) once.
+        unsafe {
+            ffi::krb5_auth_con_free(self.ctx.raw, self.raw);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    #[test]
+    fn session_context_takes_addresses_and_a_replay_cache() {
+        let ctx = Context::new().unwrap();
+        let ac = AuthContext::for_session(&ctx).unwrap();
+        let ip = KrbAddr::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        ac.set_addrs(ip, KrbAddr::Dummy).unwrap();
+        let server = Principal::parse(&ctx, "auks/server@EXAMPLE.ORG").unwrap();
+        ac.set_replay_cache(false, &server).unwrap();
+    }
+
+    #[test]
+    fn keyless_context_refuses_to_protect_data() {
+        let ctx = Context::new().unwrap();
+        let ac = AuthContext::for_session(&ctx).unwrap();
+        // Refused on the Rust side (code 0), before libkrb5 is reached:
+        // krb5_mk_rep itself would dereference the missing key (SIGSEGV).
+        let refused = |r: Result<()>| {
+            let e = r.expect_err("no key: must fail");
+            assert_eq!(e.code, 0, "{e}");
+            assert!(e.message.contains("no session key"), "{e}");
+            e.op
+        };
+        assert_eq!(refused(ac.mk_rep().map(drop)), "krb5_mk_rep");
+        assert_eq!(refused(ac.rd_rep(b"\x6f\x00")), "krb5_rd_rep");
+        assert_eq!(refused(ac.mk_priv(b"secret").map(drop)), "krb5_mk_priv");
+        let msg = b"\x75\x03\x02\x01\x05";
+        assert_eq!(refused(ac.rd_priv(msg).map(drop)), "krb5_rd_priv");
+    }
+
+    #[test]
+    fn garbage_ap_messages_are_errors_not_crashes() {
+        let ctx = Context::new().unwrap();
+        let mut ac = AuthContext::for_session(&ctx).unwrap();
+        let server = Principal::parse(&ctx, "auks/server@EXAMPLE.ORG").unwrap();
+        let name = format!("MEMORY:auks-rs-ac-test-{}", std::process::id());
+        let kt = Keytab::resolve(&ctx, &name).unwrap();
+        let e = ac.rd_req(&[0x6e, 0x01, 0x00], &server, &kt).err().unwrap();
+        assert_eq!(e.op, "krb5_rd_req");
+        assert_ne!(e.code, 0);
+    }
+}

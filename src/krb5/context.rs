@@ -1,0 +1,144 @@
+//! [`Context`]: the libkrb5 library handle. Every other krb5 object borrows
+//! one, so the borrow checker guarantees the context outlives them. It also
+//! turns libkrb5 error codes into [`Error`]s carrying the library's message.
+
+use std::ffi::CStr;
+use std::ptr;
+
+use super::data::ts;
+use super::error::{Error, Result};
+use super::ffi;
+
+/// A libkrb5 context. Not `Sync`: one per thread or per connection.
+pub struct Context {
+    pub(super) raw: ffi::krb5_context,
+}
+
+// SAFETY: an MIT krb5_context may be used from any thread as long as it is
+// not used from two threads at once; `Context` is not `Sync`, so moving it
+// is all `Send` allows.
+unsafe impl Send for Context {}
+
+impl Context {
+    /// Create a context from the system (or `KRB5_CONFIG`) configuration.
+    pub fn new() -> Result<Self> {
+        let mut raw: ffi::krb5_context = ptr::null_mut();
+        // SAFETY: krb5_init_context writes a new context into `raw` and
+        // returns 0, or returns an error code and leaves it unusable.
+        let code = unsafe { ffi::krb5_init_context(&mut raw) };
+        if code != 0 {
+            return Err(Error {
+                op: "krb5_init_context",
+                code,
+                message: format!(
+                    "cannot initialise Kerberos (error {code}); check krb5.conf / KRB5_CONFIG"
+                ),
+            });
+        }
+        Ok(Context { raw })
+    }
+
+    /// The [`Error`] for a failed call: `op`, `code` and libkrb5's message.
+    pub(super) fn error(&self, op: &'static str, code: ffi::krb5_error_code) -> Error {
+        // SAFETY: the context is valid; krb5_get_error_message returns a
+        // newly allocated NUL-terminated string (never NULL in MIT) that we
+        // copy and release with krb5_free_error_message.
+        let message = unsafe {
+            let m = ffi::krb5_get_error_message(self.raw, code);
+            if m.is_null() {
+                format!("error {code}")
+            } else {
+                let s = CStr::from_ptr(m).to_string_lossy().into_owned();
+                ffi::krb5_free_error_message(self.raw, m);
+                s
+            }
+        };
+        Error { op, code, message }
+    }
+
+    /// `Ok` for code 0, else the [`Error`] for the failed call.
+    pub(super) fn check(&self, op: &'static str, code: ffi::krb5_error_code) -> Result<()> {
+        if code == 0 {
+            Ok(())
+        } else {
+            Err(self.error(op, code))
+        }
+    }
+
+    /// Name of the default credential cache (`KRB5CCNAME` or krb5.conf).
+    pub fn default_ccache_name(&self) -> Result<String> {
+        // SAFETY: returns a pointer owned by the context (valid until the
+        // next call that changes the default name); copied at once.
+        let p = unsafe { ffi::krb5_cc_default_name(self.raw) };
+        if p.is_null() {
+            return Err(Error::local(
+                "krb5_cc_default_name",
+                "no default ccache name",
+            ));
+        }
+        // SAFETY: non-NULL, NUL-terminated string owned by the context.
+        Ok(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    }
+
+    /// Current time according to libkrb5 (honours clock offsets).
+    pub fn now(&self) -> i64 {
+        let mut t: ffi::krb5_timestamp = 0;
+        // SAFETY: writes one timestamp.
+        let code = unsafe { ffi::krb5_timeofday(self.raw, &mut t) };
+        if code != 0 {
+            return chrono::Utc::now().timestamp();
+        }
+        ts(t)
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // SAFETY: raw was created by krb5_init_context and is freed once;
+        // every object borrowing the context has been dropped (lifetimes).
+        unsafe { ffi::krb5_free_context(self.raw) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contexts_are_created_and_dropped_independently() {
+        let a = Context::new().unwrap();
+        let b = Context::new().unwrap();
+        assert_ne!(a.raw, b.raw);
+        drop(a);
+        // b still works after a is gone.
+        assert!(b.now() > 1_600_000_000);
+    }
+
+    #[test]
+    fn now_follows_the_system_clock() {
+        let ctx = Context::new().unwrap();
+        let sys = chrono::Utc::now().timestamp();
+        assert!((ctx.now() - sys).abs() <= 5, "{} vs {sys}", ctx.now());
+    }
+
+    #[test]
+    fn errors_carry_libkrb5_message() {
+        let ctx = Context::new().unwrap();
+        let e = ctx.error("krb5_cc_resolve", ffi::KRB5_FCC_NOFILE);
+        assert_eq!(e.op, "krb5_cc_resolve");
+        assert_eq!(e.code, ffi::KRB5_FCC_NOFILE);
+        // MIT's com_err text for KRB5_FCC_NOFILE.
+        assert!(e.message.contains("No credentials cache found"), "{e}");
+        assert!(ctx.check("op", 0).is_ok());
+        assert_eq!(
+            ctx.check("op", ffi::KRB5_CC_END).unwrap_err().code,
+            ffi::KRB5_CC_END
+        );
+    }
+
+    #[test]
+    fn default_ccache_name_is_not_empty() {
+        let ctx = Context::new().unwrap();
+        assert!(!ctx.default_ccache_name().unwrap().is_empty());
+    }
+}
