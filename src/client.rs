@@ -14,26 +14,8 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
-/// Reason codes carried in the ERROR_REPLY extension (§11.1). Values that
-/// exist in the C implementation keep the C numbers.
-pub mod reason {
-    pub const NOT_FOUND: i32 = -100002;
-    pub const PRINCIPAL_MISMATCH: i32 = -300204;
-    pub const NOT_AUTHORIZED: i32 = -300205;
-    pub const NOT_ADDRESSLESS: i32 = -300206;
-    pub const CORRUPTED: i32 = -300202;
-    pub const UNKNOWN_REQUEST: i32 = -300201;
-    pub const BAD_CRED: i32 = -100305;
-    pub const NO_LOCAL_NAME: i32 = -100308;
-    pub const NO_ACCOUNT: i32 = -100309;
-    pub const UNLINK_FAILED: i32 = -100409;
-    /// New: ADD refused because the stored credential is fresher.
-    pub const NOT_FRESHER: i32 = -300207;
-    /// New: the ACL gives the requester no role.
-    pub const ACL_DENIED: i32 = -300208;
-    /// New: the daemon failed internally (e.g. cannot write its cache).
-    pub const INTERNAL: i32 = -300209;
-}
+/// The wire reason codes, re-exported from [`crate::proto::reason`].
+pub use crate::proto::reason;
 
 /// Failure classes of a client request. Each has its own exit status.
 #[derive(Debug, thiserror::Error)]

@@ -78,6 +78,27 @@ pub const SEND_BLOB_PREFIX: usize = 8;
 /// Size of a GET_REPLY as we encode it: 32941.
 pub const GET_REPLY_LEN: usize = 4 + RECORD_LEN;
 
+/// Reason codes carried in the ERROR_REPLY extension (§11.1). Values that
+/// exist in the C implementation keep the C numbers.
+pub mod reason {
+    pub const NOT_FOUND: i32 = -100002;
+    pub const PRINCIPAL_MISMATCH: i32 = -300204;
+    pub const NOT_AUTHORIZED: i32 = -300205;
+    pub const NOT_ADDRESSLESS: i32 = -300206;
+    pub const CORRUPTED: i32 = -300202;
+    pub const UNKNOWN_REQUEST: i32 = -300201;
+    pub const BAD_CRED: i32 = -100305;
+    pub const NO_LOCAL_NAME: i32 = -100308;
+    pub const NO_ACCOUNT: i32 = -100309;
+    pub const UNLINK_FAILED: i32 = -100409;
+    /// New: ADD refused because the stored credential is fresher.
+    pub const NOT_FRESHER: i32 = -300207;
+    /// New: the ACL gives the requester no role.
+    pub const ACL_DENIED: i32 = -300208;
+    /// New: the daemon failed internally (e.g. cannot write its cache).
+    pub const INTERNAL: i32 = -300209;
+}
+
 /// Size of `rec` encoded by [`encode_record`] (compact: capacity = data length).
 pub fn compact_record_len(rec: &CredRecord) -> usize {
     MIN_RECORD_LEN + rec.data.len().min(MAX_CRED_DATA)
