@@ -42,6 +42,26 @@ pub fn user_exists(name: &str) -> bool {
     getent_passwd(name).is_some()
 }
 
+/// A name (`prefix` + digits, alphanumeric so the default ACL's user rule matches it)
+/// that no local account has: the name is drawn at random until one is absent.
+pub fn absent_user_name(prefix: &str) -> String {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id();
+    for i in 0..100u32 {
+        let name = format!(
+            "{prefix}{}",
+            seed.wrapping_add(i.wrapping_mul(7919)) % 1_000_000
+        );
+        if !user_exists(&name) {
+            return name;
+        }
+    }
+    panic!("every name {prefix}<n> tried is a local account");
+}
+
 /// Make sure a local account exists (`useradd -M -u UID -U -s /bin/bash NAME`).
 /// If the name already exists with another uid, the existing account is returned.
 pub fn ensure_user(name: &str, uid: u32) -> LocalUser {
