@@ -153,20 +153,7 @@ fn unknown_user_cannot_add() {
     let conf = fx.auksd.conf_path();
     assert_ok(&auks(&fx.realm, &conf, &cc, None, &["-p"]));
     let o = auks(&fx.realm, &conf, &cc, None, &["--add"]);
-    assert!(
-        matches!(o.status.code(), Some(7) | Some(8)),
-        "expected exit 7 or 8\n{}",
-        out(&o)
-    );
-    assert!(
-        stderr_of(&o).starts_with("Auks API request failed : "),
-        "{}",
-        out(&o)
-    );
-    assert!(
-        fs::read_dir(fx.auksd.cache_dir()).unwrap().next().is_none(),
-        "cache dir must stay empty"
-    );
+    fx.assert_add_refused(&o);
 }
 
 /// Guest role (rule present in the newer C suite's ACL): may add, may not get/remove/dump.

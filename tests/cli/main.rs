@@ -136,6 +136,22 @@ impl Fx {
         );
     }
 
+    /// An ADD of a principal without a local account: refused (exit 7 or 8) with the
+    /// failure line, and nothing stored.
+    #[track_caller]
+    fn assert_add_refused(&self, o: &Output) {
+        // 7 or 8 both fit; any other status fails assert_fail's check against 8
+        let code = o.status.code().filter(|c| matches!(c, 7 | 8)).unwrap_or(8);
+        assert_fail(o, code);
+        assert!(
+            fs::read_dir(self.auksd.cache_dir())
+                .unwrap()
+                .next()
+                .is_none(),
+            "cache dir must stay empty"
+        );
+    }
+
     /// Admin dump, parsed into (uid, principal) rows.
     #[track_caller]
     fn dump_rows(&self) -> Vec<(u32, String)> {
