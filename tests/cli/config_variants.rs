@@ -159,15 +159,7 @@ fn unknown_user_cannot_add() {
 /// Guest role (rule present in the newer C suite's ACL): may add, may not get/remove/dump.
 #[test]
 fn guest_can_add_but_not_get() {
-    let acl = format!(
-        "rule {{ principal = ^carol@TEST.REALM$ ; host = * ; role = guest ; }}\n{DEFAULT_ACL}"
-    );
-    let fx = setup_with(AuksdOpts {
-        acl,
-        ..Default::default()
-    });
-    let carol = carol();
-    let cc = fx.realm.user_ccache(&carol, CAROL_PW);
+    let (fx, carol, cc) = setup_carol("guest");
     let conf = fx.auksd.conf_path();
     let run = |args: &[&str]| auks(&fx.realm, &conf, &cc, Some(&carol), args);
     assert_ok(&run(&["-p"]));

@@ -79,6 +79,21 @@ fn setup_with(opts: AuksdOpts) -> Fx {
     }
 }
 
+/// A fixture where an extra ACL rule (before the default ones) gives carol `role`;
+/// returns it with carol and her ccache.
+fn setup_carol(role: &str) -> (Fx, LocalUser, PathBuf) {
+    let acl = format!(
+        "rule {{ principal = ^carol@TEST.REALM$ ; host = * ; role = {role} ; }}\n{DEFAULT_ACL}"
+    );
+    let fx = setup_with(AuksdOpts {
+        acl,
+        ..Default::default()
+    });
+    let carol = carol();
+    let cc = fx.realm.user_ccache(&carol, CAROL_PW);
+    (fx, carol, cc)
+}
+
 impl Fx {
     fn conf(&self) -> String {
         self.auksd.conf_path().display().to_string()

@@ -175,15 +175,7 @@ fn admin_adds_and_gets_user_cred_long_options() {
 /// local account (carol is made admin by an extra ACL rule).
 #[test]
 fn admin_with_local_account_adds_and_gets_own_cred() {
-    let acl = format!(
-        "rule {{ principal = ^carol@TEST.REALM$ ; host = * ; role = admin ; }}\n{DEFAULT_ACL}"
-    );
-    let fx = setup_with(AuksdOpts {
-        acl,
-        ..Default::default()
-    });
-    let carol = carol();
-    let carol_cc = fx.realm.user_ccache(&carol, CAROL_PW);
+    let (fx, carol, carol_cc) = setup_carol("admin");
     let conf = fx.auksd.conf_path();
     let run = |args: &[&str]| auks(&fx.realm, &conf, &carol_cc, Some(&carol), args);
     assert_ok(&run(&["-p"]));
