@@ -26,6 +26,9 @@ cargo clippy --all-targets -- -D warnings
 step "cargo build"
 cargo build --all-targets
 
+step "fuzz target compiles (cargo check; running it needs nightly + cargo-fuzz)"
+cargo check --manifest-path fuzz/Cargo.toml
+
 step "cargo test (unit tests + real KDC/auksd integration tests)"
 cargo test --all-targets
 
