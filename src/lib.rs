@@ -13,7 +13,8 @@
 //!   and atomic ccache storage.
 //! - [`client`]: the request API with primary/secondary fail-over.
 //! - [`daemon`]: auksd (ACL, repository, workers, clean stage).
-//! - [`log`]: the small logger shared by the programs.
+//! - [`logging`]: the logging facade (the `log` crate) and its backends;
+//!   [`log`] is the legacy `crate::log!` shim over it.
 //! - [`renew`]: renewal (`auks -R`, auksdrenewer, HelperScript) and
 //!   [`aukspriv`]: the keytab-based TGT refresher.
 
@@ -25,6 +26,7 @@ pub mod cred;
 pub mod daemon;
 pub mod krb5;
 pub mod log;
+pub mod logging;
 pub mod proto;
 pub mod renew;
 pub mod session;
