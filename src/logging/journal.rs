@@ -18,7 +18,7 @@ pub fn stderr_is_journal() -> bool {
         return false;
     };
     match nix::sys::stat::fstat(std::io::stderr().as_raw_fd()) {
-        Ok(st) => u64::from(st.st_dev) == dev && u64::from(st.st_ino) == ino,
+        Ok(st) => st.st_dev == dev && st.st_ino == ino,
         Err(_) => false,
     }
 }
