@@ -31,3 +31,5 @@ pub mod proto;
 pub mod renew;
 pub mod session;
 pub mod spank;
+pub mod suggest;
+pub mod version;
