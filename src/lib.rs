@@ -27,6 +27,8 @@ pub mod daemon;
 pub mod krb5;
 pub mod log;
 pub mod logging;
+pub mod metrics;
+pub mod notify;
 pub mod proto;
 pub mod renew;
 pub mod session;
