@@ -355,6 +355,8 @@ pub fn run(s: &Settings, log: &PrivLog, term: &AtomicBool, hup: &AtomicBool) {
             s.renew_int, s.lifetime
         ));
     }
+    let notifier = crate::notify::Notifier::from_env();
+    let watchdog = crate::notify::watchdog_interval();
     loop {
         let wait = match refresh(s) {
             Ok(r) => {
@@ -377,12 +379,27 @@ pub fn run(s: &Settings, log: &PrivLog, term: &AtomicBool, hup: &AtomicBool) {
                 s.error_int
             }
         };
+        // systemd (Type=notify): ready once the first refresh was tried.
+        if let Some(n) = &notifier {
+            let _ = n.ready();
+            let _ = n.status(&format!("next refresh in {wait} s"));
+        }
         let until = Instant::now() + Duration::from_secs(wait);
+        let mut pet = Instant::now();
         while Instant::now() < until && !term.load(Ordering::SeqCst) && !hup.load(Ordering::SeqCst)
         {
             std::thread::sleep(Duration::from_millis(200));
+            if let (Some(n), Some(every)) = (&notifier, watchdog) {
+                if pet.elapsed() >= every {
+                    let _ = n.watchdog();
+                    pet = Instant::now();
+                }
+            }
         }
         if term.load(Ordering::SeqCst) {
+            if let Some(n) = &notifier {
+                let _ = n.stopping();
+            }
             log.info("stopped");
             return;
         }
