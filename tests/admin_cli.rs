@@ -14,6 +14,8 @@ const BINS: &[(&str, &str)] = &[
 
 #[test]
 fn every_binary_answers_version() {
+    let re =
+        regex::Regex::new(r"^built against Slurm \d+\.\d+\.\d+, MIT krb5 \d+(\.\d+)+$").unwrap();
     for (name, path) in BINS {
         let out = Command::new(path).arg("--version").output().unwrap();
         assert!(out.status.success(), "{name} --version: {out:?}");
@@ -25,8 +27,6 @@ fn every_binary_answers_version() {
             "{text}"
         );
         let built = lines.next().unwrap_or_default();
-        let re = regex::Regex::new(r"^built against Slurm \d+\.\d+\.\d+, MIT krb5 \d+(\.\d+)+$")
-            .unwrap();
         assert!(re.is_match(built), "{name}: {built:?}");
         assert!(out.stderr.is_empty(), "{name}: {:?}", out.stderr);
     }
@@ -88,6 +88,8 @@ fn man_pages_exist_for_every_program_and_file() {
 
 #[test]
 fn man_pages_render_without_warnings() {
+    // Bold and underline are overstrikes (`N\x08N`) off a terminal.
+    let overstrike = regex::Regex::new(".\x08").unwrap();
     for page in man_pages() {
         let out = Command::new("man")
             .args(["--warnings", "-l"])
@@ -103,9 +105,8 @@ fn man_pages_render_without_warnings() {
             page.display(),
             String::from_utf8_lossy(&out.stderr)
         );
-        // Bold and underline are overstrikes (`N\x08N`) off a terminal.
         let raw = String::from_utf8_lossy(&out.stdout);
-        let text = regex::Regex::new(".\x08").unwrap().replace_all(&raw, "");
+        let text = overstrike.replace_all(&raw, "");
         assert!(
             text.contains("NAME"),
             "{}: nothing rendered",
