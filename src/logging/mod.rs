@@ -12,10 +12,12 @@
 //! - a callback (the SPANK plugin can route records to Slurm's log
 //!   functions with [`Target::Callback`]).
 //!
-//! Levels follow the C `LogLevel`/`DebugLevel` numbers ([`level`]).
+//! Levels follow the C `LogLevel`/`DebugLevel` numbers ([`level`]); the
+//! audit trail of credential requests is [`audit`].
 //! Nothing here receives ticket bytes or keys: callers log principals,
 //! uids, addresses, times and reasons only.
 
+pub mod audit;
 pub mod cformat;
 pub mod journal;
 pub mod level;
