@@ -6,7 +6,8 @@
 //! `/var/lib/prometheus/node-exporter/auksd.prom`.
 //!
 //! Proposed metrics (declared by [`auksd_registry`] and
-//! [`renewer_registry`]; no principal or uid is ever a label):
+//! [`renewer_registry`], recorded through the typed [`AuksdMetrics`] and
+//! [`RenewerMetrics`]; no principal or uid is ever a label):
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
@@ -306,70 +307,8 @@ fn num(v: f64) -> String {
     }
 }
 
-fn common(r: &Registry) {
-    r.gauge("auks_build_info", "auks-rs build; always 1");
-    r.set(
-        "auks_build_info",
-        &[("version", crate::version::VERSION)],
-        1.0,
-    );
-    r.gauge(
-        "auks_start_time_seconds",
-        "Start (or last reload) of the process, Unix time",
-    );
-}
-
-/// The families auksd maintains.
-pub fn auksd_registry() -> Registry {
-    let r = Registry::new();
-    common(&r);
-    r.gauge("auks_credentials_stored", "Credentials in the repository");
-    r.gauge(
-        "auks_credentials_expiring",
-        "Stored credentials whose remaining life is under the renewer MinLifeTime",
-    );
-    r.counter(
-        "auks_requests_total",
-        "Requests answered, by type and outcome",
-    );
-    r.histogram(
-        "auks_request_duration_seconds",
-        "Request processing time after the handshake, by type",
-        LATENCY_BUCKETS,
-    );
-    r.counter(
-        "auks_connections_rejected_total",
-        "Connections closed without a request, by reason",
-    );
-    r
-}
-
-/// The families auksdrenewer maintains.
-pub fn renewer_registry() -> Registry {
-    let r = Registry::new();
-    common(&r);
-    r.gauge(
-        "auks_renewer_last_pass_timestamp_seconds",
-        "End of the last renewal pass, Unix time",
-    );
-    r.gauge(
-        "auks_renewer_last_pass_duration_seconds",
-        "Length of the last renewal pass",
-    );
-    r.gauge(
-        "auks_renewer_last_pass_credentials",
-        "Credentials of the last renewal pass, by result",
-    );
-    r.counter(
-        "auks_renewer_renewals_total",
-        "Renewals since start, by result",
-    );
-    r.gauge(
-        "auks_credentials_expiring",
-        "Stored credentials whose remaining life is under the renewer MinLifeTime",
-    );
-    r
-}
+mod families;
+pub use families::{auksd_registry, renewer_registry, AuksdMetrics, Rejected, RenewerMetrics};
 
 #[cfg(test)]
 mod tests;
