@@ -14,7 +14,7 @@
 //! - [`client`]: the request API with primary/secondary fail-over.
 //! - [`daemon`]: auksd (ACL, repository, workers, clean stage).
 //! - [`logging`]: the logging facade (the `log` crate) and its backends;
-//!   [`log`] is the legacy `crate::log!` shim over it.
+//!   [`mod@log`] is the legacy `crate::log!` shim over it.
 //! - [`renew`]: renewal (`auks -R`, auksdrenewer, HelperScript) and
 //!   [`aukspriv`]: the keytab-based TGT refresher.
 
