@@ -104,6 +104,7 @@ const VARS: &[&str] = &[
 fn main() {
     krb5_bindings();
     spank_bindings();
+    built_against();
 }
 
 fn krb5_bindings() {
@@ -175,4 +176,31 @@ fn spank_bindings() {
     bindings
         .write_to_file(out)
         .expect("cannot write spank bindings");
+}
+
+/// The Slurm and MIT krb5 versions this build was made against, for
+/// `--version` (`AUKS_BUILT_SLURM`, `AUKS_BUILT_KRB5`; "unknown" when they
+/// cannot be found).
+fn built_against() {
+    let slurm = std::fs::read_to_string("/usr/include/slurm/slurm_version.h")
+        .ok()
+        .and_then(|h| {
+            let n = h
+                .lines()
+                .find_map(|l| l.strip_prefix("#define SLURM_VERSION_NUMBER"))?;
+            let n = u32::from_str_radix(n.trim().trim_start_matches("0x"), 16).ok()?;
+            Some(format!("{}.{:02}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff))
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let krb5 = std::process::Command::new("pkg-config")
+        .args(["--modversion", "krb5"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=AUKS_BUILT_SLURM={slurm}");
+    println!("cargo:rustc-env=AUKS_BUILT_KRB5={krb5}");
 }

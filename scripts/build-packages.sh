@@ -21,10 +21,15 @@
 # Packages (same layout as packaging/debian/, which is the reference):
 #   auks-rs              auks in /usr/bin; auksd, auksdrenewer, aukspriv in
 #                        /usr/sbin; systemd units in /lib/systemd/system;
-#                        /etc/auks/*.example, /etc/default/aukspriv; docs.
-#   slurm-spank-auks-rs  the SPANK plugin as <Slurm PluginDir>/auks.so.
-# No keytab, auks.conf or auks.acl is ever shipped; /var/cache/auks (0700) is
-# created by postinst.
+#                        the sysusers.d entry of the `auks` account;
+#                        /etc/auks/*.example, /etc/default/aukspriv; man
+#                        pages; bash, zsh and fish completions; docs.
+#   slurm-spank-auks-rs  the SPANK plugin as <Slurm PluginDir>/auks.so and
+#                        its man page auks.so(8).
+# No keytab, auks.conf or auks.acl is ever shipped; postinst creates the
+# system account `auks` and /var/cache/auks (0700, owned by auks).
+# The man pages must render without warnings (man --warnings), and lintian,
+# when installed, must report no error (its warnings are listed).
 #
 # Prints every check and exits non-zero if any fails. Temporary directories
 # are removed on exit; running it twice gives the same result.
@@ -155,6 +160,16 @@ auks-rs 0755 /usr/sbin/aukspriv target/release/aukspriv
 auks-rs 0644 /lib/systemd/system/auksd.service packaging/systemd/auksd.service
 auks-rs 0644 /lib/systemd/system/auksdrenewer.service packaging/systemd/auksdrenewer.service
 auks-rs 0644 /lib/systemd/system/aukspriv.service packaging/systemd/aukspriv.service
+auks-rs 0644 /usr/lib/sysusers.d/auks-rs.conf packaging/sysusers/auks-rs.conf
+auks-rs 0644 /usr/share/man/man1/auks.1.gz @man:auks.1@
+auks-rs 0644 /usr/share/man/man5/auks.conf.5.gz @man:auks.conf.5@
+auks-rs 0644 /usr/share/man/man5/auks.acl.5.gz @man:auks.acl.5@
+auks-rs 0644 /usr/share/man/man8/auksd.8.gz @man:auksd.8@
+auks-rs 0644 /usr/share/man/man8/auksdrenewer.8.gz @man:auksdrenewer.8@
+auks-rs 0644 /usr/share/man/man8/aukspriv.8.gz @man:aukspriv.8@
+auks-rs 0644 /usr/share/bash-completion/completions/auks packaging/completions/auks.bash
+auks-rs 0644 /usr/share/zsh/vendor-completions/_auks packaging/completions/_auks
+auks-rs 0644 /usr/share/fish/vendor_completions.d/auks.fish packaging/completions/auks.fish
 auks-rs 0644 /etc/auks/auks.conf.example packaging/etc/auks.conf.example
 auks-rs 0644 /etc/auks/auks.acl.example packaging/etc/auks.acl.example
 auks-rs 0644 /etc/default/aukspriv packaging/etc/aukspriv.default
@@ -166,6 +181,7 @@ auks-rs 0644 /usr/share/doc/auks-rs/examples/auks.acl.example packaging/etc/auks
 auks-rs 0644 /usr/share/doc/auks-rs/examples/aukspriv.default packaging/etc/aukspriv.default
 slurm-spank-auks-rs 0644 $plugdir/auks.so target/release/libauks.so
 slurm-spank-auks-rs 0644 /etc/slurm/plugstack.conf.d/auks.conf.example packaging/etc/plugstack-auks.conf.example
+slurm-spank-auks-rs 0644 /usr/share/man/man8/auks.so.8.gz @man:auks.so.8@
 slurm-spank-auks-rs 0644 /usr/share/doc/slurm-spank-auks-rs/copyright packaging/debian/copyright
 slurm-spank-auks-rs 0644 /usr/share/doc/slurm-spank-auks-rs/changelog.gz @changelog.gz@
 slurm-spank-auks-rs 0644 /usr/share/doc/slurm-spank-auks-rs/examples/plugstack-auks.conf.example packaging/etc/plugstack-auks.conf.example
@@ -205,7 +221,9 @@ snippet_postinst() {
 if [ "\$1" = "configure" ] && [ -z "\${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]; then
     systemctl --system daemon-reload >/dev/null 2>&1 || true
     if [ -n "\$2" ]; then
-        systemctl try-restart $UNITS >/dev/null 2>&1 || true
+        if command -v deb-systemd-invoke >/dev/null 2>&1; then
+            deb-systemd-invoke try-restart $UNITS >/dev/null 2>&1 || true
+        fi
     fi
 fi
 EOF
@@ -218,7 +236,9 @@ set -e
 # Stop the daemons when the package is removed (not on upgrade: postinst
 # restarts the running ones).
 if [ "\$1" = "remove" ] && [ -z "\${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]; then
-    systemctl stop $UNITS >/dev/null 2>&1 || true
+    if command -v deb-systemd-invoke >/dev/null 2>&1; then
+        deb-systemd-invoke stop $UNITS >/dev/null 2>&1 || true
+    fi
 fi
 exit 0
 EOF
@@ -326,6 +346,10 @@ build_debs() {
     export SOURCE_DATE_EPOCH=$epoch
 
     gzip -9n -c "$PKG_DIR/debian/changelog" >"$TMP/changelog.gz"
+    mkdir -p "$TMP/man"
+    for f in "$PKG_DIR"/man/*.[158]; do
+        gzip -9n -c "$f" >"$TMP/man/$(basename "$f").gz"
+    done
 
     echo "==> staging (version $VERSION, $ARCH)"
     for pkg in "${PACKAGES[@]}"; do
@@ -339,6 +363,7 @@ build_debs() {
             fi
             case "$src" in
                 @changelog.gz@) src=$TMP/changelog.gz ;;
+                @man:*@) src=${src#@man:}; src=$TMP/man/${src%@}.gz ;;
                 *) src=$ROOT/$src ;;
             esac
             [ -f "$src" ] || die "missing source file $src"
@@ -362,7 +387,9 @@ build_debs() {
     stage=$TMP/stage/auks-rs
     local -a elf=()
     for f in "$stage"/usr/bin/* "$stage"/usr/sbin/*; do elf+=("$f"); done
-    write_control auks-rs "$stage" "$(shlib_depends auks-rs "${elf[@]}")"
+    # adduser: postinst creates the auks account with it where
+    # systemd-sysusers is missing.
+    write_control auks-rs "$stage" "$(shlib_depends auks-rs "${elf[@]}")" adduser
     find "$stage/etc" -type f | sed "s|^$stage||" | LC_ALL=C sort >"$stage/DEBIAN/conffiles"
     expand_script "$PKG_DIR/debian/auks-rs.postinst" snippet_postinst >"$stage/DEBIAN/postinst"
     snippet_prerm >"$stage/DEBIAN/prerm"
@@ -443,10 +470,19 @@ install_test() {
         sed 's/^/          /' "$log"
         return
     fi
-    local st
-    st=$(stat -c '%a %U:%G %F' "$root/var/cache/auks" 2>/dev/null || echo absent)
-    check "postinst created /var/cache/auks 0700 root:root ($st)" \
-        test "$st" = "700 root:root directory"
+    local st owner=0:0 auks_uid auks_gid
+    if have systemd-sysusers; then
+        auks_uid=$(awk -F: '$1 == "auks" { print $3 }' "$root/etc/passwd" 2>/dev/null || true)
+        auks_gid=$(awk -F: '$1 == "auks" { print $3 }' "$root/etc/group" 2>/dev/null || true)
+        check "postinst created the system account auks (uid ${auks_uid:-none}) in the target root" \
+            test -n "$auks_uid" -a -n "$auks_gid" -a "${auks_uid:-1000}" -lt 1000
+        owner=$auks_uid:$auks_gid
+    else
+        skip "system account in a throwaway root (systemd-sysusers not found; adduser only runs on the real root)"
+    fi
+    st=$(stat -c '%a %u:%g %F' "$root/var/cache/auks" 2>/dev/null || echo absent)
+    check "postinst created /var/cache/auks 0700 owned by auks ($st)" \
+        test "$st" = "700 $owner directory"
     st=$(stat -c '%a %U:%G' "$root/usr/sbin/auksd" 2>/dev/null || echo absent)
     check "installed /usr/sbin/auksd is 0755 root:root ($st)" test "$st" = "755 root:root"
     st=$("${dpkg_cmd[@]}" -s auks-rs 2>/dev/null | sed -n 's/^Status: //p')
@@ -471,7 +507,9 @@ install_test() {
     fi
     check "purge removed /var/cache/auks" test ! -e "$root/var/cache/auks"
     local left
-    left=$(cd "$root" && find . -path ./var/lib/dpkg -prune -o \( -type f -o -type l \) -print | LC_ALL=C sort | head -5)
+    # The account database stays: system accounts are not removed on purge.
+    left=$(cd "$root" && find . -path ./var/lib/dpkg -prune -o \( -type f -o -type l \) -print |
+        { grep -vxE '\./etc/(passwd|group|shadow|gshadow|\.pwd\.lock)-?' || true; } | LC_ALL=C sort | head -5)
     check "purge left no file behind${left:+ (left: $left)}" test -z "$left"
     [ ! -e /var/cache/auks/aukscc_12345 ] || fail "the install test touched the real /var/cache/auks"
 }
@@ -482,7 +520,8 @@ check_units() {
         skip "systemd-analyze verify (systemd-analyze not found)"
         return
     fi
-    out=$(cd "$dir" && systemd-analyze verify ./lib/systemd/system/*.service 2>&1) || true
+    # MANPATH: the Documentation=man: pages are the packaged ones.
+    out=$(cd "$dir" && MANPATH=$dir/usr/share/man systemd-analyze verify ./lib/systemd/system/*.service 2>&1) || true
     # Our binaries are not installed on this host: that one complaint is
     # expected and is checked separately against the package contents.
     bad=$(printf '%s\n' "$out" | grep -v -E '^[a-z]+\.service: Command /usr/sbin/(auksd|auksdrenewer|aukspriv) is not executable: No such file or directory$' | grep -v '^$' || true)
@@ -492,6 +531,57 @@ check_units() {
         fail "systemd-analyze verify reports:"
         printf '%s\n' "$bad" | sed 's/^/          /'
     fi
+    # Exposure scores (0 = fully confined, 10 = unconfined); all must be "OK"
+    # (< 4).
+    local u score
+    for u in "$dir"/lib/systemd/system/*.service; do
+        score=$(systemd-analyze security --offline=true "$u" 2>/dev/null |
+            sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+        if [ -z "$score" ]; then
+            skip "systemd-analyze security ${u##*/} (needs systemd >= 250)"
+        else
+            check "systemd-analyze security ${u##*/}: exposure $score (< 4)" \
+                awk -v s="$score" 'BEGIN { exit !(s < 4) }'
+        fi
+    done
+}
+
+# Each man page of the extracted tree $1 renders without warnings.
+check_man_pages() {
+    local f out n=0
+    if ! have man; then
+        skip "man page rendering (man not found)"
+        return
+    fi
+    for f in "$1"/usr/share/man/man*/*.gz; do
+        [ -f "$f" ] || continue
+        n=$((n + 1))
+        out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$f" 2>&1 >/dev/null) || out="man failed: $out"
+        if [ -z "$out" ]; then
+            ok "man -l ${f#"$1"} renders without warnings"
+        else
+            fail "man -l ${f#"$1"}:"
+            printf '%s\n' "$out" | sed 's/^/          /'
+        fi
+    done
+    check "package has man pages ($n)" test "$n" -gt 0
+}
+
+# lintian on the .debs: no error; warnings are listed.
+run_lintian() {
+    local out
+    if ! have lintian; then
+        skip "lintian (not installed)"
+        return
+    fi
+    out=$(lintian --no-tag-display-limit "$@" 2>&1) || true
+    if grep -q '^E: ' <<<"$out"; then
+        fail "lintian reports errors:"
+        grep '^E: ' <<<"$out" | sed 's/^/          /'
+    else
+        ok "lintian reports no error"
+    fi
+    grep '^W: ' <<<"$out" | while IFS= read -r l; do warn "lintian ${l#W: }"; done || true
 }
 
 verify_deb() {
@@ -587,6 +677,7 @@ verify_deb() {
 
     # --- extracted tree -----------------------------------------------------
     dpkg-deb -x "$deb" "$dir/root"
+    check_man_pages "$dir/root"
     if [ "$pkg" = auks-rs ]; then
         for f in "$dir"/root/usr/bin/* "$dir"/root/usr/sbin/*; do
             check "${f#"$dir/root"} is an ELF executable" \
@@ -616,9 +707,34 @@ verify_deb() {
             esac
         done
         local units=$dir/root/lib/systemd/system
-        check "units: auksd has PrivateTmp=yes, ProtectSystem=strict, NoNewPrivileges=yes, ReadWritePaths=/var/cache/auks" \
+        check "units: auksd has PrivateTmp=yes, ProtectSystem=strict, NoNewPrivileges=yes, ProtectProc=invisible" \
             has_lines "$units/auksd.service" 'PrivateTmp=yes' 'ProtectSystem=strict' 'NoNewPrivileges=yes' \
-            'ReadWritePaths=/var/cache/auks /var/log'
+            'ProtectProc=invisible'
+        check "units: auksd runs as auks, no capability, Type=notify, CacheDirectory=auks, LogsDirectory=auks" \
+            has_lines "$units/auksd.service" 'User=auks' 'Group=auks' 'CapabilityBoundingSet=' \
+            'Type=notify' 'CacheDirectory=auks' 'CacheDirectoryMode=0700' 'LogsDirectory=auks' 'RuntimeDirectory=auks'
+        check "units: no daemon may dump core (LimitCORE=0) or see other processes (ProtectProc=invisible)" \
+            all_units_have "$units" 'LimitCORE=0' 'ProtectProc=invisible'
+        check "units: no broad ReadWritePaths=/var/log" not_grep -E '^ReadWritePaths=.*/var/log' "$units"/*.service
+        check "sysusers.d declares the auks account" \
+            grep -qE '^u auks - ' "$dir/root/usr/lib/sysusers.d/auks-rs.conf"
+        for f in usr/bin/auks usr/sbin/auksd usr/sbin/auksdrenewer usr/sbin/aukspriv; do
+            if [ "$arch" = "$ARCH" ] && [ -x "$dir/root/$f" ]; then
+                check "/$f --version names auks-rs $version and the Slurm and krb5 releases" \
+                    version_ok "$dir/root/$f" "${f##*/}"
+            fi
+        done
+        check "bash completion parses (bash -n)" bash -n "$dir/root/usr/share/bash-completion/completions/auks"
+        if have zsh; then
+            check "zsh completion parses (zsh -n)" zsh -n "$dir/root/usr/share/zsh/vendor-completions/_auks"
+        else
+            skip "zsh completion syntax (zsh not found)"
+        fi
+        if have fish; then
+            check "fish completion parses (fish -n)" fish -n "$dir/root/usr/share/fish/vendor_completions.d/auks.fish"
+        else
+            skip "fish completion syntax (fish not found)"
+        fi
         check "units: auksd and auksdrenewer reload with SIGHUP" \
             has_lines "$units/auksd.service" 'ExecReload=/bin/kill -HUP $MAINPID'
         check "units: auksdrenewer reloads with SIGHUP and starts after aukspriv" \
@@ -700,8 +816,22 @@ all_units_foreground() {
     for u in "$1"/*.service; do
         grep -qE '^ExecStart=/usr/sbin/[a-z]+ -F( |$)' "$u" || return 1
         grep -qx 'Restart=on-failure' "$u" || return 1
-        grep -qx 'Type=simple' "$u" || return 1
+        grep -qxE 'Type=(simple|exec|notify)' "$u" || return 1
     done
+}
+
+# all_units_have DIR LINE...: every unit of DIR has every LINE.
+all_units_have() {
+    local d=$1 u
+    shift
+    for u in "$d"/*.service; do has_lines "$u" "$@" || return 1; done
+}
+# version_ok BINARY NAME: `NAME (auks-rs) <version>` and the built-against line.
+version_ok() {
+    local out
+    out=$(timeout 10 "$1" --version </dev/null 2>&1) || return 1
+    grep -qxF "$2 (auks-rs) ${version%%~*}" <<<"$out" || grep -qxF "$2 (auks-rs) $(cargo_version)" <<<"$out" || return 1
+    grep -qE '^built against Slurm [0-9]+\.[0-9]+\.[0-9]+, MIT krb5 [0-9.]+$' <<<"$out"
 }
 
 # "-rwxr-xr-x" -> 0755
@@ -750,6 +880,8 @@ esac
 for deb in "${DEBS[@]}"; do
     verify_deb "$deb"
 done
+echo "==> lintian"
+run_lintian "${DEBS[@]}"
 
 if [ "${#DEBS[@]}" = 2 ] && [ "$(field "${DEBS[0]}" Package 2>/dev/null)" != "$(field "${DEBS[1]}" Package 2>/dev/null)" ]; then
     echo "==> install test"

@@ -21,8 +21,6 @@
 
 use crate::cred::{self, Placement};
 use crate::krb5::{self, Context, Keytab, Principal};
-use std::io::Write;
-use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -271,120 +269,59 @@ pub fn wait_after_success(renew_int: u64, endtime: i64, now: i64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------
-// Logging: stdout (-v, or AUKS_PRIV_SYSLOG_PRIO=none) or syslog (/dev/log)
+// Logging: through the crate's facade (crate::logging): standard output
+// (-v, or AUKS_PRIV_SYSLOG_PRIO=none) in the C format, or syslog.
 
-/// Where aukspriv writes its messages.
-pub enum PrivLog {
-    Stdout,
-    Syslog {
-        sock: UnixDatagram,
-        facility: u8,
-        severity: u8,
-    },
-}
+pub use crate::logging::syslog::parse_priority;
 
-fn facility_code(name: &str) -> Option<u8> {
-    let n = match name {
-        "kern" => 0,
-        "user" => 1,
-        "mail" => 2,
-        "daemon" => 3,
-        "auth" | "security" => 4,
-        "syslog" => 5,
-        "lpr" => 6,
-        "news" => 7,
-        "uucp" => 8,
-        "cron" => 9,
-        "authpriv" => 10,
-        "ftp" => 11,
-        _ => {
-            let d = name.strip_prefix("local")?;
-            let k: u8 = d.parse().ok()?;
-            if k > 7 || d.len() != 1 {
-                return None;
-            }
-            16 + k
-        }
-    };
-    Some(n)
-}
-
-fn severity_code(name: &str) -> Option<u8> {
-    Some(match name {
-        "emerg" | "panic" => 0,
-        "alert" => 1,
-        "crit" => 2,
-        "err" | "error" => 3,
-        "warning" | "warn" => 4,
-        "notice" => 5,
-        "info" => 6,
-        "debug" => 7,
-        _ => return None,
-    })
-}
-
-/// Parse a `logger -p` priority (`facility.severity`, or a bare facility
-/// meaning `notice`).
-pub fn parse_priority(p: &str) -> Option<(u8, u8)> {
-    let p = p.trim().to_ascii_lowercase();
-    let (f, s) = p.split_once('.').unwrap_or((&p, "notice"));
-    Some((facility_code(f)?, severity_code(s)?))
+/// Where aukspriv writes its messages (set up once in the facade).
+pub struct PrivLog {
+    /// Prefix `aukspriv: ` (standard output; syslog names the program).
+    prefix: bool,
 }
 
 impl PrivLog {
     /// `verbose` or priority `none`: stdout; else syslog through /dev/log
     /// (stdout, with a warning, when there is no syslog daemon).
     pub fn new(verbose: bool, priority: &str) -> Result<PrivLog, String> {
+        use crate::logging::{init, syslog, Target};
+        let stdout = || init(1, Target::Stdout).map(|()| PrivLog { prefix: true });
         if verbose || priority.trim().eq_ignore_ascii_case("none") {
-            return Ok(PrivLog::Stdout);
+            return stdout().map_err(|e| e.to_string());
         }
-        let (facility, severity) = parse_priority(priority).ok_or_else(|| {
+        let (facility, info_severity) = parse_priority(priority).ok_or_else(|| {
             format!("AUKS_PRIV_SYSLOG_PRIO={priority:?}: not a facility.severity priority")
         })?;
-        let sock = UnixDatagram::unbound().and_then(|s| s.connect("/dev/log").map(|()| s));
-        match sock {
-            Ok(sock) => Ok(PrivLog::Syslog {
-                sock,
-                facility,
-                severity,
-            }),
+        let target = Target::Syslog {
+            path: syslog::DEV_LOG.into(),
+            ident: "aukspriv".into(),
+            facility,
+            info_severity,
+        };
+        match init(1, target) {
+            Ok(()) => Ok(PrivLog { prefix: false }),
             Err(e) => {
-                let l = PrivLog::Stdout;
-                l.error(&format!(
-                    "no syslog (/dev/log: {e}): logging to standard output"
-                ));
+                let l = stdout().map_err(|e| e.to_string())?;
+                l.error(&format!("no syslog ({e}): logging to standard output"));
                 Ok(l)
             }
         }
     }
 
-    fn write(&self, error: bool, msg: &str) {
-        let msg = msg.replace('\n', " ");
-        match self {
-            PrivLog::Stdout => {
-                let now = chrono::Local::now().format("%a %b %e %H:%M:%S %Y");
-                let _ = writeln!(std::io::stdout().lock(), "{now} aukspriv: {msg}");
-            }
-            PrivLog::Syslog {
-                sock,
-                facility,
-                severity,
-            } => {
-                let sev = if error { 3 } else { *severity };
-                let pri = u16::from(*facility) * 8 + u16::from(sev);
-                let now = chrono::Local::now().format("%b %e %H:%M:%S");
-                let line = format!("<{pri}>{now} aukspriv[{}]: {msg}", std::process::id());
-                let _ = sock.send(line.as_bytes());
-            }
+    fn pre(&self) -> &'static str {
+        if self.prefix {
+            "aukspriv: "
+        } else {
+            ""
         }
     }
 
     pub fn info(&self, msg: &str) {
-        self.write(false, msg);
+        ::log::info!("{}{msg}", self.pre());
     }
 
     pub fn error(&self, msg: &str) {
-        self.write(true, msg);
+        ::log::error!("{}{msg}", self.pre());
     }
 }
 
@@ -418,6 +355,8 @@ pub fn run(s: &Settings, log: &PrivLog, term: &AtomicBool, hup: &AtomicBool) {
             s.renew_int, s.lifetime
         ));
     }
+    let notifier = crate::notify::Notifier::from_env();
+    let watchdog = crate::notify::watchdog_interval();
     loop {
         let wait = match refresh(s) {
             Ok(r) => {
@@ -440,12 +379,27 @@ pub fn run(s: &Settings, log: &PrivLog, term: &AtomicBool, hup: &AtomicBool) {
                 s.error_int
             }
         };
+        // systemd (Type=notify): ready once the first refresh was tried.
+        if let Some(n) = &notifier {
+            let _ = n.ready();
+            let _ = n.status(&format!("next refresh in {wait} s"));
+        }
         let until = Instant::now() + Duration::from_secs(wait);
+        let mut pet = Instant::now();
         while Instant::now() < until && !term.load(Ordering::SeqCst) && !hup.load(Ordering::SeqCst)
         {
             std::thread::sleep(Duration::from_millis(200));
+            if let (Some(n), Some(every)) = (&notifier, watchdog) {
+                if pet.elapsed() >= every {
+                    let _ = n.watchdog();
+                    pet = Instant::now();
+                }
+            }
         }
         if term.load(Ordering::SeqCst) {
+            if let Some(n) = &notifier {
+                let _ = n.stopping();
+            }
             log.info("stopped");
             return;
         }

@@ -12,7 +12,8 @@
 //!   and atomic ccache storage.
 //! - [`client`]: the request API with primary/secondary fail-over.
 //! - [`daemon`]: auksd (ACL, repository, workers, clean stage).
-//! - [`log`]: the small logger shared by the programs.
+//! - [`logging`]: the logging facade (the `log` crate) and its backends;
+//!   [`mod@log`] is the legacy `crate::log!` shim over it.
 //! - [`renew`]: renewal (`auks -R`, auksdrenewer, HelperScript) and
 //!   [`aukspriv`]: the keytab-based TGT refresher.
 //!
@@ -31,8 +32,13 @@ pub mod daemon;
 #[allow(unsafe_code)]
 pub mod krb5;
 pub mod log;
+pub mod logging;
+pub mod metrics;
+pub mod notify;
 pub mod proto;
 pub mod renew;
 pub mod session;
 #[allow(unsafe_code)]
 pub mod spank;
+pub mod suggest;
+pub mod version;

@@ -1,98 +1,51 @@
-//! A small logger shared by the programs, writing C AUKS-style lines:
-//! `<ctime> [INFO<n>] [euid=<euid>,pid=<pid>] <text>`.
+//! The legacy logging calls (`crate::log!(n, ...)`, `to_stderr`,
+//! `to_file`, `off`), kept as a thin shim over the [`crate::logging`]
+//! facade (the `log` crate) so that existing call sites keep working while
+//! they are converted to `log::info!`/`log::error!`/... .
 //!
-//! A message of level `n` is written when `n <= level`. Nothing here ever
-//! receives ticket bytes: callers log principals, uids, times and reasons.
+//! `crate::log!(n, ...)` emits a record of C level `n` (1 → `info!`,
+//! 2 → `debug!`, 3+ → `trace!`, see [`crate::logging::level`]). In the log
+//! file this gives exactly the lines of the C AUKS and of the earlier
+//! auks-rs: `<ctime> [INFO<n>] [euid=<euid>,pid=<pid>] <text>`.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use crate::logging::{self, Target};
 use std::path::Path;
-use std::sync::Mutex;
 
-enum Sink {
-    Stderr,
-    File(File),
-}
-
-struct Logger {
-    level: i64,
-    sink: Sink,
-}
-
-static LOGGER: Mutex<Option<Logger>> = Mutex::new(None);
-
-/// Log to standard error at `level`.
+/// Log to standard error at `level` (to the journal, with priorities, when
+/// standard error is the journal stream).
 pub fn to_stderr(level: i64) {
-    set(Logger {
-        level,
-        sink: Sink::Stderr,
-    });
+    let _ = logging::init(level, Target::Stderr);
 }
 
 /// Log to a file (append, created 0640) at `level`; a level <= 0 disables
-/// logging without opening the file.
+/// logging without opening the file. Under systemd (standard error is the
+/// journal stream) the file is not used and records go to the journal, as
+/// the C AUKS documents for `LogFile`.
 pub fn to_file(path: &Path, level: i64) -> std::io::Result<()> {
-    if level <= 0 {
-        set(Logger {
-            level: 0,
-            sink: Sink::Stderr,
-        });
-        return Ok(());
-    }
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
-    set(Logger {
-        level,
-        sink: Sink::File(f),
-    });
-    Ok(())
+    let target = if logging::journal::stderr_is_journal() {
+        Target::Journal
+    } else {
+        Target::File(path.to_path_buf())
+    };
+    logging::init(level, target).map_err(|e| match e {
+        logging::LogError::Open { source, .. } | logging::LogError::Syslog { source, .. } => source,
+    })
 }
 
 /// Disable logging.
 pub fn off() {
-    set(Logger {
-        level: 0,
-        sink: Sink::Stderr,
-    });
+    let _ = logging::init(0, Target::Off);
 }
 
-fn set(l: Logger) {
-    if let Ok(mut g) = LOGGER.lock() {
-        *g = Some(l);
-    }
-}
-
-/// Whether a message of `level` would be written.
+/// Whether a message of C level `level` would be written.
 pub fn enabled(level: i64) -> bool {
-    match LOGGER.lock() {
-        Ok(g) => g.as_ref().is_some_and(|l| level <= l.level),
-        Err(_) => false,
-    }
+    level <= logging::c_level()
 }
 
-/// Write one message at `level` (1 = start/stop, 2 = per request, 3 = details).
+/// Write one message of C level `level` (1 = start/stop, 2 = per request,
+/// 3 = details).
 pub fn write(level: i64, msg: &str) {
-    let Ok(mut g) = LOGGER.lock() else { return };
-    let Some(l) = g.as_mut() else { return };
-    if level > l.level {
-        return;
-    }
-    let now = chrono::Local::now().format("%a %b %e %H:%M:%S %Y");
-    let line = format!(
-        "{now} [INFO{level}] [euid={},pid={}] {}\n",
-        nix::unistd::geteuid(),
-        std::process::id(),
-        msg.replace('\n', " ")
-    );
-    let _ = match &mut l.sink {
-        Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
-        Sink::File(f) => f.write_all(line.as_bytes()),
-    };
+    ::log::log!(logging::level::level_of(level), "{msg}");
 }
 
 /// `log!(level, "format", args...)`

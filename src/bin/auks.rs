@@ -19,11 +19,13 @@ use std::process::ExitCode;
 use zeroize::Zeroizing;
 
 const USAGE: &str = "\
-Usage: auks [-h] [-v...] [-d...] [-f conffile] [-C ccache] [-u uid]
+Usage: auks [-h] [--version] [-v...] [-d...] [-f conffile] [-C ccache] [-u uid]
             [-p | -a | -g | -r | -D | -R once|loop | --send | --receive]
 
 Options:
   -h, --help            show this message and exit
+      --version         show the version (and the Slurm and krb5 it was
+                        built against) and exit
   -v, --verbose         increase the verbosity (repeatable); logs go to stderr
   -d, --debug           increase the debug level (repeatable; same scale as -v)
   -f, --config FILE     configuration file (default: $AUKS_CONF, else
@@ -100,6 +102,7 @@ struct Command {
 #[derive(Debug, PartialEq, Eq)]
 enum Parsed {
     Help,
+    Version,
     Run(Command),
 }
 
@@ -147,7 +150,10 @@ fn long_option(name: &str) -> Result<char, UsageError> {
         .collect();
     match matches.as_slice() {
         [(_, c)] => Ok(*c),
-        [] => Err(UsageError(format!("invalid option '--{name}'"))),
+        [] => Err(UsageError(format!(
+            "invalid option '--{name}'{}",
+            hint_word(name)
+        ))),
         many => Err(UsageError(format!(
             "option '--{name}' is ambiguous ({})",
             many.iter()
@@ -195,6 +201,44 @@ fn string_value(v: OsString, what: &str) -> Result<String, UsageError> {
     Ok(s)
 }
 
+/// `; did you mean '--get'?` when `word` (with or without dashes) is close
+/// to a long option, else nothing.
+fn hint_word(word: &str) -> String {
+    let mut names: Vec<&str> = LONG_OPTIONS.iter().map(|(n, _)| *n).collect();
+    names.push("version");
+    let w = word.trim_start_matches('-');
+    let w = w.split_once('=').map_or(w, |(n, _)| n);
+    match auks::suggest::closest(w, &names) {
+        Some(n) => format!("; did you mean '--{n}'?"),
+        None => String::new(),
+    }
+}
+
+/// The hint for an unknown short option `c`: a long option written with
+/// one dash (`-get`), or the same letter in the other case (`-G`).
+fn hint_short(c: char, raw: &[OsString]) -> String {
+    for a in raw {
+        let a = a.to_string_lossy();
+        if let Some(w) = a.strip_prefix('-').filter(|w| w.len() > 1 && w.contains(c)) {
+            if LONG_OPTIONS.iter().any(|(n, _)| n == &w) || w == "version" {
+                return format!("; did you mean '--{w}'?");
+            }
+        }
+    }
+    let other: Vec<char> = if c.is_ascii_lowercase() {
+        c.to_uppercase().collect()
+    } else {
+        c.to_lowercase().collect()
+    };
+    match other.as_slice() {
+        [o] if SHORT_OPTIONS.contains(*o) => format!("; did you mean '-{o}'?"),
+        _ => String::new(),
+    }
+}
+
+/// The short options (as the C `auks`).
+const SHORT_OPTIONS: &str = "hvdfpagrDRuC";
+
 /// Parse the arguments (without the program name).
 fn parse<I>(args: I) -> Result<Parsed, UsageError>
 where
@@ -202,7 +246,8 @@ where
     I::Item: Into<OsString>,
 {
     use lexopt::Arg;
-    let mut p = lexopt::Parser::from_args(args);
+    let raw: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let mut p = lexopt::Parser::from_args(raw.clone());
     // getopt semantics: `-C=x` means the ccache "=x".
     p.set_short_equals(false);
     let mut cmd = Command {
@@ -215,9 +260,18 @@ where
     };
     while let Some(arg) = p.next()? {
         let opt = match arg {
-            Arg::Short(c) if "hvdfpagrDRuC".contains(c) => c,
+            Arg::Short(c) if SHORT_OPTIONS.contains(c) => c,
+            // Exact only: `--ver` stays `--verbose`, as with the C getopt_long.
+            Arg::Long("version") => return Ok(Parsed::Version),
             Arg::Long(name) => long_option(name)?,
-            other => return Err(other.unexpected().into()),
+            Arg::Short(c) => {
+                let hint = hint_short(c, &raw);
+                return Err(UsageError(format!("{}{hint}", Arg::Short(c).unexpected())));
+            }
+            Arg::Value(v) => {
+                let hint = hint_word(&v.to_string_lossy());
+                return Err(UsageError(format!("{}{hint}", Arg::Value(v).unexpected())));
+            }
         };
         match opt {
             'h' => return Ok(Parsed::Help),
@@ -317,8 +371,12 @@ fn out_text(text: &str) -> io::Result<()> {
     o.flush()
 }
 
-/// Logging (fixes §11.4: -v/-d are not overwritten by the configuration).
+/// Logging (fixes §11.4: -v/-d are not overwritten by the configuration):
+/// `-v`/`-d` on standard error; else, with `UseSyslog` (block `api`, as
+/// the C AUKS) to syslog (facility user, ident `auks`); else the `LogFile`
+/// of the `api` block (or the `renewer` block for `-R`) at its `LogLevel`.
 fn setup_logging(cmd: &Command, conf: Option<&ClientConfig>) {
+    use auks::logging::{init, syslog, Target};
     let console = cmd.verbose.saturating_add(cmd.debug);
     let renew = matches!(cmd.action, Action::Renew(_));
     let (file, level) = match conf {
@@ -326,14 +384,26 @@ fn setup_logging(cmd: &Command, conf: Option<&ClientConfig>) {
         Some(c) => (Some(&c.api.log_file), c.api.log_level),
         None => (None, 0),
     };
-    if console > 0 {
+    let use_syslog = conf.is_some_and(|c| c.api.use_syslog);
+    let target = if console > 0 {
         auks::log::to_stderr(i64::from(console).max(level));
-    } else if let (Some(file), true) = (file, level > 0) {
-        // A log file we cannot open must not break the command (as C).
-        if auks::log::to_file(file, level).is_err() {
-            auks::log::off();
+        return;
+    } else if level <= 0 {
+        Target::Off
+    } else if use_syslog {
+        Target::Syslog {
+            path: syslog::DEV_LOG.into(),
+            ident: "auks".into(),
+            facility: syslog::FACILITY_USER,
+            info_severity: syslog::SEVERITY_INFO,
         }
+    } else if let Some(file) = file {
+        Target::File(file.clone())
     } else {
+        Target::Off
+    };
+    // A log file or syslog we cannot open must not break the command (as C).
+    if init(level, target).is_err() {
         auks::log::off();
     }
 }
@@ -560,7 +630,21 @@ fn main() -> ExitCode {
                 1
             }
         },
-        Ok(Parsed::Run(cmd)) => run(cmd),
+        Ok(Parsed::Version) => match out_text(&auks::version::text("auks")) {
+            Ok(()) => 0,
+            Err(e) => {
+                report_output_error(&e);
+                1
+            }
+        },
+        Ok(Parsed::Run(cmd)) => {
+            if matches!(cmd.action, Action::Get | Action::Send | Action::Renew(_)) {
+                // Holds a credential: no core dump, no ptrace by the same
+                // uid (the kernel refuses nothing else). Best effort.
+                let _ = nix::sys::prctl::set_dumpable(false);
+            }
+            run(cmd)
+        }
         Err(e) => {
             err_line(&format!("auks: {e}\n\n{USAGE}"));
             1
@@ -728,6 +812,27 @@ mod tests {
         assert_eq!(cmd(&["--"]).action, Action::Ping);
         assert!(usage_err(&["-H"]).contains("invalid option '-H'"));
         assert!(usage_err(&["--bogus"]).contains("invalid option '--bogus'"));
+        assert!(!usage_err(&["--bogus"]).contains("did you mean"));
+    }
+
+    #[test]
+    fn typos_get_a_suggestion() {
+        assert!(usage_err(&["--gte"]).ends_with("did you mean '--get'?"));
+        assert!(usage_err(&["--recieve"]).ends_with("did you mean '--receive'?"));
+        assert!(usage_err(&["--cache=x"]).ends_with("did you mean '--ccache'?"));
+        assert!(usage_err(&["get"]).ends_with("did you mean '--get'?"));
+        assert!(usage_err(&["-G"]).ends_with("did you mean '-g'?"));
+        assert!(usage_err(&["-c", "x"]).ends_with("did you mean '-C'?"));
+        assert!(usage_err(&["-ping"]).ends_with("did you mean '--ping'?"));
+        assert!(usage_err(&["--versoin"]).ends_with("did you mean '--version'?"));
+    }
+
+    #[test]
+    fn version_is_exact_and_verbose_prefixes_still_work() {
+        assert_eq!(parse(["--version"]), Ok(Parsed::Version));
+        assert_eq!(parse(["-p", "--version"]), Ok(Parsed::Version));
+        assert_eq!(cmd(&["--ver"]).verbose, 1);
+        assert_eq!(cmd(&["--verb", "--verbose"]).verbose, 2);
     }
 
     #[test]

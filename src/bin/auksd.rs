@@ -6,6 +6,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: auksd [-h] [-v...] [-d...] [-F] [-f conf]
 
   -h        print this help and exit
+  --version print the version (and the Slurm and krb5 built against) and exit
   -v        raise the log level (repeatable); implies foreground
   -d        raise the debug level (repeatable); implies foreground
   -F        stay in the foreground and log to standard error
@@ -22,6 +23,10 @@ fn parse() -> Result<Options, String> {
                 print!("{USAGE}");
                 std::process::exit(0);
             }
+            Long("version") => {
+                print!("{}", auks::version::text("auksd"));
+                std::process::exit(0);
+            }
             Short('v') | Long("verbose") => o.verbose += 1,
             Short('d') | Long("debug") => o.debug += 1,
             Short('F') | Long("foreground") => o.foreground = true,
@@ -35,6 +40,12 @@ fn parse() -> Result<Options, String> {
 }
 
 fn main() -> ExitCode {
+    // No core dumps and no ptrace by other processes of the same uid: this
+    // process holds every user's credentials.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        eprintln!("auksd: cannot disable core dumps (PR_SET_DUMPABLE): {e}");
+        return ExitCode::from(2);
+    }
     let opts = match parse() {
         Ok(o) => o,
         Err(e) => {

@@ -13,6 +13,7 @@ its default ccache (kept fresh by aukspriv); its principal must be an auksd
 admin. SIGHUP reloads the configuration, SIGTERM stops it.
 
   -h          print this help and exit
+  --version   print the version (and the Slurm and krb5 built against) and exit
   -v          raise the log level (repeatable); foreground, logs to stderr
   -d          raise the debug level (repeatable); foreground, logs to stderr
   -F          stay in the foreground, log to stderr at the configured level
@@ -27,6 +28,10 @@ fn parse() -> Result<Option<RenewerOptions>, String> {
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Short('h') | Long("help") => return Ok(None),
+            Long("version") => {
+                print!("{}", auks::version::text("auksdrenewer"));
+                std::process::exit(0);
+            }
             Short('v') | Long("verbose") => o.verbose += 1,
             Short('d') | Long("debug") => o.debug += 1,
             Short('F') | Long("foreground") => o.foreground = true,
@@ -43,6 +48,12 @@ fn parse() -> Result<Option<RenewerOptions>, String> {
 }
 
 fn main() -> ExitCode {
+    // No core dumps, no ptrace by other processes of the same uid: this
+    // process holds the credentials it renews.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        eprintln!("auksdrenewer: cannot disable core dumps (PR_SET_DUMPABLE): {e}");
+        return ExitCode::from(2);
+    }
     let opts = match parse() {
         Ok(Some(o)) => o,
         Ok(None) => {

@@ -10,9 +10,10 @@ const USAGE: &str = "usage: aukspriv [-h] [-v] [-F]
 Keeps a TGT obtained from a keytab valid in a credential cache, for the AUKS
 programs that run as root (auksdrenewer, the Slurm plugin).
 
-  -h   print this help and exit
-  -v   stay in the foreground and log to standard output
-  -F   stay in the foreground (for systemd); log as configured
+  -h          print this help and exit
+  --version   print the version (and the Slurm and krb5 built against) and exit
+  -v          stay in the foreground and log to standard output
+  -F          stay in the foreground (for systemd); log as configured
 Without -v or -F, aukspriv detaches itself (daemon) and logs to syslog.
 
 Environment (e.g. from /etc/sysconfig/aukspriv):
@@ -33,6 +34,12 @@ SIGHUP refreshes at once; SIGTERM or SIGINT stops it.
 ";
 
 fn main() -> ExitCode {
+    // No core dumps, no ptrace by other processes of the same uid: this
+    // process holds a keytab-derived TGT.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        eprintln!("aukspriv: cannot disable core dumps (PR_SET_DUMPABLE): {e}");
+        return ExitCode::from(2);
+    }
     let (mut verbose, mut foreground) = (false, false);
     let mut p = lexopt::Parser::from_env();
     loop {
@@ -41,6 +48,10 @@ fn main() -> ExitCode {
             Ok(None) => break,
             Ok(Some(Short('h') | Long("help"))) => {
                 print!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            Ok(Some(Long("version"))) => {
+                print!("{}", auks::version::text("aukspriv"));
                 return ExitCode::SUCCESS;
             }
             Ok(Some(Short('v') | Long("verbose"))) => verbose = true,
