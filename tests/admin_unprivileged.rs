@@ -83,8 +83,8 @@ fn auksd_serves_as_an_unprivileged_account() {
     write_file(&d.join("auks.acl"), DEFAULT_ACL, 0o644);
     write_file(&d.join("auksd.log"), "", 0o640);
     chown(&d.join("auksd.log"), &svc);
-    let port = free_port();
-    write_file(&d.join("auks.conf"), conf(d, port), 0o644);
+    // Port 0: the OS chooses, auksd logs the port it got.
+    write_file(&d.join("auks.conf"), conf(d, 0), 0o644);
 
     let stderr = fs::File::create(d.join("auksd.stderr")).unwrap();
     let mut c = realm.command(env!("CARGO_BIN_EXE_auksd"));
@@ -105,6 +105,21 @@ fn auksd_serves_as_an_unprivileged_account() {
         )
     };
     let start = Instant::now();
+    let port = loop {
+        if let Some(p) = last_listening_port(&log()) {
+            break p;
+        }
+        if let Ok(Some(st)) = daemon.0.try_wait() {
+            panic!("auksd exited ({st}) as uid {}:\n{}", svc.uid, log());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "auksd never said where it listens\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    write_file(&d.join("auks.conf"), conf(d, port), 0o644);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(st)) = daemon.0.try_wait() {
             panic!("auksd exited ({st}) as uid {}:\n{}", svc.uid, log());

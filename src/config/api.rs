@@ -13,12 +13,15 @@ pub struct ApiConf {
     pub log_level: i64,
     /// `None` when unset or empty. Executability is not checked here.
     pub helper_script: Option<PathBuf>,
+    /// `UseSyslog`: a non-zero integer sends the client programs' log records
+    /// to syslog as well (as in C AUKS, where the key lives in this block).
+    pub use_syslog: bool,
 }
 
 /// Reads an `api` block; unset keys take the C defaults.
 ///
-/// `DebugFile`, `DebugLevel` and `UseSyslog` are accepted for compatibility
-/// with C files but not used (the two numbers must still be integers).
+/// `DebugFile` and `DebugLevel` are accepted for compatibility with C files
+/// but not used (`DebugLevel` must still be an integer).
 pub(super) fn read_api(
     path: &Path,
     b: &Block,
@@ -27,7 +30,7 @@ pub(super) fn read_api(
     let mut r = BlockReader::new(path, b, w);
     let d = ApiConf::default();
     let (log_file, log_level, _debug_level) = r.log_keys(DEFAULT_API_LOG, d.log_level)?;
-    r.int("UseSyslog", 0, INT_MIN, INT_MAX)?;
+    let use_syslog = r.int("UseSyslog", 0, INT_MIN, INT_MAX)? != 0;
     let helper_script = r
         .entry("HelperScript")
         .filter(|e| !e.value.is_empty())
@@ -37,5 +40,6 @@ pub(super) fn read_api(
         log_file,
         log_level,
         helper_script,
+        use_syslog,
     })
 }

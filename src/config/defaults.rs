@@ -60,6 +60,7 @@ impl Default for ApiConf {
             log_file: PathBuf::from(DEFAULT_API_LOG),
             log_level: 0,
             helper_script: None,
+            use_syslog: false,
         }
     }
 }

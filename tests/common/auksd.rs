@@ -300,7 +300,7 @@ fn listening_lines(log: &str) -> usize {
 }
 
 /// The port of the last `... server listening on <ip>:<port> as ...` line.
-fn last_listening_port(log: &str) -> Option<u16> {
+pub fn last_listening_port(log: &str) -> Option<u16> {
     let rest = &log[log.rfind(LISTENING)? + LISTENING.len()..];
     let addr = rest.split_whitespace().next()?;
     addr.parse::<SocketAddr>().ok().map(|a| a.port())

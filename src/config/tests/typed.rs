@@ -293,7 +293,13 @@ fn accepted_but_unused_keys() {
     )
     .unwrap();
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
-    assert_eq!(c.api, ApiConf::default());
+    assert_eq!(
+        c.api,
+        ApiConf {
+            use_syslog: true,
+            ..ApiConf::default()
+        }
+    );
     let d = daemon("common { } auksd { DebugFile = /z ; RepoSize = 7 ; }").unwrap();
     assert!(d.warnings.is_empty(), "{:?}", d.warnings);
     assert_eq!(d.auksd, DaemonConf::default());
