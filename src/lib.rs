@@ -29,3 +29,4 @@ pub mod proto;
 pub mod renew;
 pub mod session;
 pub mod spank;
+pub mod timefmt;
