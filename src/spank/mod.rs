@@ -7,7 +7,9 @@
 //! - [`args`]: plugstack arguments, option value, mode resolution (pure);
 //! - [`messages`]: what the user reads when something fails (pure);
 //! - [`local`]: submit side (srun, sbatch, salloc);
-//! - [`remote`]: compute side (slurmstepd);
+//! - [`remote`]: compute side (slurmstepd): the hooks, fetching and storing
+//!   the credential (`remote::credential`), the renewer process
+//!   (`remote::renewer`);
 //! - [`ids`]: per-thread uid/gid switching with a restoring guard;
 //! - `glue`: the SPANK C API and the exported hooks (this file).
 //!
