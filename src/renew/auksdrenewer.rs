@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-
 /// Command-line options of auksdrenewer.
 #[derive(Debug, Clone, Default)]
 pub struct RenewerOptions {

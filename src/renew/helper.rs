@@ -219,7 +219,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(&lines[..4], &["65534", "65534", "65534", "/"], "{text}");
         assert!(lines.contains(&"KRB5CCNAME=FILE:/tmp/y"), "{text}");
-        assert!(lines.contains(&"PATH=/usr/local/bin:/usr/bin:/bin"), "{text}");
+        assert!(
+            lines.contains(&"PATH=/usr/local/bin:/usr/bin:/bin"),
+            "{text}"
+        );
         assert!(!text.contains("AUKS_HELPER_TEST_LEAK"), "{text}");
     }
 }

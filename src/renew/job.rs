@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
-
 /// Why `auks -R` stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RenewError {

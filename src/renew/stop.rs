@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-
 /// When the job renewer must stop: a flag set by SIGTERM/SIGINT, plus a
 /// socket the handler writes to, so that a sleeping renewer wakes at once
 /// (the plugin waits for it at the end of every job step).

@@ -119,7 +119,6 @@ pub(super) fn fetch_and_store(
     Ok(())
 }
 
-
 /// GET the job user's credential, authenticated as this node.
 fn get_cred(client: Client, auth: &HostAuth, uid: u32) -> Result<CredRecord, FetchError> {
     match auth {
@@ -299,7 +298,6 @@ fn create_and_store(job: &Job, a: &PluginArgs, data: &[u8]) -> Result<JobCcache,
     }
 }
 
-
 /// Run the api HelperScript once as the job user (result only logged).
 fn run_job_helper(job: &Job, script: &std::path::Path, ccache: &str) {
     let who = RunAs::JobUser {
@@ -338,5 +336,22 @@ pub(super) fn destroy(job: &Job, cc: &JobCcache) -> i32 {
             log_error(&format!("auks: cannot destroy {}: {e}", cc.name));
             -1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::random6;
+
+    #[test]
+    fn ccache_suffixes_are_random() {
+        let a = random6();
+        assert_eq!(a.len(), 6);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()), "{a}");
+        // 62^6 values: 16 draws that are not all different mean no entropy.
+        let mut seen: Vec<String> = (0..16).map(|_| random6()).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 16, "{seen:?}");
     }
 }

@@ -120,7 +120,6 @@ pub fn current_mode(env: &dyn StepEnv, a: &PluginArgs, option: Option<Mode>) -> 
     mode
 }
 
-
 /// `slurm_spank_init_post_opt` in slurmstepd: fetch and store. A failure
 /// is logged to slurmd.log now and kept for [`report_failure`] (user_init),
 /// the first hook whose errors reach the user's srun.
@@ -144,7 +143,6 @@ pub fn report_failure(st: &mut StepState) -> i32 {
     }
 }
 
-
 fn sync_once(a: &PluginArgs, st: &mut StepState) {
     if a.sync == SyncMode::All && !st.synced {
         st.synced = true;
@@ -152,7 +150,6 @@ fn sync_once(a: &PluginArgs, st: &mut StepState) {
         nix::unistd::sync();
     }
 }
-
 
 /// `slurm_spank_task_exit`: signal the renewer to stop when the last local
 /// task exits (it is reaped in [`exit`]).
@@ -174,7 +171,6 @@ pub fn task_exit(env: &dyn StepEnv, a: &PluginArgs, st: &mut StepState) -> i32 {
         }
     }
 }
-
 
 /// `slurm_spank_exit`: stop the renewer if still there, sync, destroy the
 /// ccache we created (as the user).

@@ -80,7 +80,6 @@ pub fn start_renewer(a: &PluginArgs, st: &mut StepState) -> i32 {
     }
 }
 
-
 /// Outcome of waiting for the renewer.
 fn reaped(child: &mut Child) -> bool {
     match child.try_wait() {
@@ -193,4 +192,3 @@ pub fn stop_renewer(a: &PluginArgs, st: &mut StepState) {
         if killed { " with SIGKILL" } else { "" }
     ));
 }
-
