@@ -143,6 +143,8 @@ pub fn report_failure(st: &mut StepState) -> i32 {
     }
 }
 
+/// `sync=all`: one `sync()` per step, while the ticket is still valid
+/// (before the renewer is stopped or the ccache destroyed).
 fn sync_once(a: &PluginArgs, st: &mut StepState) {
     if a.sync == SyncMode::All && !st.synced {
         st.synced = true;
