@@ -367,7 +367,7 @@ pub fn run(s: &Settings, log: &PrivLog, term: &AtomicBool, hup: &AtomicBool) {
                     r.ccache,
                     s.user,
                     r.principal,
-                    crate::daemon::fmt_time(r.endtime)
+                    crate::timefmt::fmt_time(r.endtime)
                 ));
                 w
             }

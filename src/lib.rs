@@ -41,4 +41,5 @@ pub mod session;
 #[allow(unsafe_code)]
 pub mod spank;
 pub mod suggest;
+pub mod timefmt;
 pub mod version;

@@ -3,10 +3,14 @@
 //! slurmstepd is multi-threaded; the libc `set*id` wrappers change the ids
 //! of every thread of the process (glibc broadcasts them), which would
 //! briefly give the whole daemon the job user's identity. The raw system
-//! calls change only the calling thread, as the C plugin does. A [`Switch`]
+//! calls change only the calling thread, as the C plugin does; they are
+//! made through rustix's safe per-thread API (`rustix::thread`), so this
+//! file has no `unsafe`. A [`Switch`]
 //! records the thread's previous ids and restores them in `Drop`, so every
 //! path out of a block (error, early return, panic unwinding) gets them back.
 
+use rustix::process::{Gid, Uid};
+use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
 use std::io;
 
 /// The three uids or gids of the calling thread: (real, effective, saved).
@@ -17,77 +21,73 @@ pub struct Triple {
     pub saved: u32,
 }
 
-fn check(rc: libc::c_long, what: &str) -> io::Result<()> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        let e = io::Error::last_os_error();
-        Err(io::Error::new(e.kind(), format!("{what}: {e}")))
-    }
+/// Add the name of the failed call to a system error.
+fn named<T>(r: Result<T, impl Into<io::Error>>, what: &str) -> io::Result<T> {
+    r.map_err(|e| {
+        let e: io::Error = e.into();
+        io::Error::new(e.kind(), format!("{what}: {e}"))
+    })
 }
 
-/// Current uids of this thread.
+/// Current uids of this thread (the getters read the calling thread's
+/// credentials, whatever the other threads do).
 pub fn uids() -> io::Result<Triple> {
-    let (mut r, mut e, mut s): (libc::uid_t, libc::uid_t, libc::uid_t) = (0, 0, 0);
-    // SAFETY: getresuid writes three uid_t through valid pointers.
-    let rc = unsafe { libc::syscall(libc::SYS_getresuid, &mut r, &mut e, &mut s) };
-    check(rc, "getresuid")?;
+    let r = named(nix::unistd::getresuid(), "getresuid")?;
     Ok(Triple {
-        real: r,
-        effective: e,
-        saved: s,
+        real: r.real.as_raw(),
+        effective: r.effective.as_raw(),
+        saved: r.saved.as_raw(),
     })
 }
 
 /// Current gids of this thread.
 pub fn gids() -> io::Result<Triple> {
-    let (mut r, mut e, mut s): (libc::gid_t, libc::gid_t, libc::gid_t) = (0, 0, 0);
-    // SAFETY: getresgid writes three gid_t through valid pointers.
-    let rc = unsafe { libc::syscall(libc::SYS_getresgid, &mut r, &mut e, &mut s) };
-    check(rc, "getresgid")?;
+    let r = named(nix::unistd::getresgid(), "getresgid")?;
     Ok(Triple {
-        real: r,
-        effective: e,
-        saved: s,
+        real: r.real.as_raw(),
+        effective: r.effective.as_raw(),
+        saved: r.saved.as_raw(),
     })
 }
 
-/// `u32::MAX` (i.e. -1) leaves an id unchanged.
-const KEEP: u32 = u32::MAX;
+/// `None` leaves an id unchanged (-1 for the system call).
+const KEEP: Option<u32> = None;
 
-fn setresuid(r: u32, e: u32, s: u32) -> io::Result<()> {
-    // SAFETY: raw syscall with integer arguments; affects this thread only.
-    let rc = unsafe { libc::syscall(libc::SYS_setresuid, r, e, s) };
-    check(rc, "setresuid")
-}
-
-fn setresgid(r: u32, e: u32, s: u32) -> io::Result<()> {
-    // SAFETY: raw syscall with integer arguments; affects this thread only.
-    let rc = unsafe { libc::syscall(libc::SYS_setresgid, r, e, s) };
-    check(rc, "setresgid")
-}
-
-fn groups() -> io::Result<Vec<libc::gid_t>> {
-    // SAFETY: size 0 only asks for the count.
-    let n = unsafe { libc::syscall(libc::SYS_getgroups, 0, std::ptr::null_mut::<libc::gid_t>()) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
+/// -1 means "unchanged" to the kernel: never a uid or gid to switch to.
+fn valid(raw: u32, what: &str) -> io::Result<u32> {
+    if raw == u32::MAX {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what}: -1 is not an id"),
+        ))
+    } else {
+        Ok(raw)
     }
-    let mut v: Vec<libc::gid_t> = vec![0; n as usize];
-    // SAFETY: the buffer holds n entries.
-    let m = unsafe { libc::syscall(libc::SYS_getgroups, n, v.as_mut_ptr()) };
-    if m < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    v.truncate(m as usize);
-    Ok(v)
 }
 
-fn setgroups(list: &[libc::gid_t]) -> io::Result<()> {
-    // SAFETY: raw syscall reading `len` gids from a live slice; affects
-    // this thread only.
-    let rc = unsafe { libc::syscall(libc::SYS_setgroups, list.len(), list.as_ptr()) };
-    check(rc, "setgroups")
+/// `setresuid` of this thread only (the raw system call, not glibc's
+/// process-wide wrapper).
+fn setresuid(r: Option<u32>, e: Option<u32>, s: Option<u32>) -> io::Result<()> {
+    let id = |v: Option<u32>| v.map(Uid::from_raw);
+    named(set_thread_res_uid(id(r), id(e), id(s)), "setresuid")
+}
+
+/// `setresgid` of this thread only.
+fn setresgid(r: Option<u32>, e: Option<u32>, s: Option<u32>) -> io::Result<()> {
+    let id = |v: Option<u32>| v.map(Gid::from_raw);
+    named(set_thread_res_gid(id(r), id(e), id(s)), "setresgid")
+}
+
+/// Supplementary groups of this thread.
+fn groups() -> io::Result<Vec<u32>> {
+    let list = named(rustix::process::getgroups(), "getgroups")?;
+    Ok(list.into_iter().map(Gid::as_raw).collect())
+}
+
+/// `setgroups` of this thread only.
+fn setgroups(list: &[u32]) -> io::Result<()> {
+    let list: Vec<Gid> = list.iter().copied().map(Gid::from_raw).collect();
+    named(set_thread_groups(&list), "setgroups")
 }
 
 /// Who the thread becomes.
@@ -109,7 +109,7 @@ pub struct Target {
 pub struct Switch {
     uids: Triple,
     gids: Triple,
-    groups: Option<Vec<libc::gid_t>>,
+    groups: Option<Vec<u32>>,
     restored: bool,
 }
 
@@ -122,17 +122,19 @@ impl Switch {
             groups: None,
             restored: false,
         };
+        valid(t.uid, "uid")?;
+        valid(t.gid, "gid")?;
         // Order: groups and gids while still privileged, uid last.
         if t.drop_groups {
             let old = groups()?;
             setgroups(&[t.gid])?;
             sw.groups = Some(old);
         }
-        let rg = if t.real { t.gid } else { KEEP };
-        let ru = if t.real { t.uid } else { KEEP };
+        let rg = t.real.then_some(t.gid);
+        let ru = t.real.then_some(t.uid);
         // From here on, `sw` restores whatever was changed if a step fails.
-        setresgid(rg, t.gid, KEEP)?;
-        setresuid(ru, t.uid, KEEP)?;
+        setresgid(rg, Some(t.gid), KEEP)?;
+        setresuid(ru, Some(t.uid), KEEP)?;
         Ok(sw)
     }
 
@@ -145,7 +147,7 @@ impl Switch {
             groups: None,
             restored: false,
         };
-        setresuid(KEEP, 0, KEEP)?;
+        setresuid(KEEP, Some(0), KEEP)?;
         Ok(sw)
     }
 
@@ -164,13 +166,16 @@ impl Switch {
         let g = self.gids;
         // Regain privilege first (the saved uid allows it), then groups and
         // gids, then drop to the previous uids if they were unprivileged.
-        let r1 = setresuid(p.real, 0, p.saved).or_else(|_| setresuid(p.real, p.effective, p.saved));
-        let r2 = setresgid(g.real, g.effective, g.saved);
+        let all = |t: Triple| (Some(t.real), Some(t.effective), Some(t.saved));
+        let (pr, pe, ps) = all(p);
+        let r1 = setresuid(pr, Some(0), ps).or_else(|_| setresuid(pr, pe, ps));
+        let (gr, ge, gs) = all(g);
+        let r2 = setresgid(gr, ge, gs);
         let r3 = match &self.groups {
             Some(list) => setgroups(list),
             None => Ok(()),
         };
-        let r4 = setresuid(p.real, p.effective, p.saved);
+        let r4 = setresuid(pr, pe, ps);
         r1.and(r2).and(r3).and(r4)
     }
 }
@@ -197,19 +202,35 @@ mod tests {
     fn reading_ids_works() {
         let u = uids().unwrap();
         let g = gids().unwrap();
-        // SAFETY: plain getters.
-        assert_eq!(u.effective, unsafe { libc::geteuid() });
-        assert_eq!(g.effective, unsafe { libc::getegid() });
+        assert_eq!(u.effective, nix::unistd::geteuid().as_raw());
+        assert_eq!(g.effective, nix::unistd::getegid().as_raw());
         assert!(groups().is_ok());
+    }
+
+    #[test]
+    fn minus_one_is_not_an_id() {
+        let before = (uids().unwrap(), gids().unwrap());
+        for (uid, gid) in [(u32::MAX, 0), (0, u32::MAX)] {
+            let r = Switch::to(Target {
+                uid,
+                gid,
+                real: false,
+                drop_groups: false,
+            });
+            assert_eq!(r.err().map(|e| e.kind()), Some(io::ErrorKind::InvalidInput));
+        }
+        assert_eq!((uids().unwrap(), gids().unwrap()), before);
     }
 
     /// As root: switch a thread to uid/gid 65534 and back, checking that
     /// other threads are not affected.
     #[test]
     fn switch_is_per_thread_and_restored() {
-        if uids().unwrap().effective != 0 {
-            return; // needs root
-        }
+        assert_eq!(
+            uids().unwrap().effective,
+            0,
+            "this test needs root (CI runs as root)"
+        );
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let (ok, back) = std::sync::mpsc::channel::<()>();
         let h = std::thread::spawn(move || {
@@ -262,7 +283,6 @@ mod tests {
         assert_eq!(gids().unwrap().effective, 0);
         ok.send(()).unwrap();
         h.join().unwrap();
-        // SAFETY: plain getter.
-        assert_eq!(unsafe { libc::geteuid() }, 0);
+        assert!(nix::unistd::geteuid().is_root());
     }
 }

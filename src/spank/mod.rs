@@ -7,7 +7,9 @@
 //! - [`args`]: plugstack arguments, option value, mode resolution (pure);
 //! - [`messages`]: what the user reads when something fails (pure);
 //! - [`local`]: submit side (srun, sbatch, salloc);
-//! - [`remote`]: compute side (slurmstepd);
+//! - [`remote`]: compute side (slurmstepd): the hooks, fetching and storing
+//!   the credential (`remote::credential`), the renewer process
+//!   (`remote::renewer`);
 //! - [`ids`]: per-thread uid/gid switching with a restoring guard;
 //! - `glue`: the SPANK C API and the exported hooks (this file).
 //!
@@ -346,11 +348,36 @@ mod tests {
     fn exported_identification() {
         assert_eq!(&plugin_name, b"auks\0");
         assert_eq!(&plugin_type, b"spank\0");
+        // Slurm loads a plugin only when its version's major.minor matches
+        // its own: the exported value must be the installed headers' one.
+        let expected = installed_slurm_version();
         assert_eq!(
-            plugin_version >> 8,
-            0x1605,
-            "built against Slurm 22.05 headers"
+            plugin_version, expected,
+            "plugin_version {plugin_version:#x}, installed headers {expected:#x}"
         );
+        assert_ne!(expected >> 8, 0, "no major.minor in {expected:#x}");
+    }
+
+    /// `SLURM_VERSION_NUMBER` of the installed `<slurm/slurm_version.h>`,
+    /// read independently of bindgen.
+    fn installed_slurm_version() -> c_uint {
+        const HEADER: &str = "/usr/include/slurm/slurm_version.h";
+        let text = std::fs::read_to_string(HEADER)
+            .unwrap_or_else(|e| panic!("cannot read {HEADER} (libslurm-dev): {e}"));
+        let value = text
+            .lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some("#define") && w.next() == Some("SLURM_VERSION_NUMBER"))
+                    .then(|| w.next())
+                    .flatten()
+            })
+            .unwrap_or_else(|| panic!("no SLURM_VERSION_NUMBER in {HEADER}"));
+        let hex = value
+            .strip_prefix("0x")
+            .unwrap_or_else(|| panic!("SLURM_VERSION_NUMBER {value} is not hexadecimal"));
+        c_uint::from_str_radix(hex, 16)
+            .unwrap_or_else(|e| panic!("SLURM_VERSION_NUMBER {value}: {e}"))
     }
 
     #[test]

@@ -1,0 +1,230 @@
+//! auksdrenewer (spec §6): every `Delay` seconds, DUMP the credentials
+//! stored in auksd, renew at the KDC those [`decide`] finds due, and ADD
+//! them back; SIGHUP reloads the configuration, SIGTERM/SIGINT stop it.
+
+use super::policy::{decide, Decision, Times};
+use crate::client::Client;
+use crate::config::ClientConfig;
+use crate::cred;
+use crate::krb5::Context;
+use crate::timefmt::fmt_time;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Command-line options of auksdrenewer.
+#[derive(Debug, Clone, Default)]
+pub struct RenewerOptions {
+    pub conf: Option<PathBuf>,
+    /// `-F`: stay in the foreground, log to stderr at the configured level.
+    pub foreground: bool,
+    /// `-v` count, added to the configured level (implies foreground).
+    pub verbose: i64,
+    /// `-d` count, added to the configured level (implies foreground).
+    pub debug: i64,
+    /// `-l`: log file instead of the configured `LogFile`.
+    pub log_file: Option<PathBuf>,
+}
+
+impl RenewerOptions {
+    fn foreground(&self) -> bool {
+        self.foreground || self.verbose > 0 || self.debug > 0
+    }
+}
+
+/// Errors that stop auksdrenewer.
+#[derive(Debug, thiserror::Error)]
+pub enum RenewerError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Counters of one pass.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassStats {
+    pub renewed: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+/// Renew one stored credential at the KDC and ADD it back. Returns the
+/// times of the renewed credential.
+fn renew_record(
+    client: &Client,
+    ctx: &Context,
+    rec: &crate::proto::CredRecord,
+) -> Result<Times, String> {
+    let mut data = cred::renew_at_kdc(ctx, &rec.data).map_err(|e| format!("at the KDC: {e}"))?;
+    // Keep the cross-realm TGT the credential held (§11.17). When none was
+    // held, Client::add acquires the configured CrossRealm one itself.
+    if let Some(realm) = cred::cross_realm_of(ctx, &rec.data) {
+        match cred::add_cross_realm(ctx, data.clone(), &realm) {
+            Ok(d) => data = d,
+            Err(e) => crate::log!(
+                1,
+                "auksdrenewer : uid {} {} : cross-realm TGT for {realm} not re-acquired: {e}",
+                rec.uid,
+                rec.principal
+            ),
+        }
+    }
+    let m = cred::meta(ctx, &data).map_err(|e| e.to_string())?;
+    client.add(data).map_err(|e| format!("ADD to auksd: {e}"))?;
+    Ok(Times::from(&m))
+}
+
+/// One DUMP → renew → ADD pass (§6). Stops early when `stop` is set.
+pub fn renewer_pass(client: &Client, stop: &AtomicBool) -> PassStats {
+    let mut st = PassStats::default();
+    let records = match client.dump() {
+        Ok(r) => r,
+        Err(e) => {
+            crate::log!(1, "auksdrenewer : DUMP failed, pass skipped: {e}");
+            return st;
+        }
+    };
+    let ctx = match Context::new() {
+        Ok(c) => c,
+        Err(e) => {
+            crate::log!(
+                1,
+                "auksdrenewer : Kerberos set-up failed, pass skipped: {e}"
+            );
+            return st;
+        }
+    };
+    let min = client.conf.renewer.min_lifetime;
+    for rec in &records {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let now = ctx.now();
+        let times = Times::from(rec);
+        let who = format!("uid {} {}", rec.uid, rec.principal);
+        match decide(&times, now, min) {
+            Decision::NotDue { due_at } => {
+                st.skipped += 1;
+                crate::log!(
+                    1,
+                    "auksdrenewer : {who} : skipped: valid until {}, renewal due at {}",
+                    fmt_time(times.endtime),
+                    fmt_time(due_at)
+                );
+            }
+            Decision::Impossible(why) => {
+                st.skipped += 1;
+                crate::log!(1, "auksdrenewer : {who} : skipped: {why}");
+            }
+            Decision::Renew => match renew_record(client, &ctx, rec) {
+                Ok(t) => {
+                    st.renewed += 1;
+                    crate::log!(
+                        1,
+                        "auksdrenewer : {who} : renewed: end {} -> {}, renewable until {}",
+                        fmt_time(times.endtime),
+                        fmt_time(t.endtime),
+                        fmt_time(t.renew_till)
+                    );
+                }
+                Err(e) => {
+                    st.failed += 1;
+                    crate::log!(1, "auksdrenewer : {who} : renewal failed: {e}");
+                }
+            },
+        }
+    }
+    let lvl = if st.renewed + st.failed > 0 { 1 } else { 2 };
+    crate::log!(
+        lvl,
+        "auksdrenewer : pass done: {} stored, {} renewed, {} skipped, {} failed",
+        records.len(),
+        st.renewed,
+        st.skipped,
+        st.failed
+    );
+    st
+}
+
+fn setup_renewer_logging(conf: &ClientConfig, opts: &RenewerOptions) -> Result<(), RenewerError> {
+    let r = &conf.renewer;
+    let level = r.log_level.max(r.debug_level) + opts.verbose + opts.debug;
+    if opts.foreground() {
+        crate::log::to_stderr(level);
+        return Ok(());
+    }
+    let file = opts.log_file.as_deref().unwrap_or(&r.log_file);
+    crate::log::to_file(file, level)
+        .map_err(|e| RenewerError::Other(format!("cannot open log file {}: {e}", file.display())))
+}
+
+/// Run auksdrenewer until SIGTERM/SIGINT; SIGHUP reloads the configuration
+/// (a configuration that no longer loads is reported and the previous one
+/// kept). Daemonises unless `-F`, `-v` or `-d`.
+pub fn run_renewer(opts: &RenewerOptions) -> Result<(), RenewerError> {
+    let term = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    let reg = |sig, flag: &Arc<AtomicBool>| {
+        signal_hook::flag::register(sig, Arc::clone(flag))
+            .map(|_| ())
+            .map_err(|e| RenewerError::Other(format!("cannot install signal handler: {e}")))
+    };
+    reg(signal_hook::consts::SIGTERM, &term)?;
+    reg(signal_hook::consts::SIGINT, &term)?;
+    reg(signal_hook::consts::SIGHUP, &hup)?;
+
+    let mut conf = ClientConfig::load(opts.conf.as_deref())?;
+    setup_renewer_logging(&conf, opts)?;
+    if !opts.foreground() {
+        nix::unistd::daemon(true, false)
+            .map_err(|e| RenewerError::Other(format!("cannot daemonize: {e}")))?;
+    }
+    loop {
+        for w in &conf.warnings {
+            crate::log!(1, "auksdrenewer : configuration warning: {w}");
+        }
+        crate::log!(
+            1,
+            "auksdrenewer : started with {} (Delay {} s, MinLifeTime {} s)",
+            conf.path.display(),
+            conf.renewer.delay,
+            conf.renewer.min_lifetime
+        );
+        let client = Client::new(conf.clone());
+        let delay = Duration::from_secs(conf.renewer.delay.max(1));
+        loop {
+            let started = Instant::now();
+            renewer_pass(&client, &term);
+            let until = started + delay;
+            while Instant::now() < until
+                && !term.load(Ordering::SeqCst)
+                && !hup.load(Ordering::SeqCst)
+            {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            if term.load(Ordering::SeqCst) {
+                crate::log!(1, "auksdrenewer : stopped");
+                return Ok(());
+            }
+            if hup.swap(false, Ordering::SeqCst) {
+                break;
+            }
+        }
+        match ClientConfig::load(opts.conf.as_deref()) {
+            Ok(c) => {
+                conf = c;
+                if let Err(e) = setup_renewer_logging(&conf, opts) {
+                    // Keep logging where we were.
+                    crate::log!(1, "auksdrenewer : {e}");
+                }
+                crate::log!(1, "auksdrenewer : configuration reloaded");
+            }
+            Err(e) => crate::log!(
+                1,
+                "auksdrenewer : reload failed, keeping the previous configuration: {e}"
+            ),
+        }
+    }
+}

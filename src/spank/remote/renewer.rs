@@ -1,0 +1,194 @@
+//! The job's credential renewer process: `<renewer> -R loop` started as
+//! the job user when the plugin created the ccache, signalled when the last
+//! local task exits, and stopped (SIGKILL after a grace period) and reaped
+//! at the end of the step, with anything left in its process group.
+
+use super::{sync_once, StepState};
+use crate::spank::args::{self, PluginArgs};
+use crate::spank::glue::{log_error, log_info, log_verbose};
+use crate::spank::ids::Switch;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the renewer gets to exit after SIGTERM before SIGKILL.
+const RENEWER_GRACE: Duration = Duration::from_secs(2);
+
+/// `slurm_spank_user_init`: start `<renewer> -R loop` as the job user
+/// with every id dropped, in its own process group, stdio on /dev/null.
+/// Only when we created the ccache.
+pub fn start_renewer(a: &PluginArgs, st: &mut StepState) -> i32 {
+    let (Some(job), Some(cc)) = (st.job, st.ccache.as_ref()) else {
+        return 0;
+    };
+    if !cc.ours || st.renewer.is_some() {
+        return 0;
+    }
+    let mut cmd = Command::new(&a.renewer);
+    cmd.arg("-R")
+        .arg("loop")
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("KRB5CCNAME", &cc.name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .current_dir("/")
+        .uid(job.uid)
+        .gid(job.gid)
+        .process_group(0);
+    if let Some(conf) = &a.conf {
+        cmd.env("AUKS_CONF", conf);
+    }
+    if let Some(k) = std::env::var_os("KRB5_CONFIG") {
+        cmd.env("KRB5_CONFIG", k);
+    }
+    // In user_init this thread runs with euid = user and real/saved uid 0.
+    // Drop ids in the child from root (setgid, setgroups, setuid set all
+    // of real, effective and saved): raise this thread's euid to 0 just
+    // around the fork; the child's post-fork code is std's raw calls.
+    let spawned = match Switch::to_effective_root() {
+        Ok(root) => {
+            let r = cmd.spawn();
+            if let Err(e) = root.restore() {
+                log_error(&format!("auks: cannot restore thread ids: {e}"));
+                std::process::abort();
+            }
+            r
+        }
+        Err(e) => Err(e),
+    };
+    match spawned {
+        Ok(child) => {
+            log_info(&format!(
+                "auks: job {} uid {}: credential renewer {} started (pid {})",
+                job.jobid,
+                job.uid,
+                a.renewer.display(),
+                child.id()
+            ));
+            st.renewer = Some(child);
+            0
+        }
+        Err(e) => {
+            log_error(&format!(
+                "auks: cannot start the credential renewer {}: {e}; the credential will not be renewed",
+                a.renewer.display()
+            ));
+            0
+        }
+    }
+}
+
+/// Outcome of waiting for the renewer.
+fn reaped(child: &mut Child) -> bool {
+    match child.try_wait() {
+        Ok(Some(_)) => true,
+        Ok(None) => false,
+        // ECHILD: slurmstepd reaped it already.
+        Err(_) => true,
+    }
+}
+
+/// Poll for the child's exit until `limit`: every 0.5 ms at first (a
+/// renewer answers SIGTERM within a millisecond or two and every step
+/// waits for it), backing off to 10 ms.
+fn wait_until(child: &mut Child, limit: Duration) -> bool {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(500);
+    loop {
+        if reaped(child) {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
+}
+
+/// Whether SIGTERM would reach process `pid` (not blocked, not ignored),
+/// from `/proc/<pid>/status`. Unknown = yes.
+fn sigterm_deliverable(pid: i32) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    args::signal_deliverable(&text, libc::SIGTERM)
+}
+
+/// Tell the renewer to stop, without waiting for it: SIGTERM to its
+/// process group (SIGKILL when SIGTERM could not reach it). Signals are
+/// sent with the job user's real and effective uid, so only the user's
+/// processes can ever be hit. Called when the last local task exits, so
+/// the end of the step does not wait while the renewer exits;
+/// [`stop_renewer`] reaps it.
+pub fn signal_renewer(a: &PluginArgs, st: &mut StepState) {
+    if st.renewer_signalled.is_some() {
+        return;
+    }
+    let Some(child) = st.renewer.as_mut() else {
+        return;
+    };
+    let pid = child.id() as i32;
+    if reaped(child) {
+        log_verbose(&format!(
+            "auks: credential renewer (pid {pid}) had already exited"
+        ));
+        st.renewer = None;
+        return;
+    }
+    sync_once(a, st);
+    let Some(job) = st.job else { return };
+    let Some(user) = job.as_user_to("stop the renewer") else {
+        return;
+    };
+    use nix::sys::signal::{kill, Signal};
+    // std's Command keeps the forking thread's signal mask, and slurmstepd
+    // blocks SIGTERM: a renewer that does not unblock it would only wait
+    // out the grace period, so it gets SIGKILL at once.
+    let sig = if sigterm_deliverable(pid) {
+        Signal::SIGTERM
+    } else {
+        Signal::SIGKILL
+    };
+    let _ = kill(nix::unistd::Pid::from_raw(-pid), sig);
+    drop(user);
+    st.renewer_signalled = Some((Instant::now(), sig == Signal::SIGKILL));
+}
+
+/// Stop the renewer: signal it if not done yet ([`signal_renewer`]),
+/// SIGKILL when it has not exited a grace period after SIGTERM, reap it,
+/// and kill whatever it left in its process group.
+pub fn stop_renewer(a: &PluginArgs, st: &mut StepState) {
+    signal_renewer(a, st);
+    let Some(mut child) = st.renewer.take() else {
+        return;
+    };
+    let Some((since, mut killed)) = st.renewer_signalled else {
+        // Could not switch ids to signal it: leave it (it stops by itself
+        // once the ccache is destroyed).
+        return;
+    };
+    let pid = child.id() as i32;
+    let Some(job) = st.job else { return };
+    let Some(user) = job.as_user_to("stop the renewer") else {
+        return;
+    };
+    let group = nix::unistd::Pid::from_raw(-pid);
+    use nix::sys::signal::{kill, Signal};
+    let left = RENEWER_GRACE.saturating_sub(since.elapsed());
+    if !wait_until(&mut child, left) {
+        let _ = kill(group, Signal::SIGKILL);
+        killed = true;
+        wait_until(&mut child, Duration::from_secs(5));
+    }
+    // Anything the renewer started in its group goes too.
+    let _ = kill(group, Signal::SIGKILL);
+    drop(user);
+    log_info(&format!(
+        "auks: job {}: credential renewer (pid {pid}) stopped{}",
+        job.jobid,
+        if killed { " with SIGKILL" } else { "" }
+    ));
+}
