@@ -25,6 +25,8 @@ mod ffi {
     include!(concat!(env!("OUT_DIR"), "/krb5_bindings.rs"));
 }
 
+pub mod password;
+
 use std::ffi::{CStr, CString};
 use std::net::IpAddr;
 use std::os::raw::{c_char, c_int};
