@@ -96,8 +96,6 @@ const VARS: &[&str] = &[
     "KRB5_CC_.*",
     "KRB5_FCC_.*",
     "KRB5_KT_END",
-    "KRB5_KT_NOTFOUND",
-    "KRB5_KT_NOWRITE",
     "KRB5_LIBOS_.*",
     "KRB5_PREAUTH_FAILED",
     "KRB5_NT_.*",

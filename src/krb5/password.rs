@@ -153,13 +153,10 @@ pub fn classify_login_error(e: &Error) -> LoginFailure {
     }
 }
 
-/// True when a verification error is the gateway's own keytab problem (no
-/// such key, unreadable file) rather than a ticket that fails to verify.
+/// True when a verification error is the gateway's own keytab file problem
+/// (missing or unreadable) rather than a ticket that fails to verify. A
+/// missing key or key version is *not* one: a spoofed KDC produces exactly
+/// that, and it must be answered as a refused login.
 pub fn is_keytab_problem(e: &Error) -> bool {
-    let c = e.code;
-    c == ffi::KRB5_KT_NOTFOUND
-        || c == ffi::KRB5_KT_END
-        || c == ffi::KRB5_KT_NOWRITE
-        || c == libc::ENOENT
-        || c == libc::EACCES
+    e.code == libc::ENOENT || e.code == libc::EACCES
 }
