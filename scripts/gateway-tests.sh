@@ -154,6 +154,34 @@ case_submit() {
     SUBMITTED_JOB=$JOB
 }
 
+# Which mechanism carries --auks to slurmstepd for a REST job (plugstack default=disabled):
+# straight to slurmrestd with a ready token, three jobs whose environment has
+# SLURM_SPANK_AUKS=done only / SLURM_SPANK__SLURM_SPANK_OPTION_auks_auks=done only / neither.
+case_spank_option() {
+    local base=$WORK/so.json name var j out
+    jq -n --arg s "$KLIST_SCRIPT" '{script: $s, job: {current_working_directory: "/tmp",
+        environment: {PATH: "/usr/bin:/bin"}}}' > "$base"
+    declare -A got
+    for name in mode option none; do
+        case $name in
+            mode) var=SLURM_SPANK_AUKS ;;
+            option) var=SLURM_SPANK__SLURM_SPANK_OPTION_auks_auks ;;
+            none) var="" ;;
+        esac
+        jq --arg v "$var" --arg o "$WORK/out/so-$name-%j.out" \
+            '.job.standard_output = $o | .job.name = "so-'"$name"'"
+             | if $v != "" then .job.environment[$v] = "done" else . end' "$base" > "$WORK/so-$name.json"
+        j=$(tb_rest_submit "$TB_USER" "$WORK/so-$name.json" | jq -r .job_id)
+        wait_job_done "$j" 60
+        out=$WORK/out/so-$name-$j.out
+        if grep -q "Default principal: $TB_USER@$TB_REALM" "$out" 2>/dev/null; then got[$name]=ticket; else got[$name]=none; fi
+    done
+    equals "SLURM_SPANK_AUKS=done in the job environment gives a REST job its ticket" ticket "${got[mode]}"
+    equals "with neither variable (default=disabled) the job gets no ticket" none "${got[none]}"
+    echo "  note $CASE: SLURM_SPANK__SLURM_SPANK_OPTION_auks_auks=done alone: ${got[option]}"
+    no_leftovers "$TB_UID"
+}
+
 case_status_list() {
     local j=${SUBMITTED_JOB:-}
     [ -n "$j" ] || { fail "no job from case submit"; return; }
@@ -289,6 +317,7 @@ case_malformed() {
 case_concurrent() {
     local n=50 i u pw f
     rm -f "$WORK"/conc-*.code
+    local pids=()
     for i in $(seq 1 $n); do
         if [ $((i % 2)) = 0 ]; then u=$TB_USER pw=$TB_PW_USER; else u=$TB_USER2 pw=$TB_PW_USER2; fi
         f=$WORK/conc-$i.json
@@ -296,11 +325,13 @@ case_concurrent() {
         (
             printf 'user = "%s:%s"\n' "$u" "$pw" | curl -sS --max-time 120 -X POST --cacert "$GW_CA" \
                 -H 'Content-Type: application/json' --data-binary "@$f" -o "$WORK/conc-$i.out" \
-                -w '%{http_code}' -K - "$GW_URL/v1/jobs" > "$WORK/conc-$i.code" 2>> "$WORK/curl.err"
+                -w '%{http_code}\n' -K - "$GW_URL/v1/jobs" > "$WORK/conc-$i.code" 2>> "$WORK/curl.err"
             echo "$u $(jq -r .job_id "$WORK/conc-$i.out" 2>/dev/null)" > "$WORK/conc-$i.job"
         ) &
+        pids+=($!)
     done
-    wait
+    # only these: a bare `wait` would also wait for the testbed's daemons
+    wait "${pids[@]}"
     local ok
     ok=$(cat "$WORK"/conc-*.code | grep -c '^201$')
     equals "$n concurrent submissions by two users all get 201" "$n" "$ok"
@@ -378,6 +409,7 @@ START=$(date +%s)
 run_case openapi
 run_case submit
 run_case status_list
+run_case spank_option
 run_case cancel
 run_case not_yours
 run_case malformed

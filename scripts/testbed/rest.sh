@@ -166,3 +166,25 @@ tb_rest_down() {
 # the gateway's URL and CA, for clients
 tb_gateway_url() { tb_load_state; echo "https://localhost:$TB_GW_PORT"; }
 tb_gateway_ca() { echo "$TB_DIR/gw/ca.pem"; }
+
+# A Slurm JWT for USER signed with the testbed key (HS256; claims sun, iat, exp), as
+# `scontrol token` would make it: tb_jwt_token USER [LIFESPAN]
+tb_jwt_token() {
+    local now b64 h p sig
+    now=$(date +%s)
+    b64() { basenc --base64url | tr -d '=\n'; }
+    h=$(printf '{"alg":"HS256","typ":"JWT"}' | b64)
+    p=$(printf '{"sun":"%s","iat":%s,"exp":%s}' "$1" "$now" $((now + ${2:-600})) | b64)
+    sig=$(printf '%s.%s' "$h" "$p" |
+        openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(od -An -v -tx1 "$TB_JWT_KEY" | tr -d ' \n')" -binary | b64)
+    printf '%s.%s.%s\n' "$h" "$p" "$sig"
+}
+
+# POST a job straight to slurmrestd with a ready token (no gateway): tb_rest_submit USER
+# JSON_FILE; prints the reply
+tb_rest_submit() {
+    tb_load_state
+    curl -sS --max-time 60 -H "X-SLURM-USER-NAME: $1" -H "X-SLURM-USER-TOKEN: $(tb_jwt_token "$1")" \
+        -H 'Content-Type: application/json' --data-binary "@$2" \
+        "http://127.0.0.1:$TB_REST_PORT/slurm/$TB_REST_VERSION/job/submit"
+}

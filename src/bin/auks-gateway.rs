@@ -1,6 +1,6 @@
 //! auks-gateway: submit Kerberized Slurm jobs over HTTPS (see the
 //! "Gateway" section of README.md). Usage:
-//! `auks-gateway [-f /etc/auks/gateway.toml] [--check]`.
+//! `auks-gateway [-F] [-f /etc/auks/gateway.toml] [--check]`.
 #![forbid(unsafe_code)]
 
 #[path = "../gateway/mod.rs"]
@@ -10,7 +10,9 @@ use gateway::config::{GatewayConfig, DEFAULT_PATH};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: auks-gateway [-f CONFIG] [--check]
+const USAGE: &str = "usage: auks-gateway [-F] [-f CONFIG] [--check]
+  -F                   stay in the foreground, log to stderr (always the case;
+                       accepted for uniformity with auksd)
   -f, --config CONFIG  configuration file (default /etc/auks/gateway.toml)
   --check              validate the configuration and its files, then exit
   -h, --help           this help";
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
                 Err(e) => return usage_error(&e.to_string()),
             },
             Ok(Some(Long("check"))) => check = true,
+            Ok(Some(Short('F'))) => {}
             Ok(Some(Short('h') | Long("help"))) => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;

@@ -225,11 +225,10 @@ fn rest_failure(what: &str, r: &RestReply) -> ApiError {
         .get("errors")
         .and_then(Value::as_array)
         .is_some_and(|a| {
-            a.iter().any(|e| {
-                e.get("error_number")
-                    .and_then(Value::as_i64)
-                    .is_some_and(|n| (2000..3000).contains(&n))
-            })
+            // ESLURM_* 2000..2999: the job request itself (partition,
+            // limits, ...), the caller's to fix
+            a.iter()
+                .any(|e| slurm::error_number(e).is_some_and(|n| (2000..3000).contains(&n)))
         });
     if user_fault {
         ApiError::InvalidJob(format!("Slurm refused the job: {errs}"))

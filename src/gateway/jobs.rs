@@ -2,12 +2,15 @@
 //! refused), its validation, its translation to slurmrestd's OpenAPI
 //! `job/submit` body, and the job summary the API returns.
 //!
-//! The credential reaches the job through the job environment, exactly as
-//! for `sbatch --auks=done`: Slurm carries every `SLURM_SPANK__SLURM_SPANK_OPTION_<plugin>_<option>`
-//! variable of a batch job to slurmstepd, which hands it to the plugin's
-//! option callback (`--auks=done`: the credential is already in auksd), and
-//! the plugin also reads `SLURM_SPANK_AUKS=done` from the job environment.
-//! Both are set here and cannot be overridden by the request.
+//! The credential reaches the job through the job environment, with
+//! `--auks=done` semantics (it is already in auksd): the AUKS protocol's own
+//! `SLURM_SPANK_AUKS=done` (spec §10.3, what `sbatch --auks=done` leaves in
+//! the job environment), which the plugin reads in slurmstepd. Slurm 22.05's
+//! REST API has no `spank_job_env`, and `SLURM_SPANK__SLURM_SPANK_OPTION_auks_auks`
+//! in the job environment alone is *not* turned into the option for the
+//! batch step (checked by scripts/gateway-tests.sh, case `spank_option`); it
+//! is set too, for Slurm releases that do. Neither can be overridden by the
+//! request.
 
 use super::error::ApiError;
 use serde::{Deserialize, Serialize};

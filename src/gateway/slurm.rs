@@ -194,7 +194,7 @@ pub fn slurm_errors(r: &RestReply) -> String {
                         .get("error")
                         .and_then(Value::as_str)
                         .or_else(|| e.get("description").and_then(Value::as_str))?;
-                    let num = e.get("error_number").and_then(Value::as_i64);
+                    let num = error_number(e);
                     Some(match num {
                         Some(n) if n != 0 => format!("{text} (Slurm error {n})"),
                         _ => text.to_string(),
@@ -208,6 +208,14 @@ pub fn slurm_errors(r: &RestReply) -> String {
     } else {
         list.join("; ")
     }
+}
+
+/// Slurm's error number of one `errors[]` entry (`error_code` in v0.0.38,
+/// `errno` in v0.0.36/37, `error_number` from v0.0.39 on).
+pub fn error_number(e: &Value) -> Option<i64> {
+    ["error_code", "errno", "error_number"]
+        .iter()
+        .find_map(|k| e.get(*k).and_then(Value::as_i64))
 }
 
 /// The first 300 characters of a text, on one line.
@@ -229,7 +237,7 @@ mod tests {
     fn errors_are_collected() {
         let r = RestReply {
             status: StatusCode::INTERNAL_SERVER_ERROR,
-            json: json!({"errors":[{"error":"Invalid authentication credential","error_number":1007}]}),
+            json: json!({"errors":[{"error":"Invalid authentication credential","error_code":1007}]}),
             text: String::new(),
         };
         assert_eq!(
