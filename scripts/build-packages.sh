@@ -157,6 +157,7 @@ auks-rs 0755 /usr/bin/auks target/release/auks
 auks-rs 0755 /usr/sbin/auksd target/release/auksd
 auks-rs 0755 /usr/sbin/auksdrenewer target/release/auksdrenewer
 auks-rs 0755 /usr/sbin/aukspriv target/release/aukspriv
+auks-rs 0755 /usr/sbin/auks-gateway target/release/auks-gateway
 auks-rs 0644 /lib/systemd/system/auksd.service packaging/systemd/auksd.service
 auks-rs 0644 /lib/systemd/system/auksdrenewer.service packaging/systemd/auksdrenewer.service
 auks-rs 0644 /lib/systemd/system/aukspriv.service packaging/systemd/aukspriv.service
@@ -170,6 +171,9 @@ auks-rs 0644 /usr/share/man/man8/aukspriv.8.gz @man:aukspriv.8@
 auks-rs 0644 /usr/share/bash-completion/completions/auks packaging/completions/auks.bash
 auks-rs 0644 /usr/share/zsh/vendor-completions/_auks packaging/completions/_auks
 auks-rs 0644 /usr/share/fish/vendor_completions.d/auks.fish packaging/completions/auks.fish
+auks-rs 0644 /lib/systemd/system/auks-gateway.service packaging/systemd/auks-gateway.service
+auks-rs 0644 /etc/auks/gateway.toml.example packaging/etc/gateway.toml.example
+auks-rs 0644 /usr/share/doc/auks-rs/examples/gateway.toml.example packaging/etc/gateway.toml.example
 auks-rs 0644 /etc/auks/auks.conf.example packaging/etc/auks.conf.example
 auks-rs 0644 /etc/auks/auks.acl.example packaging/etc/auks.acl.example
 auks-rs 0644 /etc/default/aukspriv packaging/etc/aukspriv.default
@@ -211,7 +215,7 @@ source_field() {
 # They honour $DPKG_ROOT (chrootless installation into another root).
 # ---------------------------------------------------------------------------
 
-UNITS="auksd.service auksdrenewer.service aukspriv.service"
+UNITS="auksd.service auksdrenewer.service aukspriv.service auks-gateway.service"
 
 snippet_postinst() {
     cat <<EOF
@@ -322,7 +326,7 @@ build_debs() {
     fi
 
     # Missing build outputs.
-    for bin in auks auksd auksdrenewer aukspriv libauks.so; do
+    for bin in auks auksd auksdrenewer aukspriv auks-gateway libauks.so; do
         [ -f "$RELEASE_DIR/$bin" ] || missing+=("$bin")
     done
     for bin in "${missing[@]}"; do
@@ -524,7 +528,7 @@ check_units() {
     out=$(cd "$dir" && MANPATH=$dir/usr/share/man systemd-analyze verify ./lib/systemd/system/*.service 2>&1) || true
     # Our binaries are not installed on this host: that one complaint is
     # expected and is checked separately against the package contents.
-    bad=$(printf '%s\n' "$out" | grep -v -E '^[a-z]+\.service: Command /usr/sbin/(auksd|auksdrenewer|aukspriv) is not executable: No such file or directory$' | grep -v '^$' || true)
+    bad=$(printf '%s\n' "$out" | grep -v -E '^[a-z-]+\.service: Command /usr/sbin/(auksd|auksdrenewer|aukspriv|auks-gateway) is not executable: No such file or directory$' | grep -v '^$' || true)
     if [ -z "$bad" ]; then
         ok "systemd-analyze verify: units parse without warnings"
     else
@@ -745,6 +749,11 @@ verify_deb() {
             'EnvironmentFile=-/etc/sysconfig/aukspriv'
         check "units: aukspriv and auksdrenewer keep the real /tmp (no PrivateTmp)" \
             not_grep '^PrivateTmp=yes' "$units/aukspriv.service" "$units/auksdrenewer.service"
+        check "units: auks-gateway runs as its own account, without privilege" \
+            has_lines "$units/auks-gateway.service" 'User=auks-gateway' 'NoNewPrivileges=yes' \
+            'CapabilityBoundingSet=' 'ProtectSystem=strict'
+        check "/etc/auks/gateway.toml.example documents every key of the gateway" \
+            gateway_example_complete "$dir/root/etc/auks/gateway.toml.example"
         check "units: every daemon runs in the foreground (-F) with Restart=on-failure" \
             all_units_foreground "$units"
         check_units "$dir/root"
@@ -811,10 +820,18 @@ has_lines() {
     shift
     for l in "$@"; do grep -qxF -- "$l" "$f" || return 1; done
 }
+# every key of RawConfig (src/gateway/config.rs) appears in the example
+gateway_example_complete() {
+    local k
+    for k in $(sed -n '/^struct RawConfig/,/^}/s/^ *\([a-z_]*\): .*/\1/p' "$ROOT/src/gateway/config.rs"); do
+        grep -qE "^#?$k = " "$1" || { echo "gateway.toml.example lacks $k" >&2; return 1; }
+    done
+}
+
 all_units_foreground() {
     local u
     for u in "$1"/*.service; do
-        grep -qE '^ExecStart=/usr/sbin/[a-z]+ -F( |$)' "$u" || return 1
+        grep -qE '^ExecStart=/usr/sbin/[a-z-]+ -F( |$)' "$u" || return 1
         grep -qx 'Restart=on-failure' "$u" || return 1
         grep -qxE 'Type=(simple|exec|notify)' "$u" || return 1
     done

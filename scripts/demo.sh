@@ -3,7 +3,10 @@
 #   a throw-away Kerberos realm on loopback, our auksd, a one-node Slurm 22.05
 #   cluster loading our SPANK plugin, and a user whose ticket goes into auksd
 #   and comes back out (auks -a / auks -g), then a job that is handed its
-#   owner's Kerberos ticket (srun --auks=yes).
+#   owner's Kerberos ticket (srun --auks=yes); then the same from a "laptop":
+#   a job submitted with curl over HTTPS through auks-gateway (password ->
+#   verified TGT -> auksd -> Slurm JWT -> slurmrestd), whose output shows
+#   its owner's klist.
 #
 # Usage: bash scripts/demo.sh [--keep]
 #   --keep   leave the realm, auksd and the cluster running afterwards
@@ -32,10 +35,14 @@ set +e
 fail() { echo "demo: FAILED: $*" >&2; exit 1; }
 # shellcheck source=testbed/lib.sh
 source scripts/testbed/lib.sh
+# shellcheck source=testbed/rest.sh
+source scripts/testbed/rest.sh
 if [ "$keep" = no ]; then
     trap 'say "tearing the demo down"; tb_down' EXIT
 fi
-say "starting a throw-away realm ($TB_REALM), auksd, munge, slurmctld and slurmd"
+say "starting a throw-away realm ($TB_REALM), auksd, munge, slurmctld (with Slurm JWT), slurmd"
+tb_lock
+tb_rest_prepare
 tb_up || fail "testbed did not start"
 tb_plugstack optional "$(tb_plugstack_default_args)"
 echo "plugstack: $(cat "$TB_PLUGSTACK_FILE")"
@@ -75,5 +82,41 @@ show "ls /tmp/krb5cc_${TB_UID}_*"
 ls /tmp/krb5cc_"${TB_UID}"_* 2>/dev/null || echo "(none)"
 show "pgrep -u $U -f 'auks -R loop'"
 pgrep -u "$U" -af 'auks -R loop' || echo "(none)"
+
+say "6. from a laptop: a job through auks-gateway over HTTPS, with curl"
+tb_slurmrestd_up || fail "slurmrestd did not start"
+tb_gateway_up || fail "auks-gateway did not start"
+GW=$(tb_gateway_url)
+CA=$(tb_gateway_ca)
+tb_kdestroy "$U"
+echo "(no ticket of $U is left anywhere: the gateway makes a fresh one from the password)"
+show "curl --cacert ca.pem $GW/v1/health"
+curl -sS --cacert "$CA" "$GW/v1/health" && echo
+OUTDIR=$(mktemp -d /tmp/auks-demo-out.XXXXXX)
+chmod 1777 "$OUTDIR"
+cat > "$OUTDIR/job.json" <<JSON
+{"script": "#!/bin/bash\necho \"job \$SLURM_JOB_ID on \$(hostname) as \$(id -un)\"\nklist\n",
+ "name": "from-laptop", "time_limit": 5, "output": "$OUTDIR/gw-%j.out"}
+JSON
+show "curl --cacert ca.pem -u $U:******** -H 'Content-Type: application/json' --data-binary @job.json $GW/v1/jobs"
+reply=$(printf 'user = "%s:%s"\n' "$U" "$TB_PW_USER" | curl -sS --cacert "$CA" -K - \
+    -H 'Content-Type: application/json' --data-binary "@$OUTDIR/job.json" "$GW/v1/jobs") \
+    || fail "curl POST /v1/jobs"
+echo "$reply"
+job=$(sed -n 's/.*"job_id":\([0-9]*\).*/\1/p' <<< "$reply")
+[ -n "$job" ] || fail "no job id in the gateway's reply"
+for _ in $(seq 1 300); do
+    st=$(scontrol show job "$job" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
+    case "$st" in COMPLETED | FAILED | CANCELLED | TIMEOUT | "") break ;; esac
+    sleep 0.2
+done
+show "curl --cacert ca.pem -u $U:******** $GW/v1/jobs/$job"
+printf 'user = "%s:%s"\n' "$U" "$TB_PW_USER" | curl -sS --cacert "$CA" -K - "$GW/v1/jobs/$job" && echo
+show "cat gw-$job.out   (the job's output: its owner's fresh ticket)"
+cat "$OUTDIR/gw-$job.out" || fail "no job output"
+grep -q "Default principal: $U@$TB_REALM" "$OUTDIR/gw-$job.out" || fail "the job did not see its owner's ticket"
+rm -rf "$OUTDIR"
+show "the gateway's audit log"
+grep ' audit ' "$TB_DIR/log/gateway.log" | tail -3
 
 say "done"

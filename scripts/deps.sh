@@ -12,10 +12,11 @@ PACKAGES=(
     krb5-kdc krb5-user krb5-admin-server libkrb5-dev
     libclang-dev clang pkg-config
     slurmctld slurmd slurm-client libslurm-dev munge
+    slurmrestd slurm-wlm-jwt-plugin curl openssl jq
     procps
     man-db lintian
 )
-DAEMONS=(krb5kdc kadmind munged)
+DAEMONS=(krb5kdc kadmind munged slurmrestd)
 
 die() { echo "deps.sh: $*" >&2; exit 1; }
 

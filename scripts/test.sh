@@ -40,3 +40,6 @@ bash scripts/renewal-slurm-test.sh
 
 step "packages: build the .debs and check their contents"
 bash scripts/build-packages.sh
+
+step "Slurm cluster: auks-gateway suite (slurmrestd, Slurm JWT, HTTPS)"
+bash scripts/gateway-tests.sh

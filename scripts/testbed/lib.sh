@@ -399,6 +399,7 @@ KillWait=2
 MinJobAge=300
 $node State=UNKNOWN
 PartitionName=debug Nodes=$TB_HOST Default=YES MaxTime=INFINITE State=UP
+${TB_SLURM_EXTRA_CONF:-}
 EOF
     tb_backup /etc/slurm/plugstack.conf
     echo "include $TB_PLUGSTACK_DIR/*.conf" > /etc/slurm/plugstack.conf
@@ -504,6 +505,8 @@ tb_up() {
 tb_down() {
     tb_need_root
     tb_lock
+    # slurmrestd and auks-gateway, when scripts/testbed/rest.sh started them
+    if declare -F tb_rest_down > /dev/null; then tb_rest_down; fi
     tb_slurm_down
     tb_munge_down
     tb_auksd_down

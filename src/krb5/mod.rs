@@ -46,6 +46,7 @@ mod ffi;
 mod keytab;
 mod krb_cred;
 mod krb_error;
+pub mod password;
 mod principal;
 mod tgs;
 
