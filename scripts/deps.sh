@@ -13,8 +13,9 @@ PACKAGES=(
     libclang-dev clang pkg-config
     slurmctld slurmd slurm-client libslurm-dev munge
     procps
+    openssh-server openssh-client libpam-slurm-adopt libpam0g-dev pamtester
 )
-DAEMONS=(krb5kdc kadmind munged)
+DAEMONS=(krb5kdc kadmind munged sshd)
 
 die() { echo "deps.sh: $*" >&2; exit 1; }
 
