@@ -215,6 +215,34 @@ case_job_end() {
     check "no process of the user left" bash -c "! pgrep -u $TB_UID >/dev/null"
 }
 
+# The module loaded by another PAM application: pamtester in a process that root put into
+# the job's extern cgroup (as pam_slurm_adopt does with sshd), and a process outside any job.
+case_pamtester() {
+    tb_kinit
+    local job cc mark svc=/etc/pam.d/auks-pamtester
+    check "the module loads with immediate binding (RTLD_NOW)" python3 -c \
+        "import ctypes, os; ctypes.CDLL('$TB_PAM_MODULE', mode=os.RTLD_NOW).pam_sm_open_session"
+    lacks "the module needs no Slurm symbol" <(nm -D -u "$TB_PAM_MODULE") 'spank|slurm'
+    job=$(start_job "$TB_USER" --auks=yes)
+    check "job runs with its record" wait_running "$job" "$TB_UID" record
+    cc=$(record_ccache "$job" "$TB_UID")
+    tb_backup "$svc"
+    printf 'session required pam_permit.so\nsession optional %s debug\n' "$TB_PAM_MODULE" > "$svc"
+    mark=$(syslog_mark)
+    timeout 20 sh -c "echo \$\$ > /sys/fs/cgroup/freezer/slurm/uid_$TB_UID/job_$job/step_extern/cgroup.procs \
+        && exec pamtester auks-pamtester $TB_USER open_session" > "$WORK/pamtester.out" 2>&1
+    equals "pamtester open_session in the job's cgroup" 0 "$?"
+    syslog_since "$mark" > "$WORK/pamtester.syslog"
+    contains "the module found the job's ccache" "$WORK/pamtester.syslog" "adopted into job $job: KRB5CCNAME=$cc"
+    mark=$(syslog_mark)
+    timeout 20 pamtester auks-pamtester "$TB_USER" open_session > "$WORK/pamtester2.out" 2>&1
+    equals "pamtester open_session outside any job still succeeds" 0 "$?"
+    syslog_since "$mark" > "$WORK/pamtester2.syslog"
+    contains "and the module says why it ignored it" "$WORK/pamtester2.syslog" "session not adopted into a Slurm job"
+    tb_restore "$svc"
+    end_job "$job" "$TB_UID"
+}
+
 # ---------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------
@@ -236,6 +264,7 @@ cleanup() {
     fi
     [ -n "$WORK" ] && rm -rf "$WORK"
     if [ "${TB_KEEP:-0}" != 1 ]; then
+        tb_restore /etc/pam.d/auks-pamtester
         tb_ssh_down > /dev/null 2>&1
         tb_down > /dev/null 2>&1
         tb_cgroup_clean
@@ -276,6 +305,7 @@ run_case two_jobs
 run_case no_auks
 run_case other_user
 run_case job_end
+run_case pamtester
 
 echo
 echo "($(($(date +%s) - START)) s)"
