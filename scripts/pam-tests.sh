@@ -105,10 +105,14 @@ case_adopted() {
 }
 
 case_no_job() {
+    local mark
+    mark=$(syslog_mark)
     ssh_as "$TB_USER" 'echo SHOULD-NOT-RUN'
     check "ssh without a running job is refused" test "$RC" -ne 0
     lacks "no command ran" "$OUT" "SHOULD-NOT-RUN"
-    contains "pam_slurm_adopt denied it" "$TB_DIR/log/sshd.log" "Access denied by pam_slurm_adopt|account .*failed|PAM: Permission denied"
+    contains "sshd: the PAM account phase denied it" "$TB_DIR/log/sshd.log" "Access denied for user $TB_USER by PAM account configuration"
+    syslog_since "$mark" > "$WORK/no_job.syslog"
+    contains "pam_slurm_adopt says why" "$WORK/no_job.syslog" "pam_slurm_adopt.*(no active jobs|Access denied)"
 }
 
 case_two_jobs() {
