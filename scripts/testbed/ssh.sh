@@ -87,6 +87,20 @@ tb_ssh_user_key() {
     install -o root -g root -m 0644 "$TB_SSH_DIR/keys/$u.pub" "$TB_SSH_DIR/authorized_keys/$u"
 }
 
+# a port below the ephemeral range (a client socket on the same port would make sshd's bind
+# fail), with no socket at all on it
+tb_ssh_free_port() {
+    local p
+    for _ in $(seq 1 50); do
+        p=$((10000 + RANDOM % 10000))
+        if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
+            echo "$p"
+            return 0
+        fi
+    done
+    tb_die "no free port found for sshd"
+}
+
 tb_ssh_up() {
     [ -x /usr/sbin/sshd ] || tb_die "sshd missing (scripts/deps.sh installs openssh-server)"
     [ -e "$TB_PAM_MODULE" ] || tb_die "$TB_PAM_MODULE missing: run cargo build"
@@ -100,7 +114,7 @@ tb_ssh_up() {
     tb_ssh_user_key "$TB_USER2"
     tb_load_state
     if [ -z "${TB_SSH_PORT:-}" ]; then
-        TB_SSH_PORT=$(tb_free_port)
+        TB_SSH_PORT=$(tb_ssh_free_port)
         echo "TB_SSH_PORT=$TB_SSH_PORT" >> "$TB_DIR/state.env"
     fi
     cat > "$TB_SSH_DIR/sshd_config" <<EOF
