@@ -42,21 +42,35 @@ start_job() {
     tb_as "$u" "sbatch --parsable -o /dev/null $* --wrap 'sleep 300'" 2>> "$WORK/sbatch.err"
 }
 
-# wait (bounded) until a job runs and, with `record`, until its extern record exists
-wait_running() { # wait_running JOB UID [record]
+# the record pam_auks prefers for a job (extern, then batch, then the lowest step)
+record_file() { # record_file JOB UID
+    local f
+    for f in "$TB_RECORD_DIR/$1.$2.extern" "$TB_RECORD_DIR/$1.$2.batch" \
+        $(ls "$TB_RECORD_DIR/$1.$2."[0-9]* 2>/dev/null | sort -t. -k3 -n); do
+        [ -e "$f" ] && { echo "$f"; return 0; }
+    done
+    return 1
+}
+record_ccache() { # record_ccache JOB UID
+    local f
+    f=$(record_file "$1" "$2") && sed -n 's/^ccache=//p' "$f"
+}
+
+# wait (bounded) until a job runs and, with `record` or `extern`, until it has a record
+# (`extern`: the extern step's)
+wait_running() { # wait_running JOB UID [record|extern]
     local job=$1 uid=$2 i
     for i in $(seq 1 100); do
         if [ "$(squeue -h -j "$job" -o %T 2>/dev/null)" = RUNNING ]; then
-            [ "${3:-}" != record ] && return 0
-            [ -e "$TB_RECORD_DIR/$job.$uid.extern" ] && return 0
+            case "${3:-}" in
+                "") return 0 ;;
+                record) record_file "$job" "$uid" > /dev/null && return 0 ;;
+                extern) [ -e "$TB_RECORD_DIR/$job.$uid.extern" ] && return 0 ;;
+            esac
         fi
         sleep 0.2
     done
     return 1
-}
-
-record_ccache() { # record_ccache JOB UID
-    sed -n 's/^ccache=//p' "$TB_RECORD_DIR/$1.$2.extern" 2>/dev/null
 }
 
 # wait (bounded) until the job is gone with everything it left on the node
@@ -89,7 +103,7 @@ case_adopted() {
     tb_kinit
     local job cc mark
     job=$(start_job "$TB_USER" --auks=yes)
-    check "job $job with --auks=yes runs and its extern step wrote a record" wait_running "$job" "$TB_UID" record
+    check "job $job with --auks=yes runs and has a record" wait_running "$job" "$TB_UID" record
     cc=$(record_ccache "$job" "$TB_UID")
     check "the record names a ccache of this job" test -n "$cc"
     tb_kdestroy
@@ -98,10 +112,34 @@ case_adopted() {
     equals "ssh exit status" 0 "$RC"
     contains "the session's KRB5CCNAME is the job's ccache" "$OUT" "^CC=${cc}\$"
     contains "klist in the session shows the job's principal" "$OUT" "^KLIST Default principal: $TB_USER@$TB_REALM"
-    contains "the session is in the job's extern step" "$OUT" "^CGROUP [0-9]+:freezer:/slurm/uid_$TB_UID/job_$job/step_extern\$"
+    contains "the session is in the job's extern step" "$OUT" "^CGROUP [0-9]+:freezer:/slurm[^/]*/uid_$TB_UID/job_$job/step_extern\$"
     syslog_since "$mark" > "$WORK/adopted.syslog"
     contains "pam_auks logs the adoption" "$WORK/adopted.syslog" "adopted into job $job: KRB5CCNAME=$cc"
     end_job "$job" "$TB_UID"
+}
+
+# default=enabled: the extern step itself fetches the credential when the job starts (Slurm
+# 22.05 gives the extern step neither the job's --auks option nor its environment, so only
+# the plugstack default decides there), writes the record the session prefers, and keeps
+# the ccache renewed until the job ends
+case_extern() {
+    tb_plugstack optional "$(tb_plugstack_default_args | sed 's/default=disabled/default=enabled/')"
+    tb_kinit
+    local job cc mark
+    job=$(start_job "$TB_USER")
+    check "default=enabled: the extern step of job $job wrote a record" wait_running "$job" "$TB_UID" extern
+    cc=$(sed -n 's/^ccache=//p' "$TB_RECORD_DIR/$job.$TB_UID.extern")
+    contains "the extern step started its renewer" "$TB_SLURM_LOG/slurmd.log" "\[$job.extern\] auks: job $job uid $TB_UID: credential renewer .* started"
+    tb_kdestroy
+    mark=$(syslog_mark)
+    ssh_as "$TB_USER" "$PROBE"
+    contains "the session gets the extern step's ccache" "$OUT" "^CC=${cc}\$"
+    contains "klist in the session shows the job's principal" "$OUT" "^KLIST Default principal: $TB_USER@$TB_REALM"
+    syslog_since "$mark" > "$WORK/extern.syslog"
+    contains "pam_auks says it is the extern step's" "$WORK/extern.syslog" "adopted into job $job: KRB5CCNAME=$cc \(from the extern step\)"
+    end_job "$job" "$TB_UID"
+    contains "the extern step destroyed its ccache at the end" "$TB_SLURM_LOG/slurmd.log" "\[$job.extern\] auks: job $job: destroyed $cc"
+    tb_plugstack optional "$(tb_plugstack_default_args)"
 }
 
 case_no_job() {
@@ -127,7 +165,7 @@ case_two_jobs() {
     check "the two jobs have different ccaches" test -n "$cca" -a -n "$ccb" -a "$cca" != "$ccb"
     # from outside any job: pam_slurm_adopt adopts into the newest job
     ssh_as "$TB_USER" "$PROBE"
-    contains "the session is adopted into the newest job" "$OUT" "^CGROUP [0-9]+:freezer:/slurm/uid_$TB_UID/job_$b/step_extern\$"
+    contains "the session is adopted into the newest job" "$OUT" "^CGROUP [0-9]+:freezer:/slurm[^/]*/uid_$TB_UID/job_$b/step_extern\$"
     contains "and gets that job's ccache" "$OUT" "^CC=${ccb}\$"
     lacks "not the other job's" "$OUT" "^CC=${cca}\$"
     # from inside job a (pam_slurm_adopt's callerid finds the ssh client in job a)
@@ -135,7 +173,7 @@ case_two_jobs() {
     tb_as "$TB_USER" "timeout 60 srun --jobid=$a --overlap -n1 ssh -q -i $TB_SSH_DIR/keys/$TB_USER -p $TB_SSH_PORT \
         -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
         -o GlobalKnownHostsFile=/dev/null $TB_USER@127.0.0.1 '$PROBE'" > "$OUT" 2>> "$WORK/two_jobs.inner.err"
-    contains "an ssh from inside the first job is adopted into it" "$OUT" "^CGROUP [0-9]+:freezer:/slurm/uid_$TB_UID/job_$a/step_extern\$"
+    contains "an ssh from inside the first job is adopted into it" "$OUT" "^CGROUP [0-9]+:freezer:/slurm[^/]*/uid_$TB_UID/job_$a/step_extern\$"
     contains "and gets the first job's ccache" "$OUT" "^CC=${cca}\$"
     end_job "$a" "$TB_UID"
     end_job "$b" "$TB_UID"
@@ -233,7 +271,7 @@ case_pamtester() {
     tb_backup "$svc"
     printf 'session required pam_permit.so\nsession optional %s debug\n' "$TB_PAM_MODULE" > "$svc"
     mark=$(syslog_mark)
-    timeout 20 sh -c "echo \$\$ > /sys/fs/cgroup/freezer/slurm/uid_$TB_UID/job_$job/step_extern/cgroup.procs \
+    timeout 20 sh -c "echo \$\$ > $(echo /sys/fs/cgroup/freezer/slurm*/uid_$TB_UID/job_$job/step_extern)/cgroup.procs \
         && exec pamtester auks-pamtester $TB_USER open_session" > "$WORK/pamtester.out" 2>&1
     equals "pamtester open_session in the job's cgroup" 0 "$?"
     syslog_since "$mark" > "$WORK/pamtester.syslog"
@@ -304,6 +342,7 @@ run_case() {
 
 START=$(date +%s)
 run_case adopted
+run_case extern
 run_case no_job
 run_case two_jobs
 run_case no_auks

@@ -24,6 +24,7 @@ tb_slurm_conf() {
     sed -i -e 's|^ProctrackType=.*|ProctrackType=proctrack/cgroup|' \
         -e 's|^# written by auks-rs scripts/testbed/lib.sh.*|& (ssh variant: contain, proctrack/cgroup)|' \
         /etc/slurm/slurm.conf
+    sed -i -e 's|^SlurmdDebug=.*|SlurmdDebug=verbose|' /etc/slurm/slurm.conf
     echo "PrologFlags=contain" >> /etc/slurm/slurm.conf
     tb_backup "$TB_CGROUP_CONF"
     cat > "$TB_CGROUP_CONF" <<EOF
@@ -142,7 +143,7 @@ EOF
 # written by auks-rs scripts/testbed/ssh.sh: keys only, adopted into the user's job
 auth     required  pam_deny.so
 account  required  pam_unix.so
-account  required  pam_slurm_adopt.so log_level=debug
+account  required  pam_slurm_adopt.so service=$TB_SSH_PAM_SERVICE log_level=debug
 session  required  pam_unix.so
 session  optional  $TB_PAM_MODULE debug
 EOF
