@@ -15,8 +15,9 @@ PACKAGES=(
     slurmrestd slurm-wlm-jwt-plugin curl openssl jq
     procps
     man-db lintian
+    openssh-server openssh-client libpam-slurm-adopt libpam0g-dev pamtester
 )
-DAEMONS=(krb5kdc kadmind munged slurmrestd)
+DAEMONS=(krb5kdc kadmind munged slurmrestd sshd)
 
 die() { echo "deps.sh: $*" >&2; exit 1; }
 

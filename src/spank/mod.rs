@@ -11,6 +11,7 @@
 //!   the credential (`remote::credential`), the renewer process
 //!   (`remote::renewer`);
 //! - [`ids`]: per-thread uid/gid switching with a restoring guard;
+//! - `record`: where the job's ccache is, for `pam_auks` (ssh sessions);
 //! - `glue`: the SPANK C API and the exported hooks (this file).
 //!
 //! Only the hooks this plugin needs are exported. In particular there is no
@@ -27,6 +28,7 @@ mod glue;
 pub mod ids;
 pub mod local;
 pub mod messages;
+mod record;
 pub mod remote;
 
 use args::{Mode, PluginArgs};
@@ -122,7 +124,7 @@ pub fn canonical_hostname(host: &str) -> Option<String> {
 #[cfg(not(test))]
 mod hooks {
     use super::glue::{self, log_error, log_info, log_verbose, sys, Ctx, Spank, SyncOption};
-    use super::{args, guarded, local, remote, with_state};
+    use super::{args, guarded, local, record, remote, with_state};
     use std::os::raw::{c_char, c_int};
 
     /// `--auks[=yes|no|done]`, argument optional (has_arg = 2) as in C.
@@ -255,9 +257,11 @@ mod hooks {
                     }
                     local::submit(&a, opt)
                 }
-                Ctx::Remote => {
-                    with_state(|s| remote::fetch(&spank, &s.args, s.option, &mut s.step))
-                }
+                Ctx::Remote => with_state(|s| {
+                    let rc = remote::fetch(&spank, &s.args, s.option, &mut s.step);
+                    record::after_fetch(step_id(&spank), &s.step);
+                    rc
+                }),
                 _ => 0,
             }
         })
@@ -299,6 +303,34 @@ mod hooks {
         })
     }
 
+    fn step_id(spank: &Spank) -> Result<u32, String> {
+        spank
+            .item_u32(sys::spank_item_S_JOB_STEPID)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The extern step (`PrologFlags=contain`) runs no user_init: its
+    /// renewer starts here, once its `sleep` task is forked. Other steps:
+    /// nothing.
+    #[no_mangle]
+    pub extern "C" fn slurm_spank_task_post_fork(
+        sp: sys::spank_t,
+        _ac: c_int,
+        _argv: *mut *mut c_char,
+    ) -> c_int {
+        guarded("slurm_spank_task_post_fork", || {
+            if glue::context() != Ctx::Remote {
+                return 0;
+            }
+            // SAFETY: the handle Slurm passes to this hook.
+            let spank = unsafe { Spank::from_raw(sp) };
+            if step_id(&spank) != Ok(auks_record::SLURM_EXTERN_CONT) {
+                return 0;
+            }
+            with_state(|s| remote::start_renewer(&s.args, &mut s.step))
+        })
+    }
+
     #[no_mangle]
     pub extern "C" fn slurm_spank_task_exit(
         sp: sys::spank_t,
@@ -325,6 +357,7 @@ mod hooks {
             if glue::context() != Ctx::Remote {
                 return 0;
             }
+            record::remove();
             with_state(|s| remote::exit(&s.args, &mut s.step))
         })
     }
