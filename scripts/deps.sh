@@ -13,6 +13,7 @@ PACKAGES=(
     libclang-dev clang pkg-config
     slurmctld slurmd slurm-client libslurm-dev munge
     procps
+    libnss-wrapper
 )
 DAEMONS=(krb5kdc kadmind munged)
 
