@@ -16,6 +16,7 @@ PACKAGES=(
     procps
     man-db lintian
     openssh-server openssh-client libpam-slurm-adopt libpam0g-dev pamtester
+    libnss-wrapper
 )
 DAEMONS=(krb5kdc kadmind munged slurmrestd sshd)
 

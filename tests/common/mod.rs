@@ -13,6 +13,7 @@ mod accounts;
 mod auksd;
 mod cli;
 mod files;
+pub mod load;
 mod ports;
 mod process;
 mod realm;
