@@ -12,9 +12,9 @@
 //!
 //! A principal without any role is refused everything.
 
-use super::fmt_time;
 use crate::acl::Role;
 use crate::proto::{reason, CredRecord};
+use crate::timefmt::fmt_time;
 
 /// A refused request: wire reason code, text sent to the client, note for
 /// the log.

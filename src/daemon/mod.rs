@@ -117,16 +117,6 @@ impl Shared {
     }
 }
 
-/// Human-readable UTC time for log lines and error reasons.
-pub fn fmt_time(t: i64) -> String {
-    if t == 0 {
-        return "-".into();
-    }
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| t.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,11 +134,5 @@ mod tests {
             Some(ServerRole::Primary)
         );
         assert_eq!(detect_role("c", "a", "b"), None);
-    }
-
-    #[test]
-    fn times_format() {
-        assert_eq!(fmt_time(0), "-");
-        assert_eq!(fmt_time(86400), "1970-01-02T00:00:00Z");
     }
 }

@@ -10,7 +10,6 @@
 
 use super::authz::{self, Refusal};
 use super::droplog::{self, DropReason};
-use super::fmt_time;
 use super::repo::{AddOutcome, RepoError};
 use super::{Shared, State};
 use crate::acl::Role;
@@ -18,6 +17,7 @@ use crate::cred::{self, CredError};
 use crate::krb5::{Context, Keytab, Principal};
 use crate::proto::{self, reason, ErrorInfo, ProtoError, Reply, Request};
 use crate::session::{Session, SessionError, MAX_REQUEST};
+use crate::timefmt::fmt_time;
 use std::net::{IpAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
