@@ -141,11 +141,11 @@ fn start_loader(repo: Arc<Repo>, first: bool) {
             }
             crate::log!(
                 1,
-                "auksd : repository {}: {} credentials loaded in {:.2} s ({} in memory, {} unreadable files left in place, {} other files ignored, {} leftover temporary files removed)",
+                "auksd : repository {}: {} credentials in {:.2} s ({} files read by the loader, {} unreadable files left in place, {} other files ignored, {} leftover temporary files removed)",
                 if first { "loaded" } else { "re-scanned" },
-                s.loaded,
-                s.took.as_secs_f64(),
                 repo.len(),
+                s.took.as_secs_f64(),
+                s.loaded,
                 s.failed,
                 s.ignored,
                 s.leftovers_removed

@@ -87,7 +87,7 @@ pub fn add_principals(realm: &Realm, names: &[String], keytabs: &Path) {
     for n in names {
         let p = realm.princ(n);
         script.push_str(&format!(
-            "addprinc -randkey {p}\nktadd -k {}/{n}.keytab {p}\n",
+            "addprinc -randkey {p}\nktadd -norandkey -k {}/{n}.keytab {p}\n",
             keytabs.display()
         ));
     }
