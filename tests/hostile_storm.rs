@@ -130,8 +130,9 @@ fn storm(s: &Setup) {
         tail(&d.log(), 20)
     );
 
+    let from = d.log().len();
     let to_listen = d.restart();
-    d.wait_log("repository loaded", Duration::from_secs(60));
+    d.wait_log_after(from, "repository loaded", Duration::from_secs(60));
     eprintln!("figure: restart after kill -9: port open in {to_listen:?}");
     let cache = s.base.cache_dir();
     let ctx = Context::new().unwrap();
@@ -221,7 +222,7 @@ fn full_file_system(s: &Setup) {
     let text = err.to_string();
     eprintln!("figure: ADD on a full CacheDir: {text}");
     assert!(
-        text.contains("cannot store") || text.contains("space"),
+        text.contains("cannot store") && text.contains("file system of CacheDir is full"),
         "a clear error: {text}"
     );
     assert!(d.alive(), "auksd died on a full disk\n{}", d.log());

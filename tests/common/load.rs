@@ -228,9 +228,14 @@ impl Daemon {
 
     /// Wait until the log contains `needle` (panics after `max`).
     pub fn wait_log(&self, needle: &str, max: Duration) -> Duration {
+        self.wait_log_after(0, needle, max)
+    }
+
+    /// Wait until the log past byte `from` contains `needle`.
+    pub fn wait_log_after(&self, from: usize, needle: &str, max: Duration) -> Duration {
         let start = Instant::now();
         while start.elapsed() < max {
-            if self.log().contains(needle) {
+            if self.log_since(from).contains(needle) {
                 return start.elapsed();
             }
             thread::sleep(Duration::from_millis(20));
