@@ -222,11 +222,27 @@ case_other_user() {
     contains "a root record naming another user's ccache is refused" "$OUT" "^CC=unset\$"
     syslog_since "$mark" > "$WORK/planted2.syslog"
     contains "and logged" "$WORK/planted2.syslog" "owned by uid $TB_UID, not $TB_UID2"
+    # a symlink to a record that would be good if followed (root, 0600, naming a ccache
+    # of carol's own)
     rm -f "$rec"
-    ln -s "$TB_RECORD_DIR/$bob.$TB_UID.extern" "$rec"
+    local own=/tmp/krb5cc_${TB_UID2}_planted target=$WORK/planted-record
+    tb_as "$TB_USER2" "kinit -c $own $TB_USER2 <<< '$TB_PW_USER2' > /dev/null"
+    printf 'auks-record 1\nuid=%s\njobid=%s\nstep=extern\nccache=FILE:%s\n' "$TB_UID2" "$carol" "$own" > "$target"
+    chmod 0600 "$target"
+    ln -s "$target" "$rec"
+    mark=$(syslog_mark)
     ssh_as "$TB_USER2" "$PROBE"
     contains "a symlinked record is refused" "$OUT" "^CC=unset\$"
+    syslog_since "$mark" > "$WORK/planted3.syslog"
+    contains "and logged" "$WORK/planted3.syslog" "refused a record: .*a symbolic link"
+    # the same record as a regular file is accepted (so the refusals above are the checks')
     rm -f "$rec"
+    cp "$target" "$rec"
+    chmod 0600 "$rec"
+    ssh_as "$TB_USER2" "$PROBE"
+    contains "the same record, a regular root file, is accepted" "$OUT" "^CC=FILE:$own\$"
+    rm -f "$rec" "$own"
+    tb_kdestroy "$TB_USER2"
     end_job "$bob" "$TB_UID"
     end_job "$carol" "$TB_UID2"
 }
