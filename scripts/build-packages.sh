@@ -379,7 +379,8 @@ build_debs() {
     read -r major minor <<<"$mm"
     slurm_deps="slurm-wlm-basic-plugins (>= $major.$(printf '%02d' "$minor")), slurm-wlm-basic-plugins (<< $major.$(printf '%02d' $((minor + 1))))"
     write_control slurm-spank-auks-rs "$stage" "auks-rs (= $VERSION)" \
-        "$(shlib_depends slurm-spank-auks-rs "$stage$(slurm_plugin_dir "$ARCH")/auks.so")" "$slurm_deps"
+        "$(shlib_depends slurm-spank-auks-rs "$stage$(slurm_plugin_dir "$ARCH")/auks.so" \
+            "$stage/usr/lib/$(multiarch_of "$ARCH")/security/pam_auks.so")" "$slurm_deps"
     find "$stage/etc" -type f | sed "s|^$stage||" | LC_ALL=C sort >"$stage/DEBIAN/conffiles"
 
     echo "==> dpkg-deb --build"
