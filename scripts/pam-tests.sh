@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pam_auks on a real sshd with a real pam_slurm_adopt: ssh sessions adopted into a job get
+# pam_auks_adopt on a real sshd with a real pam_slurm_adopt: ssh sessions adopted into a job get
 # the job's Kerberos credential cache (issue 13). Uses the ssh variant of the testbed
 # (scripts/testbed/ssh.sh: PrologFlags=contain, proctrack/cgroup v1, sshd on a loopback
 # port with its own PAM service) and tears it all down at exit (TB_KEEP=1 keeps it).
@@ -42,7 +42,7 @@ start_job() {
     tb_as "$u" "sbatch --parsable -o /dev/null $* --wrap 'sleep 300'" 2>> "$WORK/sbatch.err"
 }
 
-# the record pam_auks prefers for a job (extern, then batch, then the lowest step)
+# the record pam_auks_adopt prefers for a job (extern, then batch, then the lowest step)
 record_file() { # record_file JOB UID
     local f
     for f in "$TB_RECORD_DIR/$1.$2.extern" "$TB_RECORD_DIR/$1.$2.batch" \
@@ -114,7 +114,7 @@ case_adopted() {
     contains "klist in the session shows the job's principal" "$OUT" "^KLIST Default principal: $TB_USER@$TB_REALM"
     contains "the session is in the job's extern step" "$OUT" "^CGROUP [0-9]+:freezer:/slurm[^/]*/uid_$TB_UID/job_$job/step_extern\$"
     syslog_since "$mark" > "$WORK/adopted.syslog"
-    contains "pam_auks logs the adoption" "$WORK/adopted.syslog" "adopted into job $job: KRB5CCNAME=$cc"
+    contains "pam_auks_adopt logs the adoption" "$WORK/adopted.syslog" "adopted into job $job: KRB5CCNAME=$cc"
     end_job "$job" "$TB_UID"
 }
 
@@ -136,7 +136,7 @@ case_extern() {
     contains "the session gets the extern step's ccache" "$OUT" "^CC=${cc}\$"
     contains "klist in the session shows the job's principal" "$OUT" "^KLIST Default principal: $TB_USER@$TB_REALM"
     syslog_since "$mark" > "$WORK/extern.syslog"
-    contains "pam_auks says it is the extern step's" "$WORK/extern.syslog" "adopted into job $job: KRB5CCNAME=$cc \(from the extern step\)"
+    contains "pam_auks_adopt says it is the extern step's" "$WORK/extern.syslog" "adopted into job $job: KRB5CCNAME=$cc \(from the extern step\)"
     end_job "$job" "$TB_UID"
     contains "the extern step destroyed its ccache at the end" "$TB_SLURM_LOG/slurmd.log" "\[$job.extern\] auks: job $job: destroyed $cc"
     tb_plugstack optional "$(tb_plugstack_default_args)"
@@ -186,7 +186,7 @@ case_no_auks() {
     mark=$(syslog_mark)
     ssh_as "$TB_USER" "$PROBE"
     equals "ssh works" 0 "$RC"
-    contains "no KRB5CCNAME from pam_auks" "$OUT" "^CC=unset\$"
+    contains "no KRB5CCNAME from pam_auks_adopt" "$OUT" "^CC=unset\$"
     contains "the session is in the job" "$OUT" "job_$job/step_extern"
     syslog_since "$mark" > "$WORK/no_auks.syslog"
     contains "a log line says why" "$WORK/no_auks.syslog" "job $job has no auks credential cache on this node"
@@ -305,7 +305,7 @@ case_pamtester() {
 # main
 # ---------------------------------------------------------------------------------------
 tb_need_root
-for f in target/debug/libauks.so target/debug/auks target/debug/auksd target/debug/libpam_auks.so; do
+for f in target/debug/libauks.so target/debug/auks target/debug/auksd target/debug/libpam_auks_adopt.so; do
     [ -e "$TB_REPO/$f" ] || { echo "pam-tests: $TB_REPO/$f not found: run 'cargo build' first" >&2; exit 2; }
 done
 

@@ -1,4 +1,4 @@
-//! `pam_auks.so`: a Linux-PAM session module. An ssh session that
+//! `pam_auks_adopt.so`: a Linux-PAM session module. An ssh session that
 //! `pam_slurm_adopt` adopted into a Slurm job gets `KRB5CCNAME` naming the
 //! job's credential cache on this node, as recorded by the auks SPANK
 //! plugin (see `auks_record`). Nothing is copied: the job's renewer keeps

@@ -9,7 +9,7 @@
 //! - [`local`]: submit side (srun, sbatch, salloc);
 //! - [`remote`]: compute side (slurmstepd);
 //! - [`ids`]: per-thread uid/gid switching with a restoring guard;
-//! - `record`: where the job's ccache is, for `pam_auks` (ssh sessions);
+//! - `record`: where the job's ccache is, for `pam_auks_adopt` (ssh sessions);
 //! - `glue`: the SPANK C API and the exported hooks (this file).
 //!
 //! Only the hooks this plugin needs are exported. In particular there is no
