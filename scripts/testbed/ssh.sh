@@ -175,7 +175,7 @@ tb_ssh() {
 # remove the empty cgroups Slurm left (deepest first; never a populated one)
 tb_cgroup_clean() {
     local d
-    for d in /sys/fs/cgroup/*/slurm; do
+    for d in /sys/fs/cgroup/*/slurm /sys/fs/cgroup/*/slurm_*; do
         [ -d "$d" ] || continue
         find "$d" -depth -type d -exec rmdir {} + 2> /dev/null || true
     done
