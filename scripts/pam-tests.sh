@@ -273,6 +273,35 @@ case_job_end() {
     check "no process of the user left" bash -c "! pgrep -u $TB_UID >/dev/null"
 }
 
+# `switch`: with a KEYRING default, the session's module makes the job's cache the primary
+# one of the user's collection again (the user had switched to another cache), so tools
+# that ignore KRB5CCNAME find it too
+case_keyring_switch() {
+    tb_kinit
+    local job cc other="KEYRING:persistent:$TB_UID:pamtest"
+    tb_as "$TB_USER" "AUKS_CONF=$TB_AUKS_CONF $TB_REPO/target/debug/auks -a > /dev/null && kdestroy -q"
+    cp -a /etc/krb5.conf "$WORK/krb5.conf.saved"
+    sed -i 's/^\[libdefaults\]$/[libdefaults]\n  default_ccache_name = KEYRING:persistent:%{uid}/' /etc/krb5.conf
+    sed -i "s|^\(session  optional  .*$(basename "$TB_PAM_MODULE")\) debug\$|\1 debug switch|" "$TB_SSH_PAM_FILE"
+    job=$(start_job "$TB_USER" --auks=done)
+    check "job runs with its record" wait_running "$job" "$TB_UID" record
+    cc=$(record_ccache "$job" "$TB_UID")
+    contains "the job's cache is in the user's persistent keyring" <(echo "$cc") "^KEYRING:persistent:$TB_UID:"
+    # the user makes another cache of the collection the primary one
+    tb_as "$TB_USER" "echo '$TB_PW_USER' | kinit -c $other $TB_USER > /dev/null && kswitch -c $other"
+    tb_as "$TB_USER" "klist | head -1" > "$WORK/keyring.before"
+    contains "before: another cache is the primary one" "$WORK/keyring.before" "^Ticket cache: $other\$"
+    ssh_as "$TB_USER" 'echo "CC=$KRB5CCNAME"; env -u KRB5CCNAME klist | head -2 | sed "s/^/DEFAULT /"'
+    contains "the session's KRB5CCNAME is the job's cache" "$OUT" "^CC=$cc\$"
+    contains "switch: the job's cache is the primary one again (klist without KRB5CCNAME)" "$OUT" "^DEFAULT Ticket cache: $cc\$"
+    contains "and holds the job's principal" "$OUT" "^DEFAULT Default principal: $TB_USER@$TB_REALM"
+    tb_as "$TB_USER" "kdestroy -q -c $other"
+    end_job "$job" "$TB_UID"
+    tb_as "$TB_USER" "kdestroy -q -A"
+    cp -a "$WORK/krb5.conf.saved" /etc/krb5.conf
+    sed -i "s| debug switch\$| debug|" "$TB_SSH_PAM_FILE"
+}
+
 # The module loaded by another PAM application: pamtester in a process that root put into
 # the job's extern cgroup (as pam_slurm_adopt does with sshd), and a process outside any job.
 case_pamtester() {
@@ -365,6 +394,7 @@ run_case no_auks
 run_case other_user
 run_case job_end
 run_case pamtester
+run_case keyring_switch
 
 echo
 echo "($(($(date +%s) - START)) s)"
