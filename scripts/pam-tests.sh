@@ -5,9 +5,15 @@
 # port with its own PAM service) and tears it all down at exit (TB_KEEP=1 keeps it).
 #
 # Run as root after `cargo build`: scripts/pam-tests.sh [CASE...]
-# Every ssh and every wait is bounded; a watchdog ends the whole suite after 15 minutes.
+# Every ssh and every wait is bounded, and the whole suite too (15 minutes).
 # Prints `N passed, N failed` last and exits non-zero if anything failed.
 set -u
+
+# the whole suite is bounded: it runs under timeout(1), which sends SIGTERM (the cleanup
+# below then runs) after 15 minutes
+if [ -z "${PAM_TESTS_BOUNDED:-}" ]; then
+    PAM_TESTS_BOUNDED=1 exec timeout -k 30 900 bash "$0" "$@"
+fi
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=testbed/lib.sh
@@ -338,10 +344,8 @@ for f in target/debug/libauks.so target/debug/auks target/debug/auksd target/deb
     [ -e "$TB_REPO/$f" ] || { echo "pam-tests: $TB_REPO/$f not found: run 'cargo build' first" >&2; exit 2; }
 done
 
-WATCHDOG=""
 cleanup() {
     local rc=$?
-    [ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null
     if [ "$rc" != 0 ] && [ -n "$WORK" ]; then
         # keep what explains a failure (outputs, sshd and syslog) for a look afterwards
         rm -rf /var/tmp/auks-pam-tests.failed
@@ -359,10 +363,7 @@ cleanup() {
     exit $rc
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
-# the whole suite is bounded
-( sleep 900; echo "pam-tests: watchdog: 15 minutes elapsed, stopping" >&2; kill -TERM $$ ) 9>&- &
-WATCHDOG=$!
+trap 'echo "pam-tests: stopped by a signal (15-minute bound or interrupt)" >&2; exit 130' INT TERM
 
 tb_up || exit 1
 tb_ssh_slurm_check
