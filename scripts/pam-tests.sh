@@ -276,7 +276,12 @@ case_job_end() {
     else
         fail "no record and no ccache left after the job" "$(ls -l "$TB_RECORD_DIR" /tmp/krb5cc_"$TB_UID"_* 2>&1)"
     fi
-    check "no process of the user left" bash -c "! pgrep -u $TB_UID >/dev/null"
+    for i in $(seq 1 50); do pgrep -u "$TB_UID" > /dev/null || break; sleep 0.2; done
+    if pgrep -u "$TB_UID" > /dev/null; then
+        fail "no process of the user left" "$(ps -o pid,ppid,args -u "$TB_UID")"
+    else
+        pass "no process of the user left"
+    fi
 }
 
 # `switch`: with a KEYRING default, the session's module makes the job's cache the primary
