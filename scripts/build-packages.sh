@@ -26,7 +26,7 @@
 #                        pages; bash, zsh and fish completions; docs.
 #   slurm-spank-auks-rs  the SPANK plugin as <Slurm PluginDir>/auks.so and
 #                        its man page auks.so(8); the PAM module as
-#                        /usr/lib/<triplet>/security/pam_auks.so.
+#                        /usr/lib/<triplet>/security/pam_auks_adopt.so.
 # No keytab, auks.conf or auks.acl is ever shipped; postinst creates the
 # system account `auks` and /var/cache/auks (0700, owned by auks).
 # The man pages must render without warnings (man --warnings), and lintian,
@@ -185,13 +185,13 @@ auks-rs 0644 /usr/share/doc/auks-rs/examples/auks.conf.example packaging/etc/auk
 auks-rs 0644 /usr/share/doc/auks-rs/examples/auks.acl.example packaging/etc/auks.acl.example
 auks-rs 0644 /usr/share/doc/auks-rs/examples/aukspriv.default packaging/etc/aukspriv.default
 slurm-spank-auks-rs 0644 $plugdir/auks.so target/release/libauks.so
-slurm-spank-auks-rs 0644 /usr/lib/$(multiarch_of "$1")/security/pam_auks.so target/release/libpam_auks.so
+slurm-spank-auks-rs 0644 /usr/lib/$(multiarch_of "$1")/security/pam_auks_adopt.so target/release/libpam_auks_adopt.so
 slurm-spank-auks-rs 0644 /etc/slurm/plugstack.conf.d/auks.conf.example packaging/etc/plugstack-auks.conf.example
 slurm-spank-auks-rs 0644 /usr/share/man/man8/auks.so.8.gz @man:auks.so.8@
 slurm-spank-auks-rs 0644 /usr/share/doc/slurm-spank-auks-rs/copyright packaging/debian/copyright
 slurm-spank-auks-rs 0644 /usr/share/doc/slurm-spank-auks-rs/changelog.gz @changelog.gz@
 slurm-spank-auks-rs 0644 /usr/share/doc/slurm-spank-auks-rs/examples/plugstack-auks.conf.example packaging/etc/plugstack-auks.conf.example
-slurm-spank-auks-rs 0644 /usr/share/doc/slurm-spank-auks-rs/examples/pam.d-sshd-auks.example packaging/etc/pam.d-sshd-auks.example
+slurm-spank-auks-rs 0644 /usr/share/doc/slurm-spank-auks-rs/examples/pam.d-sshd-auks-adopt.example packaging/etc/pam.d-sshd-auks-adopt.example
 EOF
 }
 
@@ -329,7 +329,7 @@ build_debs() {
     fi
 
     # Missing build outputs.
-    for bin in auks auksd auksdrenewer aukspriv auks-gateway libauks.so libpam_auks.so; do
+    for bin in auks auksd auksdrenewer aukspriv auks-gateway libauks.so libpam_auks_adopt.so; do
         [ -f "$RELEASE_DIR/$bin" ] || missing+=("$bin")
     done
     for bin in "${missing[@]}"; do
@@ -410,7 +410,8 @@ build_debs() {
     read -r major minor <<<"$mm"
     slurm_deps="slurm-wlm-basic-plugins (>= $major.$(printf '%02d' "$minor")), slurm-wlm-basic-plugins (<< $major.$(printf '%02d' $((minor + 1))))"
     write_control slurm-spank-auks-rs "$stage" "auks-rs (= $VERSION)" \
-        "$(shlib_depends slurm-spank-auks-rs "$stage$(slurm_plugin_dir "$ARCH")/auks.so")" "$slurm_deps"
+        "$(shlib_depends slurm-spank-auks-rs "$stage$(slurm_plugin_dir "$ARCH")/auks.so" \
+            "$stage/usr/lib/$(multiarch_of "$ARCH")/security/pam_auks_adopt.so")" "$slurm_deps"
     find "$stage/etc" -type f | sed "s|^$stage||" | LC_ALL=C sort >"$stage/DEBIAN/conffiles"
 
     echo "==> dpkg-deb --build"
@@ -791,13 +792,13 @@ verify_deb() {
         else
             skip "SPANK symbol check (nm not found)"
         fi
-        # PAM loads modules with RTLD_NOW: pam_auks.so must export the PAM entry
+        # PAM loads modules with RTLD_NOW: pam_auks_adopt.so must export the PAM entry
         # points and need no Slurm symbol.
-        local pam=$dir/root/usr/lib/$(multiarch_of "$arch")/security/pam_auks.so
+        local pam=$dir/root/usr/lib/$(multiarch_of "$arch")/security/pam_auks_adopt.so
         if have nm; then
-            check "pam_auks.so exports pam_sm_open_session" \
+            check "pam_auks_adopt.so exports pam_sm_open_session" \
                 grep -qx pam_sm_open_session <<<"$(nm -D --defined-only "$pam" 2>/dev/null | awk '{ print $NF }')"
-            check "pam_auks.so needs no Slurm symbol (loadable by PAM with RTLD_NOW)" \
+            check "pam_auks_adopt.so needs no Slurm symbol (loadable by PAM with RTLD_NOW)" \
                 not_grep -E 'spank|slurm' <<<"$(nm -D -u "$pam" 2>/dev/null)"
         fi
     fi

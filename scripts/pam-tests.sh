@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# pam_auks on a real sshd with a real pam_slurm_adopt: ssh sessions adopted into a job get
+# pam_auks_adopt on a real sshd with a real pam_slurm_adopt: ssh sessions adopted into a job get
 # the job's Kerberos credential cache (issue 13). Uses the ssh variant of the testbed
 # (scripts/testbed/ssh.sh: PrologFlags=contain, proctrack/cgroup v1, sshd on a loopback
 # port with its own PAM service) and tears it all down at exit (TB_KEEP=1 keeps it).
 #
 # Run as root after `cargo build`: scripts/pam-tests.sh [CASE...]
-# Every ssh and every wait is bounded; a watchdog ends the whole suite after 15 minutes.
+# Every ssh and every wait is bounded, and the whole suite too (15 minutes).
 # Prints `N passed, N failed` last and exits non-zero if anything failed.
 set -u
+
+# the whole suite is bounded: it runs under timeout(1), which sends SIGTERM (the cleanup
+# below then runs) after 15 minutes
+if [ -z "${PAM_TESTS_BOUNDED:-}" ]; then
+    PAM_TESTS_BOUNDED=1 exec timeout -k 30 900 bash "$0" "$@"
+fi
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=testbed/lib.sh
@@ -42,7 +48,7 @@ start_job() {
     tb_as "$u" "sbatch --parsable -o /dev/null $* --wrap 'sleep 300'" 2>> "$WORK/sbatch.err"
 }
 
-# the record pam_auks prefers for a job (extern, then batch, then the lowest step)
+# the record pam_auks_adopt prefers for a job (extern, then batch, then the lowest step)
 record_file() { # record_file JOB UID
     local f
     for f in "$TB_RECORD_DIR/$1.$2.extern" "$TB_RECORD_DIR/$1.$2.batch" \
@@ -114,7 +120,7 @@ case_adopted() {
     contains "klist in the session shows the job's principal" "$OUT" "^KLIST Default principal: $TB_USER@$TB_REALM"
     contains "the session is in the job's extern step" "$OUT" "^CGROUP [0-9]+:freezer:/slurm[^/]*/uid_$TB_UID/job_$job/step_extern\$"
     syslog_since "$mark" > "$WORK/adopted.syslog"
-    contains "pam_auks logs the adoption" "$WORK/adopted.syslog" "adopted into job $job: KRB5CCNAME=$cc"
+    contains "pam_auks_adopt logs the adoption" "$WORK/adopted.syslog" "adopted into job $job: KRB5CCNAME=$cc"
     end_job "$job" "$TB_UID"
 }
 
@@ -136,7 +142,7 @@ case_extern() {
     contains "the session gets the extern step's ccache" "$OUT" "^CC=${cc}\$"
     contains "klist in the session shows the job's principal" "$OUT" "^KLIST Default principal: $TB_USER@$TB_REALM"
     syslog_since "$mark" > "$WORK/extern.syslog"
-    contains "pam_auks says it is the extern step's" "$WORK/extern.syslog" "adopted into job $job: KRB5CCNAME=$cc \(from the extern step\)"
+    contains "pam_auks_adopt says it is the extern step's" "$WORK/extern.syslog" "adopted into job $job: KRB5CCNAME=$cc \(from the extern step\)"
     end_job "$job" "$TB_UID"
     contains "the extern step destroyed its ccache at the end" "$TB_SLURM_LOG/slurmd.log" "\[$job.extern\] auks: job $job: destroyed $cc"
     tb_plugstack optional "$(tb_plugstack_default_args)"
@@ -186,7 +192,7 @@ case_no_auks() {
     mark=$(syslog_mark)
     ssh_as "$TB_USER" "$PROBE"
     equals "ssh works" 0 "$RC"
-    contains "no KRB5CCNAME from pam_auks" "$OUT" "^CC=unset\$"
+    contains "no KRB5CCNAME from pam_auks_adopt" "$OUT" "^CC=unset\$"
     contains "the session is in the job" "$OUT" "job_$job/step_extern"
     syslog_since "$mark" > "$WORK/no_auks.syslog"
     contains "a log line says why" "$WORK/no_auks.syslog" "job $job has no auks credential cache on this node"
@@ -222,11 +228,27 @@ case_other_user() {
     contains "a root record naming another user's ccache is refused" "$OUT" "^CC=unset\$"
     syslog_since "$mark" > "$WORK/planted2.syslog"
     contains "and logged" "$WORK/planted2.syslog" "owned by uid $TB_UID, not $TB_UID2"
+    # a symlink to a record that would be good if followed (root, 0600, naming a ccache
+    # of carol's own)
     rm -f "$rec"
-    ln -s "$TB_RECORD_DIR/$bob.$TB_UID.extern" "$rec"
+    local own=/tmp/krb5cc_${TB_UID2}_planted target=$WORK/planted-record
+    tb_as "$TB_USER2" "kinit -c $own $TB_USER2 <<< '$TB_PW_USER2' > /dev/null"
+    printf 'auks-record 1\nuid=%s\njobid=%s\nstep=extern\nccache=FILE:%s\n' "$TB_UID2" "$carol" "$own" > "$target"
+    chmod 0600 "$target"
+    ln -s "$target" "$rec"
+    mark=$(syslog_mark)
     ssh_as "$TB_USER2" "$PROBE"
     contains "a symlinked record is refused" "$OUT" "^CC=unset\$"
+    syslog_since "$mark" > "$WORK/planted3.syslog"
+    contains "and logged" "$WORK/planted3.syslog" "refused a record: .*a symbolic link"
+    # the same record as a regular file is accepted (so the refusals above are the checks')
     rm -f "$rec"
+    cp "$target" "$rec"
+    chmod 0600 "$rec"
+    ssh_as "$TB_USER2" "$PROBE"
+    contains "the same record, a regular root file, is accepted" "$OUT" "^CC=FILE:$own\$"
+    rm -f "$rec" "$own"
+    tb_kdestroy "$TB_USER2"
     end_job "$bob" "$TB_UID"
     end_job "$carol" "$TB_UID2"
 }
@@ -254,7 +276,41 @@ case_job_end() {
     else
         fail "no record and no ccache left after the job" "$(ls -l "$TB_RECORD_DIR" /tmp/krb5cc_"$TB_UID"_* 2>&1)"
     fi
-    check "no process of the user left" bash -c "! pgrep -u $TB_UID >/dev/null"
+    for i in $(seq 1 50); do pgrep -u "$TB_UID" > /dev/null || break; sleep 0.2; done
+    if pgrep -u "$TB_UID" > /dev/null; then
+        fail "no process of the user left" "$(ps -o pid,ppid,args -u "$TB_UID")"
+    else
+        pass "no process of the user left"
+    fi
+}
+
+# `switch`: with a KEYRING default, the session's module makes the job's cache the primary
+# one of the user's collection again (the user had switched to another cache), so tools
+# that ignore KRB5CCNAME find it too
+case_keyring_switch() {
+    tb_kinit
+    local job cc other="KEYRING:persistent:$TB_UID:pamtest"
+    tb_as "$TB_USER" "AUKS_CONF=$TB_AUKS_CONF $TB_REPO/target/debug/auks -a > /dev/null && kdestroy -q"
+    cp -a /etc/krb5.conf "$WORK/krb5.conf.saved"
+    sed -i 's/^\[libdefaults\]$/[libdefaults]\n  default_ccache_name = KEYRING:persistent:%{uid}/' /etc/krb5.conf
+    sed -i "s|^\(session  optional  .*$(basename "$TB_PAM_MODULE")\) debug\$|\1 debug switch|" "$TB_SSH_PAM_FILE"
+    job=$(start_job "$TB_USER" --auks=done)
+    check "job runs with its record" wait_running "$job" "$TB_UID" record
+    cc=$(record_ccache "$job" "$TB_UID")
+    contains "the job's cache is in the user's persistent keyring" <(echo "$cc") "^KEYRING:persistent:$TB_UID:"
+    # the user makes another cache of the collection the primary one
+    tb_as "$TB_USER" "echo '$TB_PW_USER' | kinit -c $other $TB_USER > /dev/null && kswitch -c $other"
+    tb_as "$TB_USER" "klist | head -1" > "$WORK/keyring.before"
+    contains "before: another cache is the primary one" "$WORK/keyring.before" "^Ticket cache: $other\$"
+    ssh_as "$TB_USER" 'echo "CC=$KRB5CCNAME"; env -u KRB5CCNAME klist | head -2 | sed "s/^/DEFAULT /"'
+    contains "the session's KRB5CCNAME is the job's cache" "$OUT" "^CC=$cc\$"
+    contains "switch: the job's cache is the primary one again (klist without KRB5CCNAME)" "$OUT" "^DEFAULT Ticket cache: $cc\$"
+    contains "and holds the job's principal" "$OUT" "^DEFAULT Default principal: $TB_USER@$TB_REALM"
+    tb_as "$TB_USER" "kdestroy -q -c $other"
+    end_job "$job" "$TB_UID"
+    tb_as "$TB_USER" "kdestroy -q -A"
+    cp -a "$WORK/krb5.conf.saved" /etc/krb5.conf
+    sed -i "s| debug switch\$| debug|" "$TB_SSH_PAM_FILE"
 }
 
 # The module loaded by another PAM application: pamtester in a process that root put into
@@ -289,14 +345,12 @@ case_pamtester() {
 # main
 # ---------------------------------------------------------------------------------------
 tb_need_root
-for f in target/debug/libauks.so target/debug/auks target/debug/auksd target/debug/libpam_auks.so; do
+for f in target/debug/libauks.so target/debug/auks target/debug/auksd target/debug/libpam_auks_adopt.so; do
     [ -e "$TB_REPO/$f" ] || { echo "pam-tests: $TB_REPO/$f not found: run 'cargo build' first" >&2; exit 2; }
 done
 
-WATCHDOG=""
 cleanup() {
     local rc=$?
-    [ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null
     if [ "$rc" != 0 ] && [ -n "$WORK" ]; then
         # keep what explains a failure (outputs, sshd and syslog) for a look afterwards
         rm -rf /var/tmp/auks-pam-tests.failed
@@ -314,10 +368,7 @@ cleanup() {
     exit $rc
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
-# the whole suite is bounded
-( sleep 900; echo "pam-tests: watchdog: 15 minutes elapsed, stopping" >&2; kill -TERM $$ ) 9>&- &
-WATCHDOG=$!
+trap 'echo "pam-tests: stopped by a signal (15-minute bound or interrupt)" >&2; exit 130' INT TERM
 
 tb_up || exit 1
 tb_ssh_slurm_check
@@ -349,6 +400,7 @@ run_case no_auks
 run_case other_user
 run_case job_end
 run_case pamtester
+run_case keyring_switch
 
 echo
 echo "($(($(date +%s) - START)) s)"

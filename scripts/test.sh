@@ -38,6 +38,9 @@ bash scripts/slurm-tests.sh
 step "Slurm cluster: renewal suite (one-minute tickets)"
 bash scripts/renewal-slurm-test.sh
 
+step "Slurm cluster + sshd: pam_auks_adopt suite (ssh into a job's node)"
+bash scripts/pam-tests.sh
+
 step "packages: build the .debs and check their contents"
 bash scripts/build-packages.sh
 

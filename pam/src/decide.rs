@@ -138,7 +138,8 @@ mod tests {
         }
     }
     fn tmp(tag: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("pam-auks-test-{tag}-{}", std::process::id()));
+        let p =
+            std::env::temp_dir().join(format!("pam-auks-adopt-test-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir(&p).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();

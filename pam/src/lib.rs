@@ -1,4 +1,4 @@
-//! `pam_auks.so`: a Linux-PAM session module. An ssh session that
+//! `pam_auks_adopt.so`: a Linux-PAM session module. An ssh session that
 //! `pam_slurm_adopt` adopted into a Slurm job gets `KRB5CCNAME` naming the
 //! job's credential cache on this node, as recorded by the auks SPANK
 //! plugin (see `auks_record`). Nothing is copied: the job's renewer keeps
@@ -92,10 +92,9 @@ fn user_ids(pamh: *mut PamHandle) -> Result<(String, u32, u32), String> {
     }
     // SAFETY: non-NULL, NUL-terminated, valid for this call.
     let name = unsafe { CStr::from_ptr(user) }.to_owned();
-    let mut pw: libc::passwd = unsafe {
-        // SAFETY: an all-zero passwd is a valid out-parameter.
-        std::mem::zeroed()
-    };
+    // SAFETY: an all-zero passwd (integers and NULL pointers) is a valid
+    // out-parameter for getpwnam_r.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as c_char; 16384];
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: valid name, passwd struct and buffer of the given length.
@@ -115,6 +114,16 @@ fn user_ids(pamh: *mut PamHandle) -> Result<(String, u32, u32), String> {
     Ok((shown, pw.pw_uid, pw.pw_gid))
 }
 
+/// At most `max` bytes of a text file (empty on any error).
+fn read_bounded(path: &str, max: u64) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(max).read_to_string(&mut text);
+    }
+    text
+}
+
 fn open_session(pamh: *mut PamHandle, argv: Vec<String>) -> c_int {
     let (args, problems) = args::parse(&argv);
     for p in problems {
@@ -127,7 +136,7 @@ fn open_session(pamh: *mut PamHandle, argv: Vec<String>) -> c_int {
             return PAM_IGNORE;
         }
     };
-    let cgroup_text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let cgroup_text = read_bounded("/proc/self/cgroup", 64 * 1024);
     if args.debug {
         log(
             pamh,

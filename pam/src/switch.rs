@@ -49,3 +49,18 @@ pub fn run(ccache: &str, uid: u32, gid: u32) -> Result<(), String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_collections_are_switched() {
+        for t in ["DIR", "KEYRING", "KCM"] {
+            assert!(applies(t));
+        }
+        for t in ["FILE", "MEMORY", "API", ""] {
+            assert!(!applies(t));
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! The job record: where the auks SPANK plugin put a job's credential
-//! cache on this node, so that `pam_auks` can hand it to an ssh session
+//! cache on this node, so that `pam_auks_adopt` can hand it to an ssh session
 //! that `pam_slurm_adopt` adopted into the job.
 //!
 //! One small text file per job step that created a ccache, in a directory

@@ -1,5 +1,5 @@
 //! Records on disk: written atomically by the plugin (root, in
-//! slurmstepd), read by `pam_auks` (root, in sshd) with every trust check:
+//! slurmstepd), read by `pam_auks_adopt` (root, in sshd) with every trust check:
 //! the directory and its parent are root's and writable by nobody else,
 //! a record is a regular file (never followed through a symlink) owned by
 //! root, mode 0600, one link, at most [`MAX_RECORD`] bytes, and names the

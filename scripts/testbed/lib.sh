@@ -63,12 +63,13 @@ tb_stop_pidfile() {
     rm -f "$f"
 }
 
-# a free TCP port on 127.0.0.1
+# a free TCP port on 127.0.0.1: below the ephemeral range (32768-60999), with no socket at
+# all on it (a client socket on the port makes a daemon's bind fail)
 tb_free_port() {
     local p
     for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 30000))
-        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+        p=$((20000 + RANDOM % 12000))
+        if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
             echo "$p"
             return 0
         fi

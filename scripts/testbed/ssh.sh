@@ -1,7 +1,7 @@
 # The ssh variant of the testbed (scripts/testbed/lib.sh), used only by
 # scripts/pam-tests.sh: Slurm with PrologFlags=contain and proctrack/cgroup on the cgroup v1
 # hierarchy of this machine (no systemd), an sshd on a loopback port with its own config and
-# PAM service (`auks-sshd`: pam_slurm_adopt in account, pam_auks in session), key-based
+# PAM service (`auks-sshd`: pam_slurm_adopt in account, pam_auks_adopt in session), key-based
 # logins for the test users, and a syslog sink on /dev/log when the machine has none.
 #
 # Source it after lib.sh and before tb_up: it wraps tb_slurm_conf so the cluster starts
@@ -14,7 +14,7 @@ TB_SSH_PAM_SERVICE=auks-sshd
 TB_SSH_PAM_FILE=/etc/pam.d/$TB_SSH_PAM_SERVICE
 TB_CGROUP_CONF=/etc/slurm/cgroup.conf
 TB_SYSLOG=${TB_DIR}/log/syslog
-TB_PAM_MODULE=${TB_PAM_MODULE:-$TB_REPO/target/debug/libpam_auks.so}
+TB_PAM_MODULE=${TB_PAM_MODULE:-$TB_REPO/target/debug/libpam_auks_adopt.so}
 TB_RECORD_DIR=/run/auks/jobs
 
 # tb_slurm_conf of lib.sh, then the variant on top of it
@@ -175,7 +175,7 @@ tb_ssh() {
 # remove the empty cgroups Slurm left (deepest first; never a populated one)
 tb_cgroup_clean() {
     local d
-    for d in /sys/fs/cgroup/*/slurm; do
+    for d in /sys/fs/cgroup/*/slurm /sys/fs/cgroup/*/slurm_*; do
         [ -d "$d" ] || continue
         find "$d" -depth -type d -exec rmdir {} + 2> /dev/null || true
     done

@@ -11,7 +11,7 @@
 //!   the credential (`remote::credential`), the renewer process
 //!   (`remote::renewer`);
 //! - [`ids`]: per-thread uid/gid switching with a restoring guard;
-//! - `record`: where the job's ccache is, for `pam_auks` (ssh sessions);
+//! - `record`: where the job's ccache is, for `pam_auks_adopt` (ssh sessions);
 //! - `glue`: the SPANK C API and the exported hooks (this file).
 //!
 //! Only the hooks this plugin needs are exported. In particular there is no

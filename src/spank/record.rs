@@ -1,7 +1,7 @@
 //! The job record (`auks_record`): in slurmstepd, after the credential
 //! was stored in a ccache this step created, write where it is
 //! (`/run/auks/jobs/<jobid>.<uid>.<step>`, root, 0600, atomic) so that
-//! `pam_auks` can give it to ssh sessions adopted into the job; remove it
+//! `pam_auks_adopt` can give it to ssh sessions adopted into the job; remove it
 //! at the end of the step, before the ccache is destroyed.
 //!
 //! The record path is kept here (one step per slurmstepd), so the hooks
