@@ -138,6 +138,13 @@ pub fn ready() {
     }
 }
 
+/// Send `RELOADING=1` if started by systemd (then [`ready`] when done).
+pub fn reloading() {
+    if let Some(n) = Notifier::from_env() {
+        let _ = n.reloading();
+    }
+}
+
 /// Send `STOPPING=1` if started by systemd.
 pub fn stopping() {
     if let Some(n) = Notifier::from_env() {

@@ -5,6 +5,9 @@
 //! fails: no keytab, no KDC), then WATCHDOG=1 regularly, and STOPPING=1 on
 //! SIGTERM.
 
+mod common;
+
+use common::*;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,4 +66,41 @@ fn aukspriv_notifies_ready_watchdog_and_stopping() {
     }
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// auksd (Type=notify): READY=1 once its port is open, RELOADING=1 then
+/// READY=1 around a SIGHUP reload, STOPPING=1 on SIGTERM.
+#[test]
+fn auksd_notifies_ready_reloading_and_stopping() {
+    let realm = Realm::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut d = Auksd::start(
+        &realm,
+        AuksdOpts {
+            env: vec![(
+                "NOTIFY_SOCKET".into(),
+                sock_path.to_string_lossy().into_owned(),
+            )],
+            ..AuksdOpts::default()
+        },
+    );
+    let pid = d.pid();
+    let mut buf = [0u8; 1024];
+    let mut recv = || {
+        let n = sock.recv(&mut buf).expect("no notification within 10 s");
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    };
+    assert_eq!(recv(), format!("READY=1\nMAINPID={pid}"));
+    let signal = |s| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), s).unwrap();
+    signal(nix::sys::signal::Signal::SIGHUP);
+    assert!(recv().starts_with("RELOADING=1"), "no RELOADING=1");
+    assert_eq!(recv(), format!("READY=1\nMAINPID={pid}"));
+    signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(recv(), "STOPPING=1");
+    let st = d.stop();
+    assert!(st.is_some_and(|s| s.success()), "{st:?}\n{}", d.log());
 }

@@ -203,6 +203,9 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         limits.pending,
         limits.per_address
     );
+    // systemd (Type=notify): ready once the port is open; the repository
+    // loads in the background and requests wait for their own uid.
+    crate::notify::ready();
     start_loader(Arc::clone(&st.repo), true);
     let shared = Arc::new(Shared {
         pool: Pool::new(st.conf.auksd.workers),
@@ -239,6 +242,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         Control::Continue
     };
     dispatch(&mut listener, &shared, limits, &mut control);
+    crate::notify::stopping();
     drop(listener);
     shared.pool.close();
     shared.stop.store(true, Ordering::SeqCst);
@@ -257,6 +261,15 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
 /// SIGHUP: apply a new configuration and ACL when they are valid; keep the
 /// running ones (and say why) otherwise. The listener stays open.
 fn reload(opts: &Options, shared: &Arc<Shared>, listener: &mut TcpListener) {
+    crate::notify::reloading();
+    // READY=1 again whatever the outcome: the daemon serves either way.
+    struct Ready;
+    impl Drop for Ready {
+        fn drop(&mut self) {
+            crate::notify::ready();
+        }
+    }
+    let _ready = Ready;
     crate::log!(1, "auksd : reloading configuration, ACL and repository");
     let old = shared.state();
     let refuse = |e: &dyn std::fmt::Display| {

@@ -39,6 +39,8 @@ pub struct AuksdOpts {
     pub retries: u32,
     pub timeout: u32,
     pub delay: u32,
+    /// Extra environment of the daemon (e.g. `NOTIFY_SOCKET`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for AuksdOpts {
@@ -53,6 +55,7 @@ impl Default for AuksdOpts {
             retries: 1,
             timeout: 2,
             delay: 1,
+            env: Vec::new(),
         }
     }
 }
@@ -172,6 +175,7 @@ renewer {{
             c.env_remove(k);
         }
         c.envs(self.realm_env.iter().cloned())
+            .envs(self.opts.env.iter().cloned())
             .arg("-F")
             .arg("-f")
             .arg(self.conf_path())
