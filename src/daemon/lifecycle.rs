@@ -287,7 +287,15 @@ fn reload(opts: &Options, shared: &Arc<Shared>, listener: &mut TcpListener) {
         Ok(s) => s,
         Err(e) => return refuse(&e),
     };
-    if (&st.endpoint.address, &st.endpoint.port) != (&old.endpoint.address, &old.endpoint.port) {
+    // The listener is kept when the endpoint did not change, and also when
+    // the new port is the one the listener already has (a configuration
+    // first written with port 0, "any", then with the port the OS chose).
+    let bound_port = listener.local_addr().map(|a| a.port()).ok();
+    let new_port = st.endpoint.port.trim().parse::<u16>().ok();
+    let same_port = st.endpoint.port == old.endpoint.port
+        || new_port == Some(0)
+        || (new_port.is_some() && new_port == bound_port);
+    if st.endpoint.address != old.endpoint.address || !same_port {
         match bind(&st.endpoint).and_then(|l| {
             l.set_nonblocking(true)
                 .map_err(|e| DaemonError::Other(e.to_string()))?;
