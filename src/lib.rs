@@ -13,6 +13,7 @@
 //! - [`client`]: the request API with primary/secondary fail-over.
 //! - [`daemon`]: auksd (ACL, repository, workers, clean stage).
 //! - [`log`]: the small logger shared by the programs.
+//! - [`store`]: the replicated repository in etcd (auksd high availability).
 //! - [`renew`]: renewal (`auks -R`, auksdrenewer, HelperScript) and
 //!   [`aukspriv`]: the keytab-based TGT refresher.
 //!
@@ -36,3 +37,4 @@ pub mod renew;
 pub mod session;
 #[allow(unsafe_code)]
 pub mod spank;
+pub mod store;
