@@ -78,14 +78,9 @@ fn run(repo: &EtcdRepo, stop: &AtomicBool, log: &dyn Fn(i64, String)) {
                 }
             }
         }
-        match watch_once(repo, member, stop, log) {
+        match watch_once(repo, member, stop, log, &mut was_down) {
             Ok(End::Resync) => need_sync = true,
-            Ok(End::Reopen) => {
-                if was_down {
-                    log(1, "etcd watch restored".into());
-                    was_down = false;
-                }
-            }
+            Ok(End::Reopen) => {}
             Err(e) => {
                 if !was_down {
                     log(1, format!("etcd watch interrupted: {e} (retrying)"));
@@ -104,6 +99,7 @@ fn watch_once(
     member: usize,
     stop: &AtomicBool,
     log: &dyn Fn(i64, String),
+    was_down: &mut bool,
 ) -> Result<End, StoreError> {
     let etcd = repo.etcd();
     let i = member % etcd.endpoints().len();
@@ -142,6 +138,9 @@ fn watch_once(
         if r["created"].as_bool() == Some(true) {
             created = true;
             repo.set_healthy(true);
+            if std::mem::take(was_down) {
+                log(1, format!("etcd watch restored on {}", etcd.endpoints()[i]));
+            }
         }
         if r["canceled"].as_bool() == Some(true) {
             if int64(&r["compact_revision"]) > 0 {

@@ -9,6 +9,8 @@
 //! Every helper panics with a descriptive message on failure.
 #![allow(dead_code)]
 
+pub mod etcd;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Write};
