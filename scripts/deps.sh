@@ -13,8 +13,11 @@ PACKAGES=(
     libclang-dev clang pkg-config
     slurmctld slurmd slurm-client libslurm-dev munge
     procps
+    etcd-server etcd-client
 )
-DAEMONS=(krb5kdc kadmind munged)
+# etcd-server: the HA tests start their own members on loopback; the
+# package's own service must not stay up.
+DAEMONS=(krb5kdc kadmind munged etcd)
 
 die() { echo "deps.sh: $*" >&2; exit 1; }
 

@@ -6,11 +6,13 @@
 //! already in etcd when it is fresher (the replacement policy of ADD), and
 //! writes sealed values in transactions of [`BATCH`] puts. Export writes
 //! each credential atomically, mode 0600, without following symlinks.
+//! [`reseal`] completes a key rotation.
 
 use std::path::Path;
 
 use zeroize::Zeroizing;
 
+use super::seal::KeyRing;
 use super::view::EtcdRepo;
 use super::StoreError;
 use crate::cred::{self, Placement};
@@ -129,6 +131,35 @@ pub fn export(ctx: &Context, repo: &EtcdRepo, dir: &Path) -> Result<Report, Stor
         ) {
             Ok(_) => report.written += 1,
             Err(e) => report.failed.push(format!("{}: {e}", path.display())),
+        }
+    }
+    Ok(report)
+}
+
+/// Key rotation: rewrites every value sealed with another key than the
+/// active one, each only if nobody rewrote it meanwhile.
+pub fn reseal(repo: &EtcdRepo) -> Result<Report, StoreError> {
+    let (kvs, _) = repo.etcd().range_prefix(&repo.cred_prefix())?;
+    let active = repo.keys().active_id().to_string();
+    let mut report = Report::default();
+    for kv in kvs {
+        let name = String::from_utf8_lossy(&kv.key).into_owned();
+        if KeyRing::key_id_of(&kv.value) == Some(active.as_str()) {
+            report.kept += 1;
+            continue;
+        }
+        let rec = match repo.keys().open(&kv.key, &kv.value) {
+            Ok(r) => r,
+            Err(e) => {
+                report.failed.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let sealed = repo.keys().seal(&kv.key, &rec)?;
+        match repo.etcd().put_if(&kv.key, &sealed, kv.mod_revision, 0)? {
+            Some(_) => report.written += 1,
+            // Rewritten meanwhile, hence with the active key.
+            None => report.kept += 1,
         }
     }
     Ok(report)
