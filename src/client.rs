@@ -1,6 +1,7 @@
 //! The AUKS client API: one request per connection, primary/secondary
-//! fail-over with `Retries` rounds (spec §2.1), a timeout on every socket
-//! operation (the C client has none), IPv4 and IPv6.
+//! fail-over with `Retries` rounds (spec §2.1), `Timeout` bounding each
+//! whole attempt (connect, handshake, request, reply; the C client has no
+//! timeout at all), IPv4 and IPv6.
 //!
 //! Errors are classified so that programs can give an exit status per
 //! failure class and a message that says what happened and what to do.
@@ -11,8 +12,12 @@ use crate::krb5::{self, Ccache, Context};
 use crate::proto::{self, CredRecord, ErrorInfo, Reply, Request};
 use crate::session::{Session, SessionError};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
+
+/// Extra time a DUMP reply may take beyond `Timeout`: the daemon encodes,
+/// encrypts and sends every stored credential (100 000 in about a second).
+pub const DUMP_ALLOWANCE: Duration = Duration::from_secs(60);
 
 /// The wire reason codes, re-exported from [`crate::proto::reason`].
 pub use crate::proto::reason;
@@ -157,17 +162,25 @@ impl Client {
         }
     }
 
-    /// Timeout of every read and write once connected.
+    /// Timeout of every read and write once connected (the whole request
+    /// is also bounded by `Timeout` when it is not 0).
     pub fn io_timeout(&self) -> Duration {
         Duration::from_secs((self.conf.common.timeout * 3).clamp(5, 120))
     }
 
-    fn tcp_connect(&self, ep: &Endpoint) -> std::result::Result<TcpStream, String> {
+    fn tcp_connect(
+        &self,
+        ep: &Endpoint,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<TcpStream, String> {
         let addrs = resolve(ep)?;
         let mut last = String::from("no address");
         for a in addrs {
-            let r = match self.connect_timeout() {
-                Some(t) => TcpStream::connect_timeout(&a, t),
+            let r = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => TcpStream::connect_timeout(&a, left),
+                    _ => Err(std::io::Error::from(std::io::ErrorKind::TimedOut)),
+                },
                 None => TcpStream::connect(a),
             };
             match r {
@@ -248,14 +261,18 @@ impl Client {
             .map_err(|e| Attempt::Auth(ccache_hint(&e)))?
             .name()
             .unwrap_or_default();
-        let stream = self.tcp_connect(ep).map_err(Attempt::Transport)?;
-        let mut session = match Session::connect(
+        // `Timeout` bounds the whole attempt: connect, handshake, request
+        // and reply (a DUMP reply gets [`DUMP_ALLOWANCE`] more).
+        let deadline = self.connect_timeout().map(|t| Instant::now() + t);
+        let stream = self.tcp_connect(ep, deadline).map_err(Attempt::Transport)?;
+        let mut session = match Session::connect_by(
             ctx,
             stream,
             &ccache,
             &ep.principal,
             self.conf.common.nat,
             self.io_timeout(),
+            deadline,
         ) {
             Ok(s) => s,
             Err(e) if e.is_transport() => {
@@ -265,7 +282,7 @@ impl Client {
             Err(e) => return Err(Attempt::Auth(e.to_string())),
         };
         let endpoint = endpoint_label(ep);
-        Ok(self.exchange(&mut session, req).map(|reply| Answer {
+        Ok(self.exchange(&mut session, req, deadline).map(|reply| Answer {
             reply,
             endpoint: endpoint.clone(),
             principal: principal.clone(),
@@ -286,9 +303,17 @@ impl Client {
         &self,
         s: &mut Session<'_>,
         req: &Request,
+        deadline: Option<Instant>,
     ) -> std::result::Result<Reply, SessionError> {
         s.send(&proto::encode_request(req))?;
-        let plain = s.recv(proto::MAX_MESSAGE)?;
+        let plain = if matches!(req, Request::Dump) {
+            // The size of a DUMP reply follows from the repository size:
+            // accept what a KRB-PRIV can carry, allocated as it arrives.
+            s.set_deadline(deadline.map(|d| d + DUMP_ALLOWANCE));
+            s.recv_within(proto::MAX_DUMP_MESSAGE, self.io_timeout() + DUMP_ALLOWANCE)?
+        } else {
+            s.recv(proto::MAX_MESSAGE)?
+        };
         // CLOSE before parsing, as C does (keeps TIME_WAIT on our side).
         let _ = s.send(&proto::encode_request(&Request::Close));
         proto::decode_reply(&plain).map_err(|e| SessionError::Io {

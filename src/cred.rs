@@ -197,6 +197,25 @@ pub fn record_from_krb_cred(ctx: &Context, data: Zeroizing<Vec<u8>>) -> Result<C
     })
 }
 
+/// Build the AUKS record for a KRB-CRED already known to belong to `uid`
+/// (the daemon's own cache file `aukscc_<uid>`, whose mapping was checked
+/// when it was stored): no account lookup.
+pub fn record_with_uid(ctx: &Context, data: Zeroizing<Vec<u8>>, uid: u32) -> Result<CredRecord> {
+    let data = check_size(data)?;
+    let m = meta(ctx, &data)?;
+    Ok(CredRecord {
+        principal: m.principal,
+        uid,
+        starttime: m.starttime,
+        endtime: m.endtime,
+        renew_till: m.renew_till,
+        addressless: m.addressless,
+        crossrealm: m.crossrealm,
+        data,
+        status: 0,
+    })
+}
+
 /// Return an addressless version of the credential: a no-op when the TGT
 /// has no addresses, else a FORWARDED TGS request (§4.3).
 pub fn make_addressless(ctx: &Context, data: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>> {

@@ -65,12 +65,20 @@ pub const MIN_RECORD_LEN: usize = 4 + PRINCIPAL_FIELD + 6 * 4 + 4 + 4 + 4;
 /// Size of a full-capacity cred record (capacity [`MAX_CRED_DATA`], as C
 /// sends and as in the `--send` blob): 32937, the largest valid record.
 pub const RECORD_LEN: usize = MIN_RECORD_LEN + MAX_CRED_DATA;
-/// Maximum number of records accepted in (and meant to be sent in) a DUMP_REPLY.
-pub const MAX_DUMP_RECORDS: usize = 4096;
-/// Upper bound for one decrypted message we accept: a DUMP_REPLY holding
-/// [`MAX_DUMP_RECORDS`] full-size records (type + count + records). Every other
-/// valid message is smaller.
-pub const MAX_MESSAGE: usize = 8 + RECORD_LEN * MAX_DUMP_RECORDS;
+/// Largest frame a KRB-PRIV can be carried in (its length prefix is 32
+/// bits), less room for the KRB-PRIV encoding and encryption overhead: the
+/// receive bound of a DUMP reply, whose size follows from the repository
+/// size and not from a constant (a C daemon pads each record to
+/// [`RECORD_LEN`], so 100 000 credentials take 3.3 GB).
+pub const MAX_DUMP_MESSAGE: usize = u32::MAX as usize - 65536;
+/// Most records a DUMP_REPLY may announce: one per uid of a site with a
+/// million accounts. A receiver further checks that the announced count
+/// fits in the bytes actually received; a daemon holding more answers DUMP
+/// with an error saying so, never with a silently cut list.
+pub const MAX_DUMP_RECORDS: usize = 1_000_000;
+/// Upper bound for one decrypted message other than a DUMP_REPLY: a GET
+/// reply holding a full-size record (the largest valid one).
+pub const MAX_MESSAGE: usize = 4 + RECORD_LEN;
 /// Maximum length in bytes of the reason text of the ERROR_REPLY extension.
 pub const MAX_ERROR_REASON: usize = 1024;
 /// Size of the length prefix of the `--send` blob (§3.8).
@@ -174,7 +182,7 @@ pub enum ProtoError {
     #[error("ADD request credential length {0} is invalid (must be 0..=32768)")]
     BadAddLength(i32),
     /// DUMP_REPLY count negative or larger than [`MAX_DUMP_RECORDS`].
-    #[error("DUMP reply record count {0} is invalid (must be 0..=4096)")]
+    #[error("DUMP reply record count {0} is invalid (must be 0..={MAX_DUMP_RECORDS})")]
     BadDumpCount(i32),
     /// DUMP_REPLY count larger than the bytes that follow could hold.
     #[error("DUMP reply announces {count} records but only {available} bytes follow (at least {needed} needed)")]
@@ -187,7 +195,7 @@ pub enum ProtoError {
         available: usize,
     },
     /// More than [`MAX_DUMP_RECORDS`] records in a DUMP reply (validation only).
-    #[error("DUMP reply holds {0} records (maximum 4096)")]
+    #[error("DUMP reply holds {0} records (maximum {MAX_DUMP_RECORDS})")]
     TooManyDumpRecords(usize),
     /// The `--send` blob length prefix matches the payload size in neither byte order.
     #[error("send blob length prefix (little-endian {le}, big-endian {be}) does not match the {actual} bytes that follow")]
@@ -680,7 +688,7 @@ pub fn decode_reply(buf: &[u8]) -> Result<Reply, ProtoError> {
                 Ok(c) if c <= MAX_DUMP_RECORDS => c,
                 _ => return Err(ProtoError::BadDumpCount(raw)),
             };
-            // count <= 4096, so this cannot overflow.
+            // count <= MAX_DUMP_RECORDS, so this cannot overflow.
             let needed = count.saturating_mul(MIN_RECORD_LEN);
             if needed > r.remaining() {
                 return Err(ProtoError::DumpCountExceedsMessage {
@@ -884,9 +892,7 @@ pub fn encode_reply(r: &Reply) -> Zeroizing<Vec<u8>> {
     };
     let size = match r {
         Reply::Get(rec) => 4 + compact_record_len(rec),
-        Reply::Dump(recs) => recs
-            .iter()
-            .fold(8usize, |n, r| n.saturating_add(compact_record_len(r))),
+        Reply::Dump(recs) => dump_reply_len(recs.iter()),
         _ => 4 + reason.as_ref().map_or(0, |(_, s)| 8 + s.len()),
     };
     let mut out = Zeroizing::new(Vec::with_capacity(size));
@@ -900,14 +906,33 @@ pub fn encode_reply(r: &Reply) -> Zeroizing<Vec<u8>> {
             }
         }
         Reply::Get(rec) => encode_record(rec, &mut out),
-        Reply::Dump(recs) => {
-            put_i32(&mut out, len_i32(recs.len()));
-            for rec in recs {
-                encode_record(rec, &mut out);
-            }
-        }
+        Reply::Dump(recs) => put_dump(recs.iter(), &mut out),
         Reply::Ping | Reply::Add | Reply::Remove => {}
     }
+    out
+}
+
+/// Size of the DUMP_REPLY [`encode_dump_reply`] makes of `recs`.
+pub fn dump_reply_len<'a>(recs: impl Iterator<Item = &'a CredRecord>) -> usize {
+    recs.fold(8usize, |n, r| n.saturating_add(compact_record_len(r)))
+}
+
+fn put_dump<'a>(recs: impl ExactSizeIterator<Item = &'a CredRecord>, out: &mut Vec<u8>) {
+    put_i32(out, len_i32(recs.len()));
+    for rec in recs {
+        encode_record(rec, out);
+    }
+}
+
+/// Encodes a DUMP_REPLY of shared records (what the daemon holds) without
+/// first copying them into a [`Reply::Dump`]. At most
+/// [`MAX_DUMP_RECORDS`] records and [`MAX_DUMP_MESSAGE`] bytes
+/// ([`dump_reply_len`]) should be given; the buffer is sized exactly.
+pub fn encode_dump_reply<R: AsRef<CredRecord>>(recs: &[R]) -> Zeroizing<Vec<u8>> {
+    let size = dump_reply_len(recs.iter().map(AsRef::as_ref));
+    let mut out = Zeroizing::new(Vec::with_capacity(size));
+    put_i32(&mut out, MsgType::DumpReply.as_i32());
+    put_dump(recs.iter().map(AsRef::as_ref), &mut out);
     out
 }
 

@@ -25,9 +25,14 @@ const APPL_VERSION: &[u8] = b"0.1\0";
 const MAX_VERSION_MSG: usize = 256;
 /// Largest AP-REQ / AP-REP / KRB-ERROR we read (tickets with big PACs fit).
 pub const MAX_HANDSHAKE_MSG: usize = 64 * 1024;
-/// Largest KRB-PRIV we read: the largest AUKS message plus encryption and
-/// DER overhead.
-pub const MAX_PRIV_MSG: usize = crate::proto::MAX_MESSAGE + 4096;
+/// Largest KRB-PRIV frame we read: what a 32-bit length prefix can
+/// announce. Callers pass the bound of the message they expect
+/// ([`Session::recv`]); a frame above [`GROW_FROM`] is allocated as its
+/// bytes arrive, not as announced.
+pub const MAX_PRIV_MSG: usize = u32::MAX as usize;
+/// Frames up to this size are allocated at once; larger ones grow with the
+/// bytes actually received.
+pub const GROW_FROM: usize = 1 << 20;
 /// Largest request plaintext a daemon accepts: an ADD with a full
 /// credential (type, length, data). [`Session::recv`] adds the KRB-PRIV
 /// overhead itself.
@@ -133,9 +138,28 @@ pub fn read_frame(
             max,
         });
     }
-    let mut data = vec![0u8; n as usize];
-    read_exact_by(stream, &mut data, deadline, what)?;
+    let n = n as usize;
+    if n <= GROW_FROM {
+        let mut data = vec![0u8; n];
+        read_exact_by(stream, &mut data, deadline, what)?;
+        return Ok(data);
+    }
+    // A large frame (a DUMP reply): memory follows what the peer really
+    // sent, one chunk at a time, never the announced length alone.
+    let mut data: Vec<u8> = Vec::with_capacity(GROW_FROM);
+    while data.len() < n {
+        let chunk = (n - data.len()).min(data.len().max(GROW_FROM));
+        let at = data.len();
+        data.resize(at + chunk, 0);
+        read_exact_by(stream, &mut data[at..], deadline, what)?;
+    }
     Ok(data)
+}
+
+/// The earlier of `now + timeout` and `deadline`.
+fn bound(timeout: Duration, deadline: Option<Instant>) -> Instant {
+    let t = Instant::now() + timeout;
+    deadline.map_or(t, |d| d.min(t))
 }
 
 fn push_frame(out: &mut Vec<u8>, data: &[u8]) {
@@ -146,13 +170,26 @@ fn push_frame(out: &mut Vec<u8>, data: &[u8]) {
 fn write_all(
     stream: &mut TcpStream,
     buf: &[u8],
-    timeout: Duration,
+    deadline: Instant,
     what: &'static str,
 ) -> Result<()> {
-    stream
-        .set_write_timeout(Some(timeout))
-        .map_err(|e| io_err(what, e))?;
-    stream.write_all(buf).map_err(|e| io_err(what, e))
+    let mut done = 0;
+    while done < buf.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(SessionError::TimedOut { what });
+        }
+        stream
+            .set_write_timeout(Some(left))
+            .map_err(|e| io_err(what, e))?;
+        match stream.write(&buf[done..]) {
+            Ok(0) => return Err(SessionError::Closed { what }),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err(what, e)),
+        }
+    }
+    Ok(())
 }
 
 fn nul_terminated_eq(got: &[u8], want_with_nul: &[u8]) -> bool {
@@ -176,6 +213,8 @@ pub struct Session<'a> {
     ac: AuthContext<'a>,
     peer: SocketAddr,
     io_timeout: Duration,
+    /// Bound of the whole session, on top of `io_timeout` per operation.
+    deadline: Option<Instant>,
 }
 
 impl<'a> Session<'a> {
@@ -184,11 +223,25 @@ impl<'a> Session<'a> {
     /// and write of the session.
     pub fn connect(
         ctx: &'a Context,
+        stream: TcpStream,
+        ccache: &Ccache<'_>,
+        server: &str,
+        nat: bool,
+        io_timeout: Duration,
+    ) -> Result<Self> {
+        Self::connect_by(ctx, stream, ccache, server, nat, io_timeout, None)
+    }
+
+    /// [`Session::connect`], the handshake and every later operation also
+    /// bounded by `deadline` (the client's whole-request `Timeout`).
+    pub fn connect_by(
+        ctx: &'a Context,
         mut stream: TcpStream,
         ccache: &Ccache<'_>,
         server: &str,
         nat: bool,
         io_timeout: Duration,
+        deadline: Option<Instant>,
     ) -> Result<Self> {
         let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr().map_err(|e| io_err("getpeername", e))?;
@@ -204,9 +257,14 @@ impl<'a> Session<'a> {
         push_frame(&mut out, SENDAUTH_VERSION);
         push_frame(&mut out, APPL_VERSION);
         push_frame(&mut out, &ap_req);
-        write_all(&mut stream, &out, io_timeout, "sendauth: sending AP-REQ")?;
-
-        let deadline = Instant::now() + io_timeout;
+        write_all(
+            &mut stream,
+            &out,
+            bound(io_timeout, deadline),
+            "sendauth: sending AP-REQ",
+        )?;
+        let session_deadline = deadline;
+        let deadline = bound(io_timeout, deadline);
         let mut byte = [0u8; 1];
         read_exact_by(
             &mut stream,
@@ -244,6 +302,7 @@ impl<'a> Session<'a> {
             ac,
             peer,
             io_timeout,
+            deadline: session_deadline,
         })
     }
 
@@ -273,7 +332,12 @@ impl<'a> Session<'a> {
                 if let Ok(err) = krb5::mk_error(ctx, server, &e) {
                     let mut out = Vec::new();
                     push_frame(&mut out, &err);
-                    let _ = write_all(&mut stream, &out, io_timeout, "recvauth: KRB-ERROR");
+                    let _ = write_all(
+                        &mut stream,
+                        &out,
+                        bound(io_timeout, None),
+                        "recvauth: KRB-ERROR",
+                    );
                 }
                 return Err(e.into());
             }
@@ -285,7 +349,12 @@ impl<'a> Session<'a> {
             let rep = ac.mk_rep()?;
             push_frame(&mut out, &rep);
         }
-        write_all(&mut stream, &out, io_timeout, "recvauth: sending AP-REP")?;
+        write_all(
+            &mut stream,
+            &out,
+            bound(io_timeout, None),
+            "recvauth: sending AP-REP",
+        )?;
         if client.len() > MAX_PRINCIPAL {
             return Err(SessionError::PrincipalTooLong);
         }
@@ -298,6 +367,7 @@ impl<'a> Session<'a> {
                 ac,
                 peer,
                 io_timeout,
+                deadline: None,
             },
             client,
         ))
@@ -308,12 +378,20 @@ impl<'a> Session<'a> {
         self.peer
     }
 
+    /// Bound the rest of the session by `deadline` (None: only the
+    /// per-operation I/O timeout).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
     /// Send one application message as a KRB-PRIV frame.
     pub fn send(&mut self, plain: &[u8]) -> Result<()> {
         let msg = self.ac.mk_priv(plain)?;
         let mut out = Vec::with_capacity(msg.len() + 4);
         push_frame(&mut out, &msg);
-        write_all(&mut self.stream, &out, self.io_timeout, "sending message")
+        drop(msg);
+        let by = bound(self.io_timeout, self.deadline);
+        write_all(&mut self.stream, &out, by, "sending message")
     }
 
     /// Receive one application message of at most `max` bytes of
@@ -324,7 +402,7 @@ impl<'a> Session<'a> {
 
     /// Receive one application message, waiting at most `wait` for it.
     pub fn recv_within(&mut self, max: usize, wait: Duration) -> Result<Zeroizing<Vec<u8>>> {
-        let deadline = Instant::now() + wait;
+        let deadline = bound(wait, self.deadline);
         let limit = max.saturating_add(4096).min(MAX_PRIV_MSG);
         let msg = read_frame(&mut self.stream, limit, deadline, "reading message")?;
         Ok(self.ac.rd_priv(&msg)?)

@@ -59,9 +59,12 @@ fn repository_survives_restart_and_sigterm_is_clean() {
     assert_ok(&f.alice(&["-a"]));
     let file = f.auksd.cache_file(f.alice.uid);
     assert!(file.exists());
-    // A stray file that is not a ccache is reported and left in place.
-    let junk = f.auksd.cache_dir().join("aukscc_junk");
+    // A stray file that is not a ccache is reported and left in place; a
+    // file whose name holds no uid is ignored (and said so).
+    let junk = f.auksd.cache_dir().join("aukscc_4242");
     write_file(&junk, b"not a ccache", 0o600);
+    let odd = f.auksd.cache_dir().join("aukscc_junk");
+    write_file(&odd, b"not a ccache", 0o600);
 
     let pid = f.auksd.pid();
     signal(pid, nix::sys::signal::Signal::SIGTERM);
@@ -83,10 +86,16 @@ fn repository_survives_restart_and_sigterm_is_clean() {
         "{log}"
     );
     assert!(
-        log.contains("cannot load") && log.contains("aukscc_junk"),
+        log.contains("cannot load") && log.contains("aukscc_4242"),
         "{log}"
     );
+    assert!(log.contains("ignored aukscc_junk"), "{log}");
+    assert!(
+        log.contains("repository loaded: 1 credentials loaded"),
+        "one summary line: {log}"
+    );
     assert!(junk.exists(), "unreadable cache files are left in place");
+    assert!(odd.exists(), "other files are left in place");
 }
 
 #[test]

@@ -3,12 +3,14 @@ use auks::daemon::{self, Options};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: auksd [-h] [-v...] [-d...] [-F] [-f conf]
+const USAGE: &str = "usage: auksd [-h] [-t] [-v...] [-d...] [-F] [-f conf]
 
   -h        print this help and exit
   -v        raise the log level (repeatable); implies foreground
   -d        raise the debug level (repeatable); implies foreground
   -F        stay in the foreground and log to standard error
+  -t        check the configuration, the ACL and the keytab, then exit
+            (status 0 when usable, 1 otherwise), like sshd -t
   -f conf   configuration file (default: $AUKSD_CONF, else /etc/auks/auks.conf)
 ";
 
@@ -25,6 +27,7 @@ fn parse() -> Result<Options, String> {
             Short('v') | Long("verbose") => o.verbose += 1,
             Short('d') | Long("debug") => o.debug += 1,
             Short('F') | Long("foreground") => o.foreground = true,
+            Short('t') | Long("test") => o.test = true,
             Short('f') | Long("config") => {
                 o.conf = Some(PathBuf::from(p.value().map_err(|e| e.to_string())?))
             }
@@ -42,6 +45,20 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if opts.test {
+        return match daemon::check(&opts) {
+            Ok(warnings) => {
+                for w in warnings {
+                    eprintln!("auksd: warning: {w}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("auksd: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     match daemon::run(&opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

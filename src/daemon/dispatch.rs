@@ -4,55 +4,96 @@
 //! buffer and no worker (fixing §11.5). A connection that has sent a
 //! complete AP-REQ is queued for the workers as a [`Conn`]; one that has
 //! not within [`HANDSHAKE_TIMEOUT`] is closed.
+//!
+//! Capacity: at most [`Limits::pending`] connections may be in this stage,
+//! and one client address at most [`Limits::per_address`] of them, so one
+//! host flooding the port with silent connections cannot lock out the
+//! others. What is dropped is counted by [`super::droplog`], not logged
+//! line by line.
 
-use super::lifecycle::Signals;
-use super::worker::Conn;
+use super::droplog::{self, DropReason};
+use super::worker::{self, Conn};
 use super::Shared;
 use crate::session::{Preauth, PreauthStep};
+use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Time a client has to complete the unauthenticated handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections allowed in the unauthenticated stage at once.
-pub const MAX_PENDING: usize = 1024;
+/// Pre-auth capacity when the file descriptor limit allows it.
+pub const MAX_PENDING: usize = 4096;
+
+/// Pre-auth capacity of this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub pending: usize,
+    pub per_address: usize,
+}
+
+impl Limits {
+    /// Derived from the open-file limit: a quarter of the descriptors is
+    /// kept for queued and served connections, cache files and logs; one
+    /// address gets a quarter of the pre-auth capacity.
+    pub fn for_fd_limit(nofile: u64) -> Self {
+        let usable = usize::try_from(nofile.saturating_sub(64) * 3 / 4).unwrap_or(usize::MAX);
+        let pending = usable.clamp(16, MAX_PENDING);
+        Limits {
+            pending,
+            per_address: (pending / 4).max(4),
+        }
+    }
+}
+
+/// The soft open-file limit of this process (from /proc; 1024 if unknown).
+pub fn fd_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024)
+}
+
+const PEER_CLOSED: &str = "peer closed the connection";
 
 struct Pending {
     stream: TcpStream,
+    peer: Option<IpAddr>,
     pre: Preauth,
     since: Instant,
 }
 
-/// Accept loop + unauthenticated stage. Returns true for a reload.
+/// What the dispatcher is asked to do by a signal.
+pub(super) enum Control {
+    Continue,
+    Stop,
+}
+
+/// Accept loop + unauthenticated stage, until `control` says stop. The
+/// listener may be replaced by `control` (a reload that changed the
+/// address); it is never closed in between.
 pub(super) fn dispatch(
-    listener: &TcpListener,
-    tx: &SyncSender<Conn>,
-    signals: &Signals,
-    shared: &Shared,
-) -> bool {
+    listener: &mut TcpListener,
+    shared: &Arc<Shared>,
+    limits: Limits,
+    control: &mut dyn FnMut(&mut TcpListener, usize) -> Control,
+) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut pending: Vec<Pending> = Vec::new();
-    let mut dispatched: u64 = 0;
+    let mut per_addr: HashMap<Option<IpAddr>, usize> = HashMap::new();
+    let mut last_queue_note = Instant::now() - Duration::from_secs(3600);
     loop {
-        if signals.term.swap(false, Ordering::SeqCst) {
-            crate::log!(1, "auksd : termination requested");
-            return false;
+        if let Control::Stop = control(listener, pending.len()) {
+            return;
         }
-        if signals.hup.swap(false, Ordering::SeqCst) {
-            return true;
-        }
-        if signals.usr2.swap(false, Ordering::SeqCst) {
-            crate::log!(
-                1,
-                "auksd : {dispatched} connections dispatched, {} sessions served, {} pending",
-                shared.served.load(Ordering::Relaxed),
-                pending.len()
-            );
-        }
+        droplog::emit(shared.drops.flush_if_due(false));
         let (listen_ready, ready): (bool, Vec<bool>) = {
             let mut fds = Vec::with_capacity(pending.len() + 1);
             fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
@@ -80,36 +121,45 @@ pub(super) fn dispatch(
             if !ready[i] {
                 continue;
             }
-            match advance(&mut pending[i]) {
-                Ok(None) => {}
+            let step = advance(&mut pending[i]);
+            if let Ok(None) = step {
+                continue;
+            }
+            let p = pending.swap_remove(i);
+            release(&mut per_addr, p.peer);
+            match step {
                 Ok(Some(ap_req)) => {
-                    let p = pending.swap_remove(i);
-                    let peer = p.stream.peer_addr().ok();
                     if p.stream.set_nonblocking(false).is_err() {
                         continue;
                     }
-                    match tx.try_send(Conn {
+                    let queued = shared.pool.push(Conn {
                         stream: p.stream,
                         ap_req,
-                    }) {
-                        Ok(()) => dispatched += 1,
-                        Err(TrySendError::Full(_)) => {
-                            crate::log!(1, "auksd : queue full, connection from {peer:?} dropped")
-                        }
-                        Err(TrySendError::Disconnected(_)) => return false,
+                        peer: p.peer,
+                    });
+                    if queued.spawn {
+                        worker::spawn(shared);
+                    }
+                    let soft = shared.state().conf.auksd.queue_size;
+                    if queued.len > soft && last_queue_note.elapsed() >= Duration::from_secs(60) {
+                        last_queue_note = Instant::now();
+                        let (_, threads, _, _) = shared.pool.stats();
+                        crate::log!(
+                            1,
+                            "auksd : {} connections queued (QueueSize {soft}), {threads} workers: the queue grows, nothing is dropped",
+                            queued.len
+                        );
                     }
                 }
                 Err(e) => {
-                    let p = pending.swap_remove(i);
-                    crate::log!(
-                        2,
-                        "auksd : {} : connection closed before authentication: {e}",
-                        p.stream
-                            .peer_addr()
-                            .map(|a| a.ip().to_string())
-                            .unwrap_or_default()
-                    );
+                    let why = if e == PEER_CLOSED {
+                        DropReason::ClosedEarly
+                    } else {
+                        DropReason::BadPreauth
+                    };
+                    droplog::emit(shared.drops.record(p.peer, why, &e))
                 }
+                Ok(None) => {}
             }
         }
         // Expire slow handshakes.
@@ -117,42 +167,73 @@ pub(super) fn dispatch(
         pending.retain(|p| {
             let keep = now.duration_since(p.since) < HANDSHAKE_TIMEOUT;
             if !keep {
-                crate::log!(
-                    2,
-                    "auksd : {} : handshake not completed within {}s, connection closed",
-                    p.stream
-                        .peer_addr()
-                        .map(|a| a.ip().to_string())
-                        .unwrap_or_default(),
-                    HANDSHAKE_TIMEOUT.as_secs()
-                );
+                release(&mut per_addr, p.peer);
+                droplog::emit(shared.drops.record(p.peer, DropReason::SlowPreauth, ""));
             }
             keep
         });
         if listen_ready {
-            loop {
-                match listener.accept() {
-                    Ok((stream, peer)) => {
-                        if pending.len() >= MAX_PENDING {
-                            crate::log!(1, "auksd : too many pending handshakes, {peer} dropped");
-                            continue;
-                        }
-                        if stream.set_nonblocking(true).is_err() {
-                            continue;
-                        }
-                        let _ = stream.set_nodelay(true);
-                        pending.push(Pending {
-                            stream,
-                            pre: Preauth::new(),
-                            since: Instant::now(),
-                        });
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        crate::log!(1, "auksd : accept failed: {e}");
-                        break;
-                    }
+            accept_all(listener, shared, limits, &mut pending, &mut per_addr);
+        }
+    }
+}
+
+fn release(per_addr: &mut HashMap<Option<IpAddr>, usize>, peer: Option<IpAddr>) {
+    if let Some(n) = per_addr.get_mut(&peer) {
+        *n -= 1;
+        if *n == 0 {
+            per_addr.remove(&peer);
+        }
+    }
+}
+
+fn accept_all(
+    listener: &TcpListener,
+    shared: &Shared,
+    limits: Limits,
+    pending: &mut Vec<Pending>,
+    per_addr: &mut HashMap<Option<IpAddr>, usize>,
+) {
+    // Bounded per round so that a flood cannot starve the pending ones.
+    for _ in 0..limits.pending {
+        match listener.accept() {
+            Ok((stream, addr)) => {
+                let peer = Some(addr.ip());
+                let mine = per_addr.get(&peer).copied().unwrap_or(0);
+                let why = if mine >= limits.per_address {
+                    Some(DropReason::AddressShare)
+                } else if pending.len() >= limits.pending {
+                    Some(DropReason::PreauthFull)
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    droplog::emit(shared.drops.record(peer, why, ""));
+                    continue;
                 }
+                if stream.set_nonblocking(true).is_err() {
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                *per_addr.entry(peer).or_insert(0) += 1;
+                pending.push(Pending {
+                    stream,
+                    peer,
+                    pre: Preauth::new(),
+                    since: Instant::now(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                droplog::emit(
+                    shared
+                        .drops
+                        .record(None, DropReason::AcceptFailed, &e.to_string()),
+                );
+                // Out of descriptors: let the pending ones progress.
+                std::thread::sleep(Duration::from_millis(10));
+                return;
             }
         }
     }
@@ -163,7 +244,7 @@ pub(super) fn dispatch(
 fn advance(p: &mut Pending) -> Result<Option<Vec<u8>>, String> {
     let mut buf = [0u8; 8192];
     let n = match p.stream.read(&mut buf) {
-        Ok(0) => return Err("peer closed the connection".into()),
+        Ok(0) => return Err(PEER_CLOSED.into()),
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(None),
@@ -188,5 +269,24 @@ fn advance(p: &mut Pending) -> Result<Option<Vec<u8>>, String> {
             }
             PreauthStep::ApReq(req) => return Ok(Some(req)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_follow_the_descriptor_limit() {
+        assert_eq!(
+            Limits::for_fd_limit(1024),
+            Limits {
+                pending: 720,
+                per_address: 180
+            }
+        );
+        assert_eq!(Limits::for_fd_limit(1 << 20).pending, MAX_PENDING);
+        assert_eq!(Limits::for_fd_limit(0).pending, 16);
+        assert!(fd_limit() >= 16);
     }
 }

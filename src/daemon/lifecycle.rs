@@ -1,22 +1,29 @@
-//! The daemon's lifecycle: signals, configuration (re)load, start-up of the
-//! listener, workers and cleaner, and orderly shutdown.
+//! The daemon's lifecycle: start-up, signals, reload and shutdown.
 //!
-//! SIGTERM/SIGINT stop accepting, let workers finish the queue and exit;
-//! SIGHUP does the same and then reloads configuration, ACL and
-//! repository; SIGUSR2 logs counters.
+//! Start-up opens the port first and loads the repository in the
+//! background (one summary log line), so clients are served at once.
+//! SIGTERM/SIGINT stop accepting, let workers finish the queue and exit.
+//! SIGHUP re-reads configuration and ACL: a broken file is reported (file,
+//! line, reason) and the running configuration is kept; otherwise the new
+//! one applies to every new session while the listening socket stays open
+//! (it is replaced only when the address changed). SIGUSR2 logs counters.
+//! [`check`] is `auksd -t`.
 
-use super::dispatch::dispatch;
+use super::dispatch::{self, dispatch, Control, Limits};
+use super::droplog::{self, DropLog};
+use super::pool::Pool;
 use super::repo::Repo;
-use super::worker::{worker, Conn};
-use super::{detect_role, DaemonError, Options, ServerRole, Shared};
+use super::{detect_role, worker, DaemonError, Options, ServerRole, Shared, State};
 use crate::acl::Acl;
 use crate::config::{DaemonConfig, Endpoint};
 use crate::krb5::{Context, Keytab, Principal};
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+/// How long shutdown waits for the workers to finish the queue.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
 /// Signal flags, registered once per process.
 pub(super) struct Signals {
@@ -59,28 +66,237 @@ fn setup_logging(conf: &DaemonConfig, opts: &Options) -> Result<(), DaemonError>
     }
 }
 
-/// Run auksd until SIGTERM/SIGINT. SIGHUP reloads everything.
+fn foreground(opts: &Options) -> bool {
+    opts.foreground || opts.verbose > 0 || opts.debug > 0
+}
+
+/// Everything a configuration needs checked before it is used: server
+/// role, ACL, keytab and principal. Logs nothing.
+fn build_state(conf: DaemonConfig, old: Option<&State>) -> Result<State, DaemonError> {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let c = &conf.common;
+    let role = detect_role(&host, &c.primary.host, &c.secondary.host).ok_or_else(|| {
+        DaemonError::NotAServer {
+            host: host.clone(),
+            primary: c.primary.host.clone(),
+            secondary: c.secondary.host.clone(),
+        }
+    })?;
+    let (ep, keytab) = match role {
+        ServerRole::Primary => (c.primary.clone(), conf.auksd.primary_keytab.clone()),
+        ServerRole::Secondary => (c.secondary.clone(), conf.auksd.secondary_keytab.clone()),
+    };
+    let acl = Acl::load(&conf.auksd.acl_file)?;
+    // Check the Kerberos set-up once, so a bad keytab or principal stops
+    // the start-up (or the reload) instead of failing every connection.
+    {
+        let ctx = Context::new()?;
+        let kt = Keytab::resolve(&ctx, &keytab.display().to_string())?;
+        kt.principals().map_err(|e| {
+            DaemonError::Other(format!("keytab {} unusable: {e}", keytab.display()))
+        })?;
+        Principal::parse(&ctx, &ep.principal)?;
+    }
+    let repo = match old {
+        Some(o) if o.conf.auksd.cache_dir == conf.auksd.cache_dir => Arc::clone(&o.repo),
+        _ => Arc::new(Repo::open(&conf.auksd.cache_dir)),
+    };
+    Ok(State {
+        acl,
+        endpoint: ep.clone(),
+        server_principal: ep.principal,
+        keytab: keytab.display().to_string(),
+        repo,
+        conf,
+    })
+}
+
+/// `auksd -t`: check the configuration file (and the ACL and keytab it
+/// names). Ok carries the warnings; Err says what is wrong, with file and
+/// line when it is a syntax error.
+pub fn check(opts: &Options) -> Result<Vec<String>, DaemonError> {
+    let conf = DaemonConfig::load(opts.conf.as_deref())?;
+    let mut warnings: Vec<String> = conf.warnings.clone();
+    let st = build_state(conf, None)?;
+    warnings.extend(st.acl.warnings.iter().cloned());
+    Ok(warnings)
+}
+
+/// Load the repository files in the background, then log one summary.
+fn start_loader(repo: Arc<Repo>, first: bool) {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8);
+    let r = std::thread::Builder::new()
+        .name("loader".into())
+        .spawn(move || {
+            let s = repo.load_all(threads);
+            for d in &s.details {
+                crate::log!(3, "auksd : load : {d}");
+            }
+            crate::log!(
+                1,
+                "auksd : repository {}: {} credentials loaded in {:.2} s ({} in memory, {} unreadable files left in place, {} other files ignored, {} leftover temporary files removed)",
+                if first { "loaded" } else { "re-scanned" },
+                s.loaded,
+                s.took.as_secs_f64(),
+                repo.len(),
+                s.failed,
+                s.ignored,
+                s.leftovers_removed
+            );
+        });
+    if let Err(e) = r {
+        crate::log!(1, "auksd : cannot start the repository loader: {e}");
+    }
+}
+
+fn start_workers(shared: &Arc<Shared>, n: usize) {
+    for _ in 0..n {
+        worker::spawn(shared);
+    }
+}
+
+/// Run auksd until SIGTERM/SIGINT.
 pub fn run(opts: &Options) -> Result<(), DaemonError> {
     let signals = Signals::register()?;
-    let mut first = true;
-    loop {
-        let conf = DaemonConfig::load(opts.conf.as_deref())?;
-        setup_logging(&conf, opts)?;
-        for w in &conf.warnings {
-            crate::log!(1, "auksd : configuration warning: {w}");
-        }
-        if first && !(opts.foreground || opts.verbose > 0 || opts.debug > 0) {
-            nix::unistd::daemon(true, false)
-                .map_err(|e| DaemonError::Other(format!("cannot daemonize: {e}")))?;
-        }
-        first = false;
-        let reload = serve(conf, &signals)?;
-        if !reload {
-            crate::log!(1, "auksd : stopped");
-            return Ok(());
-        }
-        crate::log!(1, "auksd : reloading configuration, ACL and repository");
+    let conf = DaemonConfig::load(opts.conf.as_deref())?;
+    setup_logging(&conf, opts)?;
+    for w in &conf.warnings {
+        crate::log!(1, "auksd : configuration warning: {w}");
     }
+    let st = build_state(conf, None)?;
+    for w in &st.acl.warnings {
+        crate::log!(1, "auksd : ACL warning: {w}");
+    }
+    // Before any thread exists: fork keeps only the calling thread.
+    if !foreground(opts) {
+        nix::unistd::daemon(true, false)
+            .map_err(|e| DaemonError::Other(format!("cannot daemonize: {e}")))?;
+    }
+    prepare_cache_dir(&st.conf.auksd.cache_dir);
+    let mut listener = bind(&st.endpoint)?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| DaemonError::Other(e.to_string()))?;
+    let limits = Limits::for_fd_limit(dispatch::fd_limit());
+    crate::log!(
+        1,
+        "auksd : {} listening on {} as {} ({} workers, growing to {} when busy; {} pending handshakes, {} per address)",
+        st.endpoint.host,
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        st.server_principal,
+        st.conf.auksd.workers,
+        super::pool::MAX_THREADS.max(st.conf.auksd.workers),
+        limits.pending,
+        limits.per_address
+    );
+    start_loader(Arc::clone(&st.repo), true);
+    let shared = Arc::new(Shared {
+        pool: Pool::new(st.conf.auksd.workers),
+        state: RwLock::new(Arc::new(st)),
+        drops: DropLog::default(),
+        stop: AtomicBool::new(false),
+        served: AtomicU64::new(0),
+    });
+    start_workers(&shared, shared.pool.reserve_min());
+    let sh = Arc::clone(&shared);
+    let cleaner = std::thread::Builder::new()
+        .name("cleaner".into())
+        .spawn(move || clean_loop(sh))
+        .map_err(|e| DaemonError::Other(format!("cannot start cleaner: {e}")))?;
+
+    let mut control = |l: &mut TcpListener, pending: usize| {
+        if signals.term.swap(false, Ordering::SeqCst) {
+            crate::log!(1, "auksd : termination requested");
+            return Control::Stop;
+        }
+        if signals.hup.swap(false, Ordering::SeqCst) {
+            reload(opts, &shared, l);
+        }
+        if signals.usr2.swap(false, Ordering::SeqCst) {
+            let (queued, threads, idle, peak) = shared.pool.stats();
+            crate::log!(
+                1,
+                "auksd : {} sessions served, {pending} pending handshakes, {queued} queued (peak {peak}), {threads} workers ({idle} idle), {} stored credentials",
+                shared.served.load(Ordering::Relaxed),
+                shared.state().repo.len()
+            );
+            droplog::emit(shared.drops.flush_if_due(true));
+        }
+        Control::Continue
+    };
+    dispatch(&mut listener, &shared, limits, &mut control);
+    drop(listener);
+    shared.pool.close();
+    shared.stop.store(true, Ordering::SeqCst);
+    if !shared.pool.wait_gone(DRAIN_LIMIT) {
+        crate::log!(
+            1,
+            "auksd : workers still busy after {DRAIN_LIMIT:?}, exiting anyway"
+        );
+    }
+    let _ = cleaner.join();
+    droplog::emit(shared.drops.flush_if_due(true));
+    crate::log!(1, "auksd : stopped");
+    Ok(())
+}
+
+/// SIGHUP: apply a new configuration and ACL when they are valid; keep the
+/// running ones (and say why) otherwise. The listener stays open.
+fn reload(opts: &Options, shared: &Arc<Shared>, listener: &mut TcpListener) {
+    crate::log!(1, "auksd : reloading configuration, ACL and repository");
+    let old = shared.state();
+    let refuse = |e: &dyn std::fmt::Display| {
+        crate::log!(
+            1,
+            "auksd : reload refused, still serving with the previous configuration and ACL: {e}"
+        )
+    };
+    let conf = match DaemonConfig::load(opts.conf.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return refuse(&e),
+    };
+    let warnings = conf.warnings.clone();
+    let st = match build_state(conf, Some(&old)) {
+        Ok(s) => s,
+        Err(e) => return refuse(&e),
+    };
+    if (&st.endpoint.address, &st.endpoint.port) != (&old.endpoint.address, &old.endpoint.port) {
+        match bind(&st.endpoint).and_then(|l| {
+            l.set_nonblocking(true)
+                .map_err(|e| DaemonError::Other(e.to_string()))?;
+            Ok(l)
+        }) {
+            Ok(l) => *listener = l,
+            Err(e) => return refuse(&e),
+        }
+    }
+    if let Err(e) = setup_logging(&st.conf, opts) {
+        crate::log!(1, "auksd : keeping the previous log destination: {e}");
+    }
+    for w in warnings.iter().chain(&st.acl.warnings) {
+        crate::log!(1, "auksd : configuration warning: {w}");
+    }
+    let same_repo = Arc::ptr_eq(&st.repo, &old.repo);
+    let repo = Arc::clone(&st.repo);
+    let workers = st.conf.auksd.workers;
+    shared.set_state(st);
+    start_workers(shared, shared.pool.set_min(workers));
+    if same_repo {
+        // Pick up files added by hand; what is in memory stays.
+        start_loader(repo, false);
+    } else {
+        prepare_cache_dir(&shared.state().conf.auksd.cache_dir);
+        start_loader(repo, true);
+    }
+    crate::log!(1, "auksd : reload done");
 }
 
 /// Bind the listening socket (std's listen backlog is 128; `QueueSize`
@@ -120,102 +336,6 @@ fn bind(ep: &Endpoint) -> Result<TcpListener, DaemonError> {
     })
 }
 
-/// One life of the daemon between (re)loads. Returns true for a reload.
-fn serve(conf: DaemonConfig, signals: &Signals) -> Result<bool, DaemonError> {
-    let host = nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let c = &conf.common;
-    let role = detect_role(&host, &c.primary.host, &c.secondary.host).ok_or_else(|| {
-        DaemonError::NotAServer {
-            host: host.clone(),
-            primary: c.primary.host.clone(),
-            secondary: c.secondary.host.clone(),
-        }
-    })?;
-    let (ep, keytab) = match role {
-        ServerRole::Primary => (&c.primary, &conf.auksd.primary_keytab),
-        ServerRole::Secondary => (&c.secondary, &conf.auksd.secondary_keytab),
-    };
-    let acl = Acl::load(&conf.auksd.acl_file)?;
-    for w in &acl.warnings {
-        crate::log!(1, "auksd : ACL warning: {w}");
-    }
-    // Check the Kerberos set-up once, so a bad keytab or principal stops
-    // the start-up instead of failing every connection.
-    {
-        let ctx = Context::new()?;
-        let kt = Keytab::resolve(&ctx, &keytab.display().to_string())?;
-        kt.principals().map_err(|e| {
-            DaemonError::Other(format!("keytab {} unusable: {e}", keytab.display()))
-        })?;
-        Principal::parse(&ctx, &ep.principal)?;
-    }
-    prepare_cache_dir(&conf.auksd.cache_dir);
-    let ctx = Context::new()?;
-    let mut repo = Repo::new(&conf.auksd.cache_dir);
-    for line in repo.load(&ctx) {
-        crate::log!(1, "auksd : {line}");
-    }
-    drop(ctx);
-    let listener = bind(ep)?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| DaemonError::Other(e.to_string()))?;
-    crate::log!(
-        1,
-        "auksd : {} server listening on {} as {} ({} workers, {} stored credentials)",
-        if role == ServerRole::Primary {
-            "primary"
-        } else {
-            "secondary"
-        },
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        ep.principal,
-        conf.auksd.workers,
-        repo.len()
-    );
-    let shared = Arc::new(Shared {
-        server_principal: ep.principal.clone(),
-        keytab: keytab.display().to_string(),
-        acl,
-        repo: Mutex::new(repo),
-        stop: AtomicBool::new(false),
-        served: AtomicU64::new(0),
-        conf,
-    });
-    let (tx, rx) = sync_channel::<Conn>(shared.conf.auksd.queue_size);
-    let rx = Arc::new(Mutex::new(rx));
-    let mut threads = Vec::new();
-    for i in 0..shared.conf.auksd.workers {
-        let (sh, rx) = (Arc::clone(&shared), Arc::clone(&rx));
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("worker{i}"))
-                .spawn(move || worker(i, sh, rx))
-                .map_err(|e| DaemonError::Other(format!("cannot start worker: {e}")))?,
-        );
-    }
-    let sh = Arc::clone(&shared);
-    let cleaner = std::thread::Builder::new()
-        .name("cleaner".into())
-        .spawn(move || clean_loop(sh))
-        .map_err(|e| DaemonError::Other(format!("cannot start cleaner: {e}")))?;
-
-    let reload = dispatch(&listener, &tx, signals, &shared);
-    drop(listener);
-    drop(tx);
-    shared.stop.store(true, Ordering::SeqCst);
-    for t in threads {
-        let _ = t.join();
-    }
-    let _ = cleaner.join();
-    Ok(reload)
-}
-
 /// Create the cache directory (mode 0700) when missing; warn when other
 /// users could write into it.
 fn prepare_cache_dir(dir: &std::path::Path) {
@@ -243,14 +363,16 @@ fn prepare_cache_dir(dir: &std::path::Path) {
 }
 
 fn clean_loop(shared: Arc<Shared>) {
-    let delay = Duration::from_secs(shared.conf.auksd.clean_delay.max(1));
     loop {
-        let now = chrono::Utc::now().timestamp();
-        if let Ok(mut repo) = shared.repo.lock() {
-            for (uid, princ, why) in repo.clean(now) {
+        let st = shared.state();
+        let delay = Duration::from_secs(st.conf.auksd.clean_delay.max(1));
+        if st.repo.is_loaded() {
+            let now = chrono::Utc::now().timestamp();
+            for (uid, princ, why) in st.repo.clean(now) {
                 crate::log!(1, "auksd : clean stage : uid {uid} {princ} removed: {why}");
             }
         }
+        drop(st);
         let until = Instant::now() + delay;
         while Instant::now() < until {
             if shared.stop.load(Ordering::SeqCst) {

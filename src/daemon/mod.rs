@@ -1,29 +1,35 @@
 //! auksd: the credential repository daemon (spec §5).
 //!
 //! Threads and files:
-//! - the dispatcher ([`dispatch`], caller's thread) accepts connections and
-//!   runs the unauthenticated handshake on non-blocking sockets;
-//! - `Workers` threads ([`worker`]) take queued connections ([`worker::Conn`]),
-//!   authenticate them and serve their requests, every decision taken by
-//!   the pure [`authz`] module against the [`repo`]sitory;
-//! - the cleaner drops expired credentials every `CleanDelay` seconds;
-//! - [`lifecycle`] starts all of them, handles signals and reloads.
+//! - the dispatcher ([`dispatch`], main thread) accepts connections and runs
+//!   the unauthenticated handshake on non-blocking sockets, each client
+//!   address getting a bounded share of that stage;
+//! - worker threads ([`worker`]) take connections from the unbounded queue
+//!   of the elastic [`pool`], authenticate them and serve their requests,
+//!   every decision taken by the pure [`authz`] module against the
+//!   [`repo`]sitory;
+//! - the loader reads the repository after the port is open; the cleaner
+//!   drops expired credentials every `CleanDelay` seconds;
+//! - [`lifecycle`] starts all of them, handles signals and reloads;
+//!   [`droplog`] aggregates what is logged about dropped connections.
 
 pub mod authz;
 mod dispatch;
+pub mod droplog;
 mod lifecycle;
+pub mod pool;
 pub mod repo;
 mod worker;
 
 use crate::acl::Acl;
-use crate::config::{ConfigError, DaemonConfig};
-pub use dispatch::{HANDSHAKE_TIMEOUT, MAX_PENDING};
-pub use lifecycle::run;
+use crate::config::{ConfigError, DaemonConfig, Endpoint};
+pub use dispatch::HANDSHAKE_TIMEOUT;
+pub use lifecycle::{check, run};
 use repo::Repo;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::Mutex;
-pub use worker::{IO_TIMEOUT, MAX_REQUESTS_PER_SESSION};
+use std::sync::{Arc, PoisonError, RwLock};
+pub use worker::{IO_TIMEOUT, MAX_REQUESTS_PER_SESSION, NO_ROLE_DRAIN, SESSION_DEADLINE};
 
 /// Errors that stop the daemon.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +60,8 @@ pub struct Options {
     pub verbose: i64,
     /// `-d` count, added to the configured level.
     pub debug: i64,
+    /// `-t`: check the configuration and the ACL, then exit.
+    pub test: bool,
 }
 
 /// Which configured endpoint this host serves.
@@ -77,15 +85,36 @@ pub fn detect_role(hostname: &str, primary: &str, secondary: &str) -> Option<Ser
     }
 }
 
-/// Everything workers share.
-struct Shared {
+/// What a reload replaces: configuration, ACL, Kerberos identity and
+/// repository (the same one when `CacheDir` did not change).
+struct State {
     conf: DaemonConfig,
     acl: Acl,
-    repo: Mutex<Repo>,
+    endpoint: Endpoint,
     server_principal: String,
     keytab: String,
+    repo: Arc<Repo>,
+}
+
+/// Everything the threads share.
+struct Shared {
+    state: RwLock<Arc<State>>,
+    pool: pool::Pool<worker::Conn>,
+    drops: droplog::DropLog,
     stop: AtomicBool,
     served: AtomicU64,
+}
+
+impl Shared {
+    /// The current state (a reload swaps it; a session keeps the one it
+    /// started with).
+    fn state(&self) -> Arc<State> {
+        Arc::clone(&self.state.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn set_state(&self, st: State) {
+        *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(st);
+    }
 }
 
 /// Human-readable UTC time for log lines and error reasons.

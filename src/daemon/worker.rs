@@ -1,33 +1,48 @@
 //! The worker: takes a queued connection whose AP-REQ is complete,
 //! authenticates it, then serves its requests, asking [`super::authz`]
 //! for every decision and [`super::repo`] for the stored credentials.
+//!
+//! Every session has a total deadline ([`SESSION_DEADLINE`]) on top of the
+//! per-operation timeout, so a slow client cannot keep a worker for long; a
+//! principal without any role is answered at once. One audit line per
+//! GET / ADD / REMOVE / DUMP is logged at level 1: who (principal, address),
+//! which uid, the outcome, never a secret.
 
 use super::authz::{self, Refusal};
+use super::droplog::{self, DropReason};
 use super::fmt_time;
-use super::repo::AddOutcome;
-use super::Shared;
+use super::repo::{AddOutcome, RepoError};
+use super::{Shared, State};
 use crate::acl::Role;
 use crate::cred::{self, CredError};
 use crate::krb5::{Context, Keytab, Principal};
-use crate::proto::{self, reason, ErrorInfo, ProtoError, Reply, Request, MAX_DUMP_RECORDS};
+use crate::proto::{self, reason, ErrorInfo, ProtoError, Reply, Request};
 use crate::session::{Session, SessionError, MAX_REQUEST};
-use std::net::TcpStream;
+use std::net::{IpAddr, TcpStream};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// Timeout of each read/write once authenticated, and idle time allowed
 /// between two requests of a session.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Total time one authenticated session may last.
+pub const SESSION_DEADLINE: Duration = Duration::from_secs(30);
+/// How long the request of a principal without a role is waited for after
+/// the refusal was sent (so the client reads the refusal, not a reset).
+pub const NO_ROLE_DRAIN: Duration = Duration::from_secs(1);
 /// Requests served on one connection before it is closed.
 pub const MAX_REQUESTS_PER_SESSION: usize = 64;
+/// How long a DUMP waits for the start-up load of the repository.
+pub const DUMP_LOAD_WAIT: Duration = Duration::from_secs(60);
 
 /// A queued connection: its socket and the complete AP-REQ the dispatcher
 /// read from it.
 pub(super) struct Conn {
     pub(super) stream: TcpStream,
     pub(super) ap_req: Vec<u8>,
+    pub(super) peer: Option<IpAddr>,
 }
 
 /// Map a credential decoding failure to its wire reason.
@@ -40,52 +55,55 @@ fn refusal_of(e: &CredError) -> Refusal {
     Refusal::new(code, e.to_string(), e.to_string())
 }
 
-/// Worker thread body: serve queued connections until the queue closes.
-pub(super) fn worker(idx: usize, shared: Arc<Shared>, rx: Arc<Mutex<Receiver<Conn>>>) {
+/// Start one worker thread (counted in the pool by the caller).
+pub(super) fn spawn(shared: &Arc<Shared>) {
+    let sh = Arc::clone(shared);
+    let r = std::thread::Builder::new()
+        .name("worker".into())
+        .spawn(move || worker(sh));
+    if let Err(e) = r {
+        shared.pool.spawn_failed();
+        crate::log!(1, "auksd : cannot start a worker thread: {e}");
+    }
+}
+
+/// Worker thread body: serve queued connections until the pool says stop.
+fn worker(shared: Arc<Shared>) {
     let ctx = match Context::new() {
         Ok(c) => c,
         Err(e) => {
-            crate::log!(1, "worker[{idx}] : cannot create Kerberos context: {e}");
+            crate::log!(1, "auksd : worker cannot create Kerberos context: {e}");
+            shared.pool.spawn_failed();
             return;
         }
     };
-    let (kt, sp) = match (
-        Keytab::resolve(&ctx, &shared.keytab),
-        Principal::parse(&ctx, &shared.server_principal),
-    ) {
-        (Ok(k), Ok(p)) => (k, p),
-        (Err(e), _) | (_, Err(e)) => {
-            crate::log!(1, "worker[{idx}] : Kerberos set-up failed: {e}");
-            return;
-        }
-    };
-    loop {
-        let conn = {
-            let Ok(guard) = rx.lock() else { return };
-            match guard.recv() {
-                Ok(c) => c,
-                Err(_) => return,
-            }
-        };
+    while let Some(conn) = shared.pool.next() {
+        let st = shared.state();
         let w = Worker {
-            idx,
             shared: &shared,
+            st: &st,
             ctx: &ctx,
         };
-        // A panic while serving one client must not take the worker down.
-        let r =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.session(conn, &kt, &sp)));
+        // A panic while serving one client must not take the worker down
+        // (and, the repository being poison-tolerant, nothing else either).
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.session(conn)));
         if r.is_err() {
-            crate::log!(1, "worker[{idx}] : internal error while serving a client");
+            crate::log!(1, "auksd : internal error while serving a client");
         }
         shared.served.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 struct Worker<'a> {
-    idx: usize,
     shared: &'a Shared,
+    st: &'a State,
     ctx: &'a Context,
+}
+
+/// A reply, or a reply already encoded (DUMP).
+enum Answer {
+    Reply(Reply),
+    Encoded(Zeroizing<Vec<u8>>),
 }
 
 fn type_name(req: &Request) -> &'static str {
@@ -112,49 +130,64 @@ fn refused(r: Refusal) -> (Reply, String) {
     (err_reply(r.code, r.text), r.note)
 }
 
-fn internal_lock_error() -> (Reply, String) {
-    (err_reply(reason::INTERNAL, "internal error"), "lock".into())
-}
-
 impl Worker<'_> {
-    fn session(&self, conn: Conn, kt: &Keytab<'_>, sp: &Principal<'_>) {
-        let peer_ip = conn
-            .stream
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|_| "?".into());
-        let c = &self.shared.conf;
+    fn session(&self, conn: Conn) {
+        let start = Instant::now();
+        let peer_ip = conn.peer.map_or_else(|| "?".into(), |a| a.to_string());
+        let st = self.st;
+        let (kt, sp) = match (
+            Keytab::resolve(self.ctx, &st.keytab),
+            Principal::parse(self.ctx, &st.server_principal),
+        ) {
+            (Ok(k), Ok(p)) => (k, p),
+            (Err(e), _) | (_, Err(e)) => {
+                crate::log!(1, "auksd : Kerberos set-up failed: {e}");
+                return;
+            }
+        };
         let (mut s, client) = match Session::accept(
             self.ctx,
             conn.stream,
             &conn.ap_req,
-            kt,
-            sp,
-            c.auksd.replay_cache,
-            c.common.nat,
+            &kt,
+            &sp,
+            st.conf.auksd.replay_cache,
+            st.conf.common.nat,
             IO_TIMEOUT,
         ) {
             Ok(v) => v,
             Err(e) => {
-                crate::log!(
-                    2,
-                    "worker[{}] : {peer_ip} : authentication failed: {e}",
-                    self.idx
-                );
+                crate::log!(2, "auksd : {peer_ip} : authentication failed: {e}");
+                droplog::emit(self.shared.drops.record(
+                    conn.peer,
+                    DropReason::AuthFailed,
+                    &e.to_string(),
+                ));
                 return;
             }
         };
-        let role = self.shared.acl.role_for(&client, Some(s.peer().ip()));
+        s.set_deadline(Some(start + SESSION_DEADLINE));
+        let Some(role) = st.acl.role_for(&client, Some(s.peer().ip())) else {
+            // Answered at once, without waiting for the request.
+            let r = authz::no_role(&client);
+            crate::log!(
+                1,
+                "auksd : {client} from {peer_ip} : request failed : {}",
+                r.note
+            );
+            if s.send(&proto::encode_reply(&err_reply(r.code, r.text)))
+                .is_ok()
+            {
+                let _ = s.recv_within(MAX_REQUEST, NO_ROLE_DRAIN);
+            }
+            return;
+        };
         for _ in 0..MAX_REQUESTS_PER_SESSION {
             let plain = match s.recv(MAX_REQUEST) {
                 Ok(p) => p,
                 Err(SessionError::Closed { .. }) => return,
                 Err(e) => {
-                    crate::log!(
-                        2,
-                        "worker[{}] : {client} from {peer_ip} : session ended: {e}",
-                        self.idx
-                    );
+                    crate::log!(2, "auksd : {client} from {peer_ip} : session ended: {e}");
                     return;
                 }
             };
@@ -173,8 +206,7 @@ impl Worker<'_> {
                     };
                     crate::log!(
                         2,
-                        "worker[{}] : {client} from {peer_ip} : request failed : {}: {e}",
-                        self.idx,
+                        "auksd : {client} from {peer_ip} : request failed : {}: {e}",
                         if unknown {
                             "unknown request type"
                         } else {
@@ -189,82 +221,104 @@ impl Worker<'_> {
                 }
             };
             let what = type_name(&req);
+            let audit = !matches!(req, Request::Ping | Request::List);
             let uid_txt = match &req {
                 Request::Get(u) | Request::Remove(u) => format!(" uid={u}"),
                 _ => String::new(),
             };
-            let (reply, note) = match role {
-                None => refused(authz::no_role(&client)),
-                Some(role) => self.handle(role, &client, req),
+            let (answer, ok, note) = match self.handle(role, &client, req) {
+                (Answer::Reply(r), note) => {
+                    let ok = !matches!(r, Reply::Error(_));
+                    (proto::encode_reply(&r), ok, note)
+                }
+                (Answer::Encoded(b), note) => (b, true, note),
             };
-            let ok = !matches!(reply, Reply::Error(_));
             crate::log!(
-                2,
-                "worker[{}] : {client} from {peer_ip} : {what} request{uid_txt} {} : {note}",
-                self.idx,
+                if audit { 1 } else { 2 },
+                "auksd : {client} from {peer_ip} : {what} request{uid_txt} {} : {note}",
                 if ok { "succeed" } else { "failed" }
             );
-            if let Err(e) = s.send(&proto::encode_reply(&reply)) {
+            if let Err(e) = s.send(&answer) {
                 crate::log!(
-                    2,
-                    "worker[{}] : {client} from {peer_ip} : cannot send reply: {e}",
-                    self.idx
+                    1,
+                    "auksd : {client} from {peer_ip} : cannot send the {what} reply: {e}"
                 );
-                return;
-            }
-            if role.is_none() {
                 return;
             }
         }
     }
 
     /// Apply the authorization matrix (§5.3) and the repository policy.
-    fn handle(&self, role: Role, client: &str, req: Request) -> (Reply, String) {
+    fn handle(&self, role: Role, client: &str, req: Request) -> (Answer, String) {
         let now = chrono::Utc::now().timestamp();
+        let repo = &self.st.repo;
+        let reply = |(r, n): (Reply, String)| (Answer::Reply(r), n);
         match req {
-            Request::Ping | Request::List => (Reply::Ping, format!("role {role}")),
-            Request::Add(data) => self.add(role, client, data),
+            Request::Ping | Request::List => reply((Reply::Ping, format!("role {role}"))),
+            Request::Add(data) => reply(self.add(role, client, data)),
             Request::Get(uid) => {
-                let Ok(repo) = self.shared.repo.lock() else {
-                    return internal_lock_error();
-                };
-                match authz::get(role, client, uid, repo.get(uid), now) {
-                    Err(r) => refused(r),
-                    Ok(r) => (Reply::Get(r.clone()), format!("principal {}", r.principal)),
-                }
+                let stored = repo.get(self.ctx, uid);
+                reply(
+                    match authz::get(role, client, uid, stored.as_deref(), now) {
+                        Err(r) => refused(r),
+                        Ok(r) => (Reply::Get(r.clone()), format!("principal {}", r.principal)),
+                    },
+                )
             }
-            Request::Remove(uid) => {
-                let Ok(mut repo) = self.shared.repo.lock() else {
-                    return internal_lock_error();
-                };
-                if let Err(r) = authz::remove(role, client, uid, repo.get(uid)) {
-                    return refused(r);
-                }
-                match repo.remove(uid) {
+            Request::Remove(uid) => reply(
+                match repo.remove(self.ctx, uid, |stored| {
+                    authz::remove(role, client, uid, stored)
+                }) {
                     Ok(r) => (Reply::Remove, format!("principal {}", r.principal)),
+                    Err(RepoError::Refused(r)) => refused(r),
+                    Err(e @ RepoError::NotFound) => {
+                        (err_reply(reason::NOT_FOUND, e.to_string()), e.to_string())
+                    }
                     Err(e) => (
                         err_reply(reason::UNLINK_FAILED, e.to_string()),
                         e.to_string(),
                     ),
-                }
-            }
+                },
+            ),
             Request::Dump => {
                 if let Err(r) = authz::dump(role) {
-                    return refused(r);
+                    return reply(refused(r));
                 }
-                let Ok(repo) = self.shared.repo.lock() else {
-                    return internal_lock_error();
-                };
-                let mut all = repo.dump();
-                let n = all.len();
-                all.truncate(MAX_DUMP_RECORDS);
-                (Reply::Dump(all), format!("{n} credentials"))
+                self.dump()
             }
-            Request::Close => (Reply::Ping, String::new()),
+            Request::Close => reply((Reply::Ping, String::new())),
         }
     }
 
-    fn add(&self, role: Role, client: &str, data: zeroize::Zeroizing<Vec<u8>>) -> (Reply, String) {
+    /// DUMP: every stored credential, however many (the reply grows with
+    /// the repository, up to what one KRB-PRIV can carry).
+    fn dump(&self) -> (Answer, String) {
+        let Some(all) = self.st.repo.dump(DUMP_LOAD_WAIT) else {
+            let (r, n) = (
+                err_reply(
+                    reason::INTERNAL,
+                    "the repository is still being loaded: try again later",
+                ),
+                "repository still loading".to_string(),
+            );
+            return (Answer::Reply(r), n);
+        };
+        let len = proto::dump_reply_len(all.iter().map(AsRef::as_ref));
+        if all.len() > proto::MAX_DUMP_RECORDS || len > proto::MAX_DUMP_MESSAGE {
+            let text = format!(
+                "{} credentials ({len} bytes) do not fit in one DUMP reply",
+                all.len()
+            );
+            return (
+                Answer::Reply(err_reply(reason::INTERNAL, text.clone())),
+                text,
+            );
+        }
+        let bytes = proto::encode_dump_reply(&all);
+        (Answer::Encoded(bytes), format!("{} credentials", all.len()))
+    }
+
+    fn add(&self, role: Role, client: &str, data: Zeroizing<Vec<u8>>) -> (Reply, String) {
         let rec = match cred::record_from_krb_cred(self.ctx, data) {
             Ok(r) => r,
             Err(e) => return refused(refusal_of(&e)),
@@ -272,9 +326,6 @@ impl Worker<'_> {
         if let Err(r) = authz::add_received(role, client, &rec) {
             return refused(r);
         }
-        let Ok(mut repo) = self.shared.repo.lock() else {
-            return internal_lock_error();
-        };
         let now = chrono::Utc::now().timestamp();
         let uid = rec.uid;
         let principal = rec.principal.clone();
@@ -283,26 +334,26 @@ impl Worker<'_> {
             fmt_time(rec.endtime),
             fmt_time(rec.renew_till)
         );
-        let other = match authz::add_over(role, &rec, repo.get(uid), now) {
-            Ok(other) => other,
-            Err(r) => return refused(r),
-        };
-        match repo.add(self.ctx, rec) {
-            Ok(AddOutcome::Stored) => (Reply::Add, format!("uid={uid} principal {principal} stored, {times}")),
-            Ok(AddOutcome::Replaced) => (Reply::Add, format!("uid={uid} principal {principal} replaced the stored one, {times}")),
-            Ok(AddOutcome::Unchanged) => (Reply::Add, format!("uid={uid} principal {principal}: the same credential is already stored, {times}")),
-            Ok(AddOutcome::KeptStored) if other.is_none() => (
+        let r = self.st.repo.add(self.ctx, rec, |new, stored| {
+            authz::add_over(role, new, stored, now)
+        });
+        match r {
+            Ok((AddOutcome::Stored, _)) => (Reply::Add, format!("uid={uid} principal {principal} stored, {times}")),
+            Ok((AddOutcome::Replaced, _)) => (Reply::Add, format!("uid={uid} principal {principal} replaced the stored one, {times}")),
+            Ok((AddOutcome::Unchanged, _)) => (Reply::Add, format!("uid={uid} principal {principal}: the same credential is already stored, {times}")),
+            Ok((AddOutcome::KeptStored, None)) => (
                 Reply::Add,
                 format!("uid={uid} principal {principal}: kept the stored credential, which is fresher ({times} for the received one)"),
             ),
-            Ok(AddOutcome::KeptStored) => (
+            Ok((AddOutcome::KeptStored, Some(_))) => (
                 err_reply(
                     reason::NOT_FRESHER,
                     format!("not stored: uid {uid} holds a fresher credential of another principal"),
                 ),
-                "stored credential is fresher".into(),
+                format!("uid={uid} stored credential is fresher"),
             ),
-            Err(e) => (err_reply(reason::INTERNAL, format!("auksd cannot store the credential: {e}")), e.to_string()),
+            Err(RepoError::Refused(r)) => refused(r),
+            Err(e) => (err_reply(reason::INTERNAL, format!("auksd cannot store the credential: {e}")), format!("uid={uid} principal {principal}: {e}")),
         }
     }
 }
