@@ -14,12 +14,14 @@
 //!   kept current by the watch, ADD and REMOVE written to etcd first;
 //! - [`leader`]: a lease in etcd electing the one instance that runs the
 //!   clean stage (and the one renewer that runs a renewal pass);
+//! - [`pass_lock`]: one auksdrenewer pass per cluster;
 //! - [`migrate`]: import of a `CacheDir` (ours or C's) and export back.
 
 pub mod etcd;
 pub mod http;
 pub mod leader;
 pub mod migrate;
+pub mod pass_lock;
 pub mod seal;
 pub mod view;
 pub mod watch;
