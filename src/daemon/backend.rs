@@ -96,11 +96,13 @@ impl Backend {
         }))
     }
 
-    /// Whether a reload with `conf` keeps this backend.
+    /// Whether a reload with `conf` keeps this backend. The etcd backend
+    /// is always opened again, so a reload also reads the sealing keys
+    /// again (key rotation); the new view is loaded from etcd.
     pub fn same_as(&self, old: &DaemonConf, new: &DaemonConf) -> bool {
         match self {
             Backend::Local(_) => new.etcd.is_none() && old.cache_dir == new.cache_dir,
-            Backend::Etcd(_) => new.etcd.is_some() && old.etcd == new.etcd,
+            Backend::Etcd(_) => false,
         }
     }
 
