@@ -13,7 +13,7 @@ PACKAGES=(
     libclang-dev clang pkg-config
     slurmctld slurmd slurm-client libslurm-dev munge
     procps
-    etcd-server etcd-client
+    etcd-server etcd-client openssl
 )
 # etcd-server: the HA tests start their own members on loopback; the
 # package's own service must not stay up.

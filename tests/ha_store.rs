@@ -245,3 +245,50 @@ fn degraded_modes_one_member_down_then_quorum_lost_then_restored() {
         .expect("instance B did not converge");
     assert_eq!(b.dump().len(), 7);
 }
+
+#[test]
+fn tls_with_client_certificates() {
+    let cluster = EtcdCluster::start_with(3, true);
+    let tls = cluster.tls().unwrap().clone();
+    let ctx = Context::new().unwrap();
+    let mut c = conf(&cluster, "/t5/");
+    assert!(c.endpoints[0].starts_with("https://"));
+    // Without a client certificate etcd refuses us.
+    c.ca_file = Some(tls.ca.clone());
+    let no_cert = Etcd::new(&c).unwrap();
+    assert!(
+        no_cert.get(b"/t5/x").is_err(),
+        "etcd accepted a client without certificate"
+    );
+    // Without our CA we refuse etcd.
+    let mut c2 = c.clone();
+    c2.ca_file = Some(tls.client_cert.clone());
+    c2.cert_file = Some(tls.client_cert.clone());
+    c2.key_file = Some(tls.client_key.clone());
+    let wrong_ca = Etcd::new(&c2).unwrap();
+    assert!(
+        wrong_ca.get(b"/t5/x").is_err(),
+        "server certificate not verified"
+    );
+    // With both, the repository works as over plain HTTP.
+    c.cert_file = Some(tls.client_cert.clone());
+    c.key_file = Some(tls.client_key.clone());
+    let mk = || {
+        let r = Arc::new(EtcdRepo::with(
+            Etcd::new(&c).unwrap(),
+            KeyRing::parse(KEYS, "test").unwrap(),
+            "/t5/",
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        watch::spawn(r.clone(), stop.clone(), |_, l| eprintln!("watch: {l}")).unwrap();
+        assert!(r.wait_synced(Duration::from_secs(10)));
+        (r, stop)
+    };
+    let (a, _sa) = mk();
+    let (b, _sb) = mk();
+    a.add(&ctx, rec(5000, now() + 3600, "tls"), allow).unwrap();
+    wait_until(Duration::from_secs(1), || b.get(5000).is_some()).expect("propagation over TLS");
+    let o = cluster.etcdctl(&["get", "--prefix", "/t5/", "--print-value-only"]);
+    assert!(o.status.success(), "{}", common::out(&o));
+    assert!(o.stdout.windows(9).any(|w| w == b"AUKSSEAL1"));
+}

@@ -37,13 +37,118 @@ pub struct EtcdCluster {
     dir: tempfile::TempDir,
     members: Vec<Member>,
     token: String,
+    /// Client URLs are https with client certificates (see [`Tls`]).
+    tls: Option<Tls>,
+}
+
+/// PEM files of a test PKI: a CA, the members' server certificate (SAN
+/// 127.0.0.1) and a client certificate. The server certificate also needs
+/// the clientAuth usage: with `--client-cert-auth`, etcd's JSON gateway
+/// connects to its own gRPC server with it (without, every JSON call gets
+/// HTTP 503 "connection closed").
+#[derive(Clone, Debug)]
+pub struct Tls {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let mut c = Command::new("openssl");
+    c.current_dir(dir).args(args);
+    let o = run_cmd(&mut c, None, Duration::from_secs(30));
+    assert!(o.status.success(), "openssl {args:?}\n{}", super::out(&o));
+}
+
+impl Tls {
+    /// Makes the PKI in `dir` with the openssl command.
+    pub fn create(dir: &Path) -> Tls {
+        let ext = dir.join("ext.cnf");
+        fs::write(
+            &ext,
+            "[srv]\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n\
+             basicConstraints=CA:FALSE\n[cli]\nextendedKeyUsage=clientAuth\n\
+             basicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        let mut a = vec!["req", "-x509"];
+        a.extend(ec);
+        a.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=auks test CA",
+        ]);
+        openssl(dir, &a);
+        for (name, section) in [("server", "srv"), ("client", "cli")] {
+            let (key, csr, pem) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+            );
+            let mut a = vec!["req"];
+            a.extend(ec);
+            a.extend(["-keyout", &key, "-out", &csr, "-subj"]);
+            let subj = format!("/CN=auks-{name}");
+            a.push(&subj);
+            openssl(dir, &a);
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-out",
+                    &pem,
+                    "-days",
+                    "2",
+                    "-extfile",
+                    "ext.cnf",
+                    "-extensions",
+                    section,
+                ],
+            );
+        }
+        Tls {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
+        }
+    }
 }
 
 impl EtcdCluster {
     /// Starts `n` members and waits until the cluster has a leader.
     pub fn start(n: usize) -> EtcdCluster {
+        Self::start_with(n, false)
+    }
+
+    /// Same, with https client URLs that require a client certificate.
+    pub fn start_with(n: usize, tls: bool) -> EtcdCluster {
         require_etcd();
         let dir = temp_dir("etcd-");
+        let tls = tls.then(|| Tls::create(dir.path()));
         let ports = free_ports(2 * n);
         let members = (0..n)
             .map(|i| Member {
@@ -57,6 +162,7 @@ impl EtcdCluster {
             token: format!("auks-test-{}-{}", std::process::id(), ports[0]),
             dir,
             members,
+            tls,
         };
         for i in 0..n {
             c.spawn(i);
@@ -76,6 +182,16 @@ impl EtcdCluster {
     fn spawn(&mut self, i: usize) {
         let initial = self.initial_cluster();
         let d = self.dir.path().to_path_buf();
+        let scheme = self.scheme();
+        let tls_args: Vec<String> = match &self.tls {
+            Some(t) => vec![
+                format!("--cert-file={}", t.server_cert.display()),
+                format!("--key-file={}", t.server_key.display()),
+                format!("--trusted-ca-file={}", t.ca.display()),
+                "--client-cert-auth".into(),
+            ],
+            None => Vec::new(),
+        };
         let m = &mut self.members[i];
         let log = fs::OpenOptions::new()
             .create(true)
@@ -89,13 +205,14 @@ impl EtcdCluster {
             .arg("--data-dir")
             .arg(d.join(format!("{}.data", m.name)))
             .arg(format!(
-                "--listen-client-urls=http://127.0.0.1:{}",
+                "--listen-client-urls={scheme}://127.0.0.1:{}",
                 m.client_port
             ))
             .arg(format!(
-                "--advertise-client-urls=http://127.0.0.1:{}",
+                "--advertise-client-urls={scheme}://127.0.0.1:{}",
                 m.client_port
             ))
+            .args(&tls_args)
             .arg(format!(
                 "--listen-peer-urls=http://127.0.0.1:{}",
                 m.peer_port
@@ -121,17 +238,41 @@ impl EtcdCluster {
         m.child = Some(child);
     }
 
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The test PKI, when the cluster uses TLS.
+    pub fn tls(&self) -> Option<&Tls> {
+        self.tls.as_ref()
+    }
+
     /// Client URLs, comma-separated (the `EtcdEndpoints` value).
     pub fn endpoints(&self) -> String {
-        self.members
-            .iter()
-            .map(|m| format!("http://127.0.0.1:{}", m.client_port))
+        (0..self.members.len())
+            .map(|i| self.endpoint(i))
             .collect::<Vec<_>>()
             .join(",")
     }
 
     pub fn endpoint(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", self.members[i].client_port)
+        format!(
+            "{}://127.0.0.1:{}",
+            self.scheme(),
+            self.members[i].client_port
+        )
+    }
+
+    fn etcdctl_tls(&self, c: &mut Command) {
+        if let Some(t) = &self.tls {
+            c.arg(format!("--cacert={}", t.ca.display()))
+                .arg(format!("--cert={}", t.client_cert.display()))
+                .arg(format!("--key={}", t.client_key.display()));
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -145,8 +286,9 @@ impl EtcdCluster {
             .env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={}", self.endpoints()))
             .arg("--dial-timeout=2s")
-            .arg("--command-timeout=5s")
-            .args(args);
+            .arg("--command-timeout=5s");
+        self.etcdctl_tls(&mut c);
+        c.args(args);
         run_cmd(&mut c, None, Duration::from_secs(20))
     }
 
@@ -156,8 +298,9 @@ impl EtcdCluster {
         c.env_clear()
             .env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={}", self.endpoint(i)))
-            .args(["--dial-timeout=1s", "--command-timeout=2s"])
-            .args(["endpoint", "health"]);
+            .args(["--dial-timeout=1s", "--command-timeout=2s"]);
+        self.etcdctl_tls(&mut c);
+        c.args(["endpoint", "health"]);
         run_cmd(&mut c, None, Duration::from_secs(5))
             .status
             .success()
