@@ -147,13 +147,20 @@ impl Etcd {
 
     /// A connection to endpoint `i`: pooled or new.
     pub(crate) fn conn(&self, i: usize, timeout: Duration) -> Result<Conn, StoreError> {
+        self.conn_and_origin(i, timeout).map(|(c, _)| c)
+    }
+
+    /// A connection and whether it came from the pool.
+    fn conn_and_origin(&self, i: usize, timeout: Duration) -> Result<(Conn, bool), StoreError> {
         let pooled = self.pools[i]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
         match pooled {
-            Some(c) => Ok(c),
-            None => Conn::connect(&self.endpoints[i], self.tls.as_ref(), timeout),
+            Some(c) => Ok((c, true)),
+            None => {
+                Conn::connect(&self.endpoints[i], self.tls.as_ref(), timeout).map(|c| (c, false))
+            }
         }
     }
 
@@ -181,8 +188,10 @@ impl Etcd {
         let n = self.endpoints.len();
         let first = self.current.load(Ordering::Relaxed) % n;
         let mut last_err = None;
-        // Each endpoint once; a failed pooled connection may have been closed
-        // by the server while idle, so that endpoint gets a second, fresh try.
+        // Each endpoint once; a pooled connection that failed may have been
+        // closed by the server while idle, so that endpoint gets a second
+        // try on a fresh connection.
+        let mut retry_fresh = false;
         for k in 0..n * 2 {
             let i = (first + k / 2) % n;
             let left = deadline.saturating_duration_since(Instant::now());
@@ -190,25 +199,22 @@ impl Etcd {
                 break;
             }
             let fresh = k % 2 == 1;
-            if fresh && last_err.is_none() {
+            if fresh && !std::mem::take(&mut retry_fresh) {
                 continue;
             }
-            let mut c = if fresh {
-                match Conn::connect(&self.endpoints[i], self.tls.as_ref(), left) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        last_err = Some(e);
-                        continue;
-                    }
-                }
+            let conn = if fresh {
+                Conn::connect(&self.endpoints[i], self.tls.as_ref(), left).map(|c| (c, false))
             } else {
-                match self.conn(i, left) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        last_err = Some(e);
-                        // No second try on an endpoint we cannot connect to.
-                        continue;
-                    }
+                self.conn_and_origin(i, left)
+            };
+            let mut c = match conn {
+                Ok((c, pooled)) => {
+                    retry_fresh = pooled;
+                    c
+                }
+                Err(e) => {
+                    last_err = Some(e);
+                    continue;
                 }
             };
             if let Err(e) = c.set_timeout(left) {
@@ -241,7 +247,8 @@ impl Etcd {
                     "{}: {msg}",
                     self.endpoints[i]
                 )));
-                // Skip the fresh-connection retry of this endpoint.
+                // The member answered: no fresh-connection retry.
+                retry_fresh = false;
                 continue;
             }
             return Err(StoreError::Etcd(format!("{path}: {msg} (HTTP {status})")));
