@@ -223,7 +223,7 @@ fn bench_etcd_backend_next_to_local() {
     // New credentials: 4 users, each a series of renewals, one slice of
     // it per round (the same slice for both backends, whose stores are
     // separate): every ADD replaces the stored credential (a write).
-    let per_round = 500;
+    let per_round = 800;
     let series: Vec<Vec<_>> = ccs
         .iter()
         .map(|cc| renewals(&ctx, cc, per_round * ROUNDS))

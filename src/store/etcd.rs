@@ -415,6 +415,33 @@ impl Etcd {
             .map(|_| ())
     }
 
+    /// Sends the next requests to the member that is the Raft leader, when
+    /// one of ours is (a follower forwards every write to the leader: one
+    /// hop saved). Returns whether a leader was found.
+    pub fn prefer_leader(&self) -> bool {
+        for i in 0..self.endpoints.len() {
+            let r = (|| {
+                let mut c = self.conn(i, self.timeout)?;
+                c.set_timeout(self.timeout)?;
+                let (st, body) = c.post_all("/v3/maintenance/status", b"{}")?;
+                let v: Value = serde_json::from_slice(&body)
+                    .map_err(|_| StoreError::Protocol("status: non-JSON".into()))?;
+                if st == 200 {
+                    self.give_back(i, c);
+                }
+                Ok::<_, StoreError>(v)
+            })();
+            if let Ok(v) = r {
+                let me = &v["header"]["member_id"];
+                if !me.is_null() && *me == v["leader"] {
+                    self.current.store(i, Ordering::Relaxed);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// The status of each member: `(endpoint, Ok(leader id) | Err)`.
     pub fn status(&self) -> Vec<(String, Result<String, StoreError>)> {
         (0..self.endpoints.len())

@@ -21,6 +21,9 @@ use super::StoreError;
 
 /// A stream without any message for this long is opened again.
 pub const IDLE: Duration = Duration::from_secs(5);
+/// How often writes are pointed at the Raft leader again (checked when a
+/// stream is opened, so at least every [`IDLE`]).
+const LEADER_CHECK: Duration = Duration::from_secs(10);
 /// Pause between two failed attempts.
 const BACKOFF: Duration = Duration::from_millis(200);
 
@@ -48,6 +51,7 @@ fn run(repo: &EtcdRepo, stop: &AtomicBool, log: &dyn Fn(i64, String)) {
     let mut need_sync = true;
     let mut member = 0usize;
     let mut was_down = false;
+    let mut last_leader_check = Instant::now() - LEADER_CHECK;
     while !stop.load(Ordering::Relaxed) {
         if need_sync {
             let t = Instant::now();
@@ -77,6 +81,10 @@ fn run(repo: &EtcdRepo, stop: &AtomicBool, log: &dyn Fn(i64, String)) {
                     continue;
                 }
             }
+        }
+        if last_leader_check.elapsed() >= LEADER_CHECK {
+            repo.etcd().prefer_leader();
+            last_leader_check = Instant::now();
         }
         match watch_once(repo, member, stop, log, &mut was_down) {
             Ok(End::Resync) => need_sync = true,
