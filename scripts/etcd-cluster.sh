@@ -50,10 +50,12 @@ stop)
     kill "${pids[@]}" 2> /dev/null || true
     # A member whose peers are gone may take its time to stop.
     for _ in $(seq 1 25); do
-        kill -0 "${pids[@]}" 2> /dev/null || exit 0
+        alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2> /dev/null && alive=1; done
+        [ "$alive" = 1 ] || exit 0
         sleep 0.2
     done
-    kill -9 "${pids[@]}" 2> /dev/null || true
+    for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null || true; done
     ;;
 *) sed -n '2,8p' "$0" >&2; exit 1 ;;
 esac
