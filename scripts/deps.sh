@@ -14,6 +14,7 @@ PACKAGES=(
     slurmctld slurmd slurm-client libslurm-dev munge
     procps
     etcd-server etcd-client openssl
+    libnss-wrapper
 )
 # etcd-server: the HA tests start their own members on loopback; the
 # package's own service must not stay up.

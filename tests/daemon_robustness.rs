@@ -386,6 +386,61 @@ fn silent_server_times_out() {
     );
 }
 
+/// Accepts connections and answers each one byte at a time, one byte every
+/// 300 ms ("version ok", then a frame that never ends): a per-read timeout
+/// never fires.
+fn trickling_server() -> (u16, Arc<AtomicBool>) {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    l.set_nonblocking(true).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let st = stop.clone();
+    thread::spawn(move || {
+        while !st.load(Ordering::SeqCst) {
+            match l.accept() {
+                Ok((mut s, _)) => {
+                    let st = st.clone();
+                    thread::spawn(move || {
+                        let bytes = [0u8, 0, 0, 0, 200].into_iter().chain(std::iter::repeat(7));
+                        for b in bytes.take(205) {
+                            if st.load(Ordering::SeqCst) || s.write_all(&[b]).is_err() {
+                                return;
+                            }
+                            thread::sleep(Duration::from_millis(300));
+                        }
+                    });
+                }
+                Err(_) => thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    (port, stop)
+}
+
+#[test]
+fn timeout_bounds_the_whole_request() {
+    let fx = setup();
+    let (port, stop) = trickling_server();
+    let conf = fx.realm.user_dir(&fx.alice).join("trickle.conf");
+    // Timeout = 2 (the harness default), Retries = 1: two attempts.
+    fx.auksd.write_client_conf(&conf, port, port);
+    assert!(std::fs::read_to_string(&conf)
+        .unwrap()
+        .contains("Timeout = 2 ;"));
+    let (o, took) = fx.alice_with_conf(&conf, &["-p"], Duration::from_secs(120));
+    stop.store(true, Ordering::SeqCst);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    assert!(
+        stderr_of(&o).contains("timed out"),
+        "message should say it timed out\n{}",
+        out(&o)
+    );
+    assert!(
+        took < Duration::from_millis(2 * 2000 + 2500),
+        "Timeout = 2 must bound each whole attempt (primary then secondary): took {took:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // (d) fail-over between primary and secondary
 // ---------------------------------------------------------------------------------------

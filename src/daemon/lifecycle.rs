@@ -23,6 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+/// Listen backlog (capped by the kernel's net.core.somaxconn).
+const LISTEN_BACKLOG: i32 = 4096;
 /// How long shutdown waits for the workers to finish the queue.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
@@ -306,8 +308,7 @@ fn reload(opts: &Options, shared: &Arc<Shared>, listener: &mut TcpListener) {
     crate::log!(1, "auksd : reload done");
 }
 
-/// Bind the listening socket (std's listen backlog is 128; `QueueSize`
-/// bounds the queue of authenticated work instead).
+/// Bind the listening socket, with a backlog of [`LISTEN_BACKLOG`].
 fn bind(ep: &Endpoint) -> Result<TcpListener, DaemonError> {
     let port: u16 = ep.port.trim().parse().map_err(|_| DaemonError::Bind {
         addr: ep.port.clone(),
@@ -333,7 +334,17 @@ fn bind(ep: &Endpoint) -> Result<TcpListener, DaemonError> {
     let mut last = String::from("no address");
     for a in &candidates {
         match TcpListener::bind(a) {
-            Ok(l) => return Ok(l),
+            Ok(l) => {
+                // std listens with a backlog of 128: a burst of connections
+                // beyond it waits for SYN retransmits (1 s, 3 s...). Linux
+                // takes a new backlog on a listening socket.
+                let backlog = nix::sys::socket::Backlog::new(LISTEN_BACKLOG)
+                    .unwrap_or(nix::sys::socket::Backlog::MAXCONN);
+                if let Err(e) = nix::sys::socket::listen(&l, backlog) {
+                    crate::log!(1, "auksd : cannot raise the listen backlog: {e}");
+                }
+                return Ok(l);
+            }
             Err(e) => last = format!("{a}: {e}"),
         }
     }

@@ -5,11 +5,14 @@
 //! handshake is never dropped because a queue is full (each one costs a
 //! socket and its AP-REQ; the dispatcher's pre-auth limits bound how many
 //! can exist). `QueueSize` is the length above which the daemon says so in
-//! its log. `Workers` threads always run; when a connection is queued and no
-//! worker is idle, one more thread is started, up to [`MAX_THREADS`]; an
-//! extra thread exits after [`IDLE_EXIT`] without work. So a burst is
-//! absorbed, and sessions that keep their worker waiting (idle or slow
-//! authenticated clients) cannot starve the others.
+//! its log. `Workers` threads always run. A worker waiting for its client
+//! (the next request, a slow reader) says so ([`Pool::block_begin`]); when
+//! connections are queued and fewer than `Workers` threads are free to
+//! work, one more thread is started, up to [`MAX_THREADS`]; an extra thread
+//! exits after [`IDLE_EXIT`] without work. So sessions that keep their
+//! worker waiting (idle or slow authenticated clients) cannot starve the
+//! others, while a CPU-bound burst is served by `Workers` threads from the
+//! queue instead of hundreds of threads competing for the cores.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -24,6 +27,8 @@ struct Inner<T> {
     queue: VecDeque<T>,
     threads: usize,
     idle: usize,
+    /// Threads waiting for their client.
+    blocked: usize,
     min: usize,
     max: usize,
     closed: bool,
@@ -57,6 +62,7 @@ impl<T> Pool<T> {
                 queue: VecDeque::new(),
                 threads: 0,
                 idle: 0,
+                blocked: 0,
                 min,
                 max: MAX_THREADS.max(min),
                 closed: false,
@@ -106,12 +112,36 @@ impl<T> Pool<T> {
         g.queue.push_back(item);
         let len = g.queue.len();
         g.peak = g.peak.max(len);
-        let spawn = !g.closed && g.idle < len && g.threads < g.max;
+        let spawn = Self::wants_thread(&mut g);
+        self.work.notify_one();
+        Pushed { len, spawn }
+    }
+
+    /// Whether queued work waits for a thread that is not coming: no idle
+    /// worker, fewer than `min` threads not blocked on a client. Counts the
+    /// thread to start.
+    fn wants_thread(g: &mut Inner<T>) -> bool {
+        let free = g.threads.saturating_sub(g.blocked);
+        let spawn = !g.closed && g.idle < g.queue.len() && free < g.min && g.threads < g.max;
         if spawn {
             g.threads += 1;
         }
-        self.work.notify_one();
-        Pushed { len, spawn }
+        spawn
+    }
+
+    /// The calling worker starts waiting for its client. Returns true when
+    /// the caller must start one more thread (already counted) because
+    /// queued work would otherwise wait.
+    pub fn block_begin(&self) -> bool {
+        let mut g = self.lock();
+        g.blocked += 1;
+        Self::wants_thread(&mut g)
+    }
+
+    /// The calling worker's wait for its client is over.
+    pub fn block_end(&self) {
+        let mut g = self.lock();
+        g.blocked = g.blocked.saturating_sub(1);
     }
 
     /// Worker side: the next item, waiting for one; None means "exit now"
@@ -166,10 +196,16 @@ impl<T> Pool<T> {
         true
     }
 
-    /// (queued, threads, idle, peak queue length) for statistics.
+    /// (queued, threads, idle, peak queue length) for statistics; see also
+    /// [`Pool::blocked`].
     pub fn stats(&self) -> (usize, usize, usize, usize) {
         let g = self.lock();
         (g.queue.len(), g.threads, g.idle, g.peak)
+    }
+
+    /// Threads waiting for their client.
+    pub fn blocked(&self) -> usize {
+        self.lock().blocked
     }
 }
 
@@ -190,25 +226,45 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_dropped_and_workers_grow_when_busy() {
+    fn nothing_is_dropped_and_busy_workers_are_not_multiplied() {
         let p = Arc::new(Pool::new(2));
         assert_eq!(p.reserve_min(), 2);
-        // No worker runs yet, so every push past the idle count asks for
-        // one more thread, up to the maximum.
+        // Two threads, not blocked on clients: the queue just grows.
         let mut spawns = 0;
         for i in 0..1000 {
             let r = p.push(i);
             assert_eq!(r.len, i as usize + 1);
             spawns += usize::from(r.spawn);
         }
-        assert_eq!(spawns, MAX_THREADS - 2);
+        assert_eq!(spawns, 0);
         let out = Arc::new(Mutex::new(Vec::new()));
-        run_workers(&p, MAX_THREADS, &out);
+        run_workers(&p, 2, &out);
         p.close();
         assert!(p.wait_gone(Duration::from_secs(10)));
         let mut got = out.lock().unwrap().clone();
         got.sort();
         assert_eq!(got, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn workers_blocked_on_clients_are_replaced() {
+        let p: Pool<u32> = Pool::new(2);
+        assert_eq!(p.reserve_min(), 2);
+        assert!(!p.block_begin(), "nothing queued");
+        assert!(p.push(1).spawn, "one of two blocked, work queued: one more");
+        assert!(p.block_begin(), "two of three blocked: one more");
+        assert_eq!(p.stats().1, 4);
+        assert!(!p.push(2).spawn, "two threads free");
+        p.block_end();
+        p.block_end();
+        assert_eq!(p.blocked(), 0);
+        // Up to the maximum only.
+        for _ in 0..2 * MAX_THREADS {
+            if p.block_begin() {
+                p.push(0);
+            }
+        }
+        assert_eq!(p.stats().1, MAX_THREADS);
     }
 
     #[test]

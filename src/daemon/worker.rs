@@ -95,7 +95,7 @@ fn worker(shared: Arc<Shared>) {
 }
 
 struct Worker<'a> {
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
     st: &'a State,
     ctx: &'a Context,
 }
@@ -131,6 +131,17 @@ fn refused(r: Refusal) -> (Reply, String) {
 }
 
 impl Worker<'_> {
+    /// Run `io`, a wait for the client, telling the pool so that queued
+    /// work gets another thread meanwhile.
+    fn waiting<R>(&self, io: impl FnOnce() -> R) -> R {
+        if self.shared.pool.block_begin() {
+            spawn(self.shared);
+        }
+        let r = io();
+        self.shared.pool.block_end();
+        r
+    }
+
     fn session(&self, conn: Conn) {
         let start = Instant::now();
         let peer_ip = conn.peer.map_or_else(|| "?".into(), |a| a.to_string());
@@ -178,12 +189,12 @@ impl Worker<'_> {
             if s.send(&proto::encode_reply(&err_reply(r.code, r.text)))
                 .is_ok()
             {
-                let _ = s.recv_within(MAX_REQUEST, NO_ROLE_DRAIN);
+                let _ = self.waiting(|| s.recv_within(MAX_REQUEST, NO_ROLE_DRAIN));
             }
             return;
         };
         for _ in 0..MAX_REQUESTS_PER_SESSION {
-            let plain = match s.recv(MAX_REQUEST) {
+            let plain = match self.waiting(|| s.recv(MAX_REQUEST)) {
                 Ok(p) => p,
                 Err(SessionError::Closed { .. }) => return,
                 Err(e) => {
@@ -238,7 +249,7 @@ impl Worker<'_> {
                 "auksd : {client} from {peer_ip} : {what} request{uid_txt} {} : {note}",
                 if ok { "succeed" } else { "failed" }
             );
-            if let Err(e) = s.send(&answer) {
+            if let Err(e) = self.waiting(|| s.send(&answer)) {
                 crate::log!(
                     1,
                     "auksd : {client} from {peer_ip} : cannot send the {what} reply: {e}"

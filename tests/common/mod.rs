@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod load;
 
 use std::collections::HashMap;
 use std::fs;

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Throughput, latency, memory and start-up of auksd (issue 12), against a
+# throw-away MIT KDC on loopback, with the in-process load generator
+# (examples/auksd_load.rs: the client library on many threads, each request
+# a full new authenticated session, so the daemon and not process start-up
+# is measured):
+#   * GET and ADD requests/s, p50 and p99 at 1, 16, 64 and 256 clients;
+#   * RSS of auksd at 1, 10 000 and 100 000 stored credentials;
+#   * time to listen and time to fully loaded at 100 000 credentials;
+#   * DUMP of 100 000 credentials.
+# When AUKS_C_PREFIX points at a hand-built C AUKS (its sbin/auksd), the C
+# daemon is measured in the same run, with the same configuration.
+# Prints figures only (no pass/fail). Run as root; builds the release binaries.
+# Usage: scripts/bench-auksd.sh [SECONDS_PER_POINT]   (default 5)
+set -u
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SECS=${1:-5}
+REALM=BENCH.REALM
+[ "$(id -u)" -eq 0 ] || { echo "bench-auksd: run as root" >&2; exit 2; }
+for t in krb5kdc kdb5_util kadmin.local kinit; do
+    command -v "$t" > /dev/null || { echo "bench-auksd: $t not found (scripts/deps.sh)" >&2; exit 2; }
+done
+NSSW=$(ls /usr/lib/*/libnss_wrapper.so /usr/lib64/libnss_wrapper.so 2> /dev/null | head -1)
+[ -n "$NSSW" ] || { echo "bench-auksd: libnss_wrapper.so not found (scripts/deps.sh)" >&2; exit 2; }
+
+(cd "$REPO" && cargo build --release --bins --example auksd_load) || exit 1
+LOAD=$REPO/target/release/examples/auksd_load
+OURS=$REPO/target/release/auksd
+
+W=$(mktemp -d /var/tmp/auks-bench-auksd.XXXXXX)
+KDC_PID=""
+D_PID=""
+cleanup() {
+    [ -n "$D_PID" ] && kill "$D_PID" 2> /dev/null
+    [ -n "$KDC_PID" ] && kill "$KDC_PID" 2> /dev/null
+    wait 2> /dev/null
+    rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    local p
+    while :; do
+        p=$(shuf -i 20000-60999 -n 1)
+        (echo > "/dev/tcp/127.0.0.1/$p") 2> /dev/null || { echo "$p"; return; }
+    done
+}
+KPORT=$(free_port)
+PORT=$(free_port)
+
+# --- the realm -------------------------------------------------------------
+export KRB5_CONFIG=$W/krb5.conf KRB5_KDC_PROFILE=$W/kdc.conf KRB5RCACHEDIR=$W
+cat > "$KRB5_CONFIG" << EOF
+[libdefaults]
+  default_realm = $REALM
+  dns_lookup_kdc = false
+  rdns = false
+  dns_canonicalize_hostname = false
+  noaddresses = true
+  ticket_lifetime = 10h
+  renew_lifetime = 7d
+[realms]
+  $REALM = {
+    kdc = 127.0.0.1:$KPORT
+  }
+[domain_realm]
+  localhost = $REALM
+EOF
+cat > "$KRB5_KDC_PROFILE" << EOF
+[kdcdefaults]
+  kdc_listen = 127.0.0.1:$KPORT
+  kdc_tcp_listen = 127.0.0.1:$KPORT
+[realms]
+  $REALM = {
+    database_name = $W/principal
+    key_stash_file = $W/stash
+    acl_file = $W/kadm5.acl
+    max_life = 10h
+    max_renewable_life = 7d
+    supported_enctypes = aes256-cts-hmac-sha1-96:normal
+  }
+[logging]
+  kdc = FILE:$W/kdc.log
+EOF
+: > "$W/kadm5.acl"
+kdb5_util create -s -r $REALM -P bench-master-pw > /dev/null 2>&1 || { echo "bench-auksd: kdb5_util failed" >&2; exit 1; }
+{
+    echo "addprinc -randkey auks/localhost"; echo "ktadd -k $W/auks.keytab auks/localhost"
+    echo "addprinc -randkey bench";          echo "ktadd -k $W/bench.keytab bench"
+    echo "addprinc -randkey host/bench";     echo "ktadd -k $W/admin.keytab host/bench"
+} | kadmin.local -r $REALM > /dev/null 2>&1
+krb5kdc -n -P "$W/kdc.pid" > "$W/kdc.out" 2>&1 &
+KDC_PID=$!
+for _ in $(seq 50); do kinit -k -t "$W/bench.keytab" -c "FILE:$W/bench.cc" -r 7d bench 2> /dev/null && break; sleep 0.1; done
+kinit -k -t "$W/admin.keytab" -c "FILE:$W/admin.cc" -r 7d host/bench || exit 1
+BUID=4242
+grep -v '^bench:' /etc/passwd > "$W/passwd"; echo "bench:x:$BUID:$BUID::/nonexistent:/usr/sbin/nologin" >> "$W/passwd"
+cp /etc/group "$W/group"; echo "bench:x:$BUID:" >> "$W/group"
+
+mkdir -m 700 "$W/cache"
+cat > "$W/auks.acl" << EOF
+rule { principal = ^host/.*@$REALM\$ ; host = * ; role = admin ; }
+rule { principal = ^[[:alnum:]]*@$REALM\$ ; host = * ; role = user ; }
+EOF
+cat > "$W/auks.conf" << EOF
+common {
+  PrimaryHost = "localhost" ; PrimaryAddress = "127.0.0.1" ; PrimaryPort = "$PORT" ;
+  PrimaryPrincipal = "auks/localhost@$REALM" ;
+  SecondaryHost = "localhost" ; SecondaryAddress = "127.0.0.1" ; SecondaryPort = "$PORT" ;
+  SecondaryPrincipal = "auks/localhost@$REALM" ;
+  NAT = no ; Retries = 1 ; Timeout = 30 ; Delay = 1 ;
+}
+api { LogFile = "$W/api.log" ; LogLevel = 0 ; DebugFile = "$W/api.log" ; DebugLevel = 0 ; }
+auksd {
+  PrimaryKeytab = "$W/auks.keytab" ; SecondaryKeytab = "$W/auks.keytab" ;
+  CacheDir = "$W/cache" ; ACLFile = "$W/auks.acl" ;
+  LogFile = "$W/auksd.log" ; LogLevel = 1 ; DebugFile = "$W/auksd.log" ; DebugLevel = 0 ;
+  Workers = 10 ; QueueSize = 50 ; RepoSize = 500 ; CleanDelay = 300 ; ReplayCache = yes ;
+}
+renewer { LogFile = "$W/renewer.log" ; LogLevel = 1 ; Delay = 60 ; MinLifeTime = 300 ; }
+EOF
+
+# --- one daemon ------------------------------------------------------------
+ms_now() { date +%s%3N; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$D_PID/status" 2> /dev/null || echo 0; }
+# start_daemon BINARY: sets D_PID and LISTEN_MS
+start_daemon() {
+    local t0 t1
+    : > "$W/auksd.log"
+    t0=$(ms_now)
+    LD_PRELOAD=$NSSW NSS_WRAPPER_PASSWD=$W/passwd NSS_WRAPPER_GROUP=$W/group \
+        "$1" -F -f "$W/auks.conf" >> "$W/auksd.log" 2>&1 &
+    D_PID=$!
+    for _ in $(seq 2000); do
+        (echo > "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null && break
+        sleep 0.005
+    done
+    t1=$(ms_now)
+    LISTEN_MS=$((t1 - t0))
+    START_MS=$t0
+}
+stop_daemon() {
+    [ -n "$D_PID" ] && kill "$D_PID" 2> /dev/null && wait "$D_PID" 2> /dev/null
+    D_PID=""
+}
+# loaded_ms: milliseconds from start until every credential is loaded: our
+# auksd logs it (it listens first); the C auksd loads before it listens.
+loaded_ms() {
+    for _ in $(seq 6000); do
+        if grep -q "repository loaded" "$W/auksd.log"; then
+            echo $(($(ms_now) - START_MS))
+            return
+        fi
+        [ "$LOADS_FIRST" = 1 ] && { echo "$LISTEN_MS"; return; }
+        sleep 0.01
+    done
+    echo "-"
+}
+dump_count() {
+    "$LOAD" --op dump --conf "$W/auks.conf" --ccache "$W/admin.cc" 2> /dev/null | sed -n 's/.*records=\([0-9]*\).*/\1/p'
+}
+point() { # op clients -> "rps p50 p99 failed"
+    "$LOAD" --op "$1" --clients "$2" --seconds "$SECS" --conf "$W/auks.conf" --ccache "$W/bench.cc" --uid $BUID 2> "$W/load.err" |
+        sed -n 's/.*failed=\([0-9]*\).* rps=\([0-9.]*\) p50_ms=\([0-9.]*\) p99_ms=\([0-9.]*\).*/\2 \3 \4 \1/p'
+}
+
+# bench NAME BINARY LOADS_FIRST
+bench() {
+    local name=$1 bin=$2 c line
+    LOADS_FIRST=$3
+    rm -rf "$W/cache"; mkdir -m 700 "$W/cache"
+    start_daemon "$bin"
+    "$LOAD" --op add --clients 1 --seconds 0.2 --conf "$W/auks.conf" --ccache "$W/bench.cc" > /dev/null
+    echo "== $name: requests/s, p50 and p99 in ms (failed requests)"
+    printf "%-4s %8s  %26s  %26s\n" "" "clients" "GET rps / p50 / p99 (fail)" "ADD rps / p50 / p99 (fail)"
+    for c in 1 16 64 256; do
+        read -r g1 g2 g3 g4 <<< "$(point get $c)"
+        read -r a1 a2 a3 a4 <<< "$(point add $c)"
+        printf "%-4s %8s  %9s / %5s / %6s (%s)  %9s / %5s / %6s (%s)\n" "" "$c" "$g1" "$g2" "$g3" "$g4" "$a1" "$a2" "$a3" "$a4"
+    done
+    echo "   RSS with 1 credential: $(rss_kb) kB"
+    stop_daemon
+    for n in 10000 100000; do
+        rm -rf "$W/cache"; mkdir -m 700 "$W/cache"
+        "$LOAD" --op populate --ccache "$W/bench.cc" --dir "$W/cache" --uid 100000 --count "$n" > /dev/null
+        sync
+        start_daemon "$bin"
+        line=$(loaded_ms)
+        sleep 1
+        echo "   $n credentials: port open after ${LISTEN_MS} ms, all loaded after ${line} ms, RSS $(rss_kb) kB, DUMP lists $(dump_count)"
+        if [ "$n" = 100000 ]; then
+            echo "   DUMP of $n: $("$LOAD" --op dump --conf "$W/auks.conf" --ccache "$W/admin.cc" 2>&1), RSS after $(rss_kb) kB"
+        fi
+        stop_daemon
+    done
+}
+
+echo "auksd benchmark: $(nproc) CPUs, $SECS s per point, $(date -u +%FT%TZ)"
+bench "auks-rs auksd ($OURS)" "$OURS" 0
+if [ -n "${AUKS_C_PREFIX:-}" ]; then
+    if [ -x "$AUKS_C_PREFIX/sbin/auksd" ]; then
+        bench "C auksd ($AUKS_C_PREFIX/sbin/auksd)" "$AUKS_C_PREFIX/sbin/auksd" 1
+    else
+        echo "bench-auksd: $AUKS_C_PREFIX/sbin/auksd not found: C column skipped" >&2
+    fi
+fi

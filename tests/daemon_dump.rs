@@ -1,0 +1,125 @@
+//! Our client reads a DUMP as a C auksd sends it (issue 12): every record
+//! padded to the full 32 KiB capacity, and more records than the 4 096 our
+//! client once accepted. A stand-in daemon (the library's session layer
+//! with the real service keytab of a throw-away KDC) sends 4 200 such
+//! records, 138 MB; `Client::dump` returns all of them.
+//!
+//! One test in this binary: it points the process-wide `KRB5_CONFIG` at
+//! the throw-away realm (libkrb5 reads it in-process).
+
+mod common;
+
+use auks::client::Client;
+use auks::krb5::{Context, Keytab, Principal};
+use auks::proto::{self, CredRecord, Request};
+use auks::session::{Preauth, PreauthStep, Session};
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const ALICE_PW: &str = "alice-Pw-1";
+const N: u32 = 4200;
+
+fn record(i: u32) -> CredRecord {
+    CredRecord {
+        principal: format!("user{i}@TEST.REALM"),
+        uid: 100_000 + i,
+        starttime: 1_700_000_000,
+        endtime: 1_700_036_000,
+        renew_till: 1_700_600_000,
+        addressless: true,
+        crossrealm: false,
+        data: zeroize::Zeroizing::new(vec![(i % 251) as u8; 1200]),
+        status: 0,
+    }
+}
+
+/// Serve one connection as a C auksd answers DUMP: full-padding records.
+fn c_like_daemon(l: TcpListener, keytab: PathBuf) {
+    let (mut stream, _) = l.accept().unwrap();
+    let ctx = Context::new().unwrap();
+    let kt = Keytab::resolve(&ctx, &format!("FILE:{}", keytab.display())).unwrap();
+    let sp = Principal::parse(&ctx, AUKSD_PRINCIPAL).unwrap();
+    let mut pre = Preauth::new();
+    let mut buf = [0u8; 4096];
+    let ap_req = 'outer: loop {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "client went away during the handshake");
+        let mut step = pre.feed(&buf[..n]).unwrap();
+        loop {
+            match step {
+                PreauthStep::NeedMore => break,
+                PreauthStep::SendOk => {
+                    stream.write_all(&[0]).unwrap();
+                    step = pre.feed(&[]).unwrap();
+                }
+                PreauthStep::ApReq(r) => break 'outer r,
+                PreauthStep::Refuse(b) => panic!("refused {b}"),
+            }
+        }
+    };
+    let (mut s, _client) = Session::accept(
+        &ctx,
+        stream,
+        &ap_req,
+        &kt,
+        &sp,
+        false,
+        false,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let req = s.recv(proto::MAX_MESSAGE).unwrap();
+    assert_eq!(proto::decode_request(&req).unwrap(), Request::Dump);
+    let mut out = Vec::with_capacity(8 + N as usize * proto::RECORD_LEN);
+    out.extend_from_slice(&26i32.to_be_bytes());
+    out.extend_from_slice(&(N as i32).to_be_bytes());
+    for i in 0..N {
+        proto::encode_record_full(&record(i), &mut out);
+    }
+    s.send(&out).unwrap();
+    drop(out);
+    let _ = s.recv(proto::MAX_MESSAGE); // CLOSE
+}
+
+#[test]
+fn client_reads_a_c_daemon_dump_of_more_than_4096_padded_records() {
+    let realm = Realm::start();
+    let alice = alice();
+    let alice_cc = realm.user_ccache(&alice, ALICE_PW);
+    let auksd = Auksd::start(&realm, AuksdOpts::default()); // for its files
+    let keytab = auksd.keytab_path();
+    let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let conf = auksd.dir().join("c-like.conf");
+    auksd.write_client_conf(&conf, port, port);
+    // One test in this binary: nothing else reads the environment
+    // concurrently, and no libkrb5 context exists yet.
+    std::env::set_var("KRB5_CONFIG", realm.krb5_conf());
+    std::env::set_var("KRB5RCACHEDIR", realm.rcache_dir());
+    let server = std::thread::spawn(move || c_like_daemon(l, keytab));
+    let c = Client::from_config_file(Some(&conf))
+        .unwrap()
+        .with_auth_ccache(Some(format!("FILE:{}", alice_cc.display())));
+    let t = Instant::now();
+    let all = c.dump().expect("DUMP of a C-sized reply");
+    eprintln!(
+        "figure: DUMP of {N} full-padding records ({} MB) read in {:.2} s",
+        (8 + N as usize * proto::RECORD_LEN) / 1_000_000,
+        t.elapsed().as_secs_f64()
+    );
+    server.join().expect("stand-in daemon");
+    assert_eq!(all.len(), N as usize);
+    for (i, r) in all.iter().enumerate() {
+        let want = record(i as u32);
+        assert_eq!(r.uid, want.uid);
+        assert_eq!(r.principal, want.principal);
+        assert_eq!(
+            &r.data[..],
+            &want.data[..],
+            "record {i}: data (not padding)"
+        );
+    }
+}
