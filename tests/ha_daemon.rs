@@ -524,3 +524,76 @@ fn import_of_10000_credentials_then_dump_through_each_instance_and_export() {
         n as usize
     );
 }
+
+#[test]
+fn clean_stage_runs_once_per_cluster() {
+    let realm = Realm::start_with(RealmOpts {
+        max_life: "12s",
+        max_renew: "12s",
+        ..RealmOpts::default()
+    });
+    let cluster = EtcdCluster::start(3);
+    let keys = temp_dir("auks-keys-");
+    let keyfile = keys.path().join("seal.keys");
+    auksd_etcd(&["genkey", "k1", keyfile.to_str().unwrap()]);
+    let opts = AuksdOpts {
+        extra_auksd: format!("CleanDelay = 1 ; {}", etcd_lines(&cluster, &keyfile)),
+        ..AuksdOpts::default()
+    };
+    let a = Auksd::start(&realm, opts.clone());
+    let b = Auksd::start(&realm, opts);
+    let dir = temp_dir("auks-ha-clean-");
+    let conf = dir.path().join("c.conf");
+    a.write_client_conf(&conf, a.port(), b.port());
+    let users = [(alice(), "alice-Pw-1"), (bob(), "bob-Pw-2")];
+    for (u, pw) in &users {
+        let cc = realm.user_ccache(u, pw);
+        assert_ok(&auks(&realm, &conf, &cc, Some(u), &["-a"]));
+    }
+    let removed = |d: &Auksd| {
+        d.log()
+            .lines()
+            .filter(|l| l.contains("clean stage") && l.contains("removed"))
+            .count()
+    };
+    let t = wait_until(Duration::from_secs(30), || removed(&a) + removed(&b) >= 2);
+    assert!(
+        t.is_some(),
+        "expired credentials not cleaned\n{}{}",
+        a.log(),
+        b.log()
+    );
+    sleep(Duration::from_secs(3));
+    let (ra, rb) = (removed(&a), removed(&b));
+    assert_eq!(
+        ra + rb,
+        2,
+        "each expired credential is removed once: {ra} + {rb}"
+    );
+    assert!(ra == 0 || rb == 0, "both instances removed credentials");
+    // The other instance left every stage to the lock holder.
+    let (holder, other) = if ra > 0 { (&a, &b) } else { (&b, &a) };
+    let left = |d: &Auksd| {
+        d.log()
+            .matches("left to the holder of the clean lock")
+            .count()
+    };
+    assert_eq!(
+        left(holder),
+        0,
+        "the holder skipped a stage\n{}",
+        holder.log()
+    );
+    assert!(
+        left(other) >= 5,
+        "the other instance did not skip\n{}",
+        other.log()
+    );
+    let o = cluster.etcdctl(&["get", "--prefix", &format!("{PREFIX}cred/"), "--keys-only"]);
+    assert!(o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stdout).trim().is_empty(),
+        "expired credentials left in etcd: {}",
+        out(&o)
+    );
+}

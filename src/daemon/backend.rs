@@ -201,7 +201,13 @@ impl Backend {
             Backend::Local(r) => r.clean(now),
             Backend::Etcd(e) => match e.clean_lock.try_lead() {
                 Ok(true) => e.repo.clean(now),
-                Ok(false) => Vec::new(),
+                Ok(false) => {
+                    crate::log!(
+                        3,
+                        "auksd : clean stage left to the holder of the clean lock"
+                    );
+                    Vec::new()
+                }
                 Err(err) => {
                     crate::log!(2, "auksd : clean stage skipped: {err}");
                     Vec::new()
