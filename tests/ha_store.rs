@@ -292,3 +292,52 @@ fn tls_with_client_certificates() {
     assert!(o.status.success(), "{}", common::out(&o));
     assert!(o.stdout.windows(9).any(|w| w == b"AUKSSEAL1"));
 }
+
+#[test]
+fn a_watch_behind_a_compaction_reloads_the_view() {
+    let cluster = EtcdCluster::start(3);
+    let ctx = Context::new().unwrap();
+    let (a, _sa) = instance(&cluster, "/t6/");
+    let end = now() + 3600;
+    a.add(&ctx, rec(6000, end, "a"), allow).unwrap();
+    // C loads its view now, and starts following only later.
+    let c = Arc::new(EtcdRepo::with(
+        Etcd::new(&conf(&cluster, "/t6/")).unwrap(),
+        KeyRing::parse(KEYS, "test").unwrap(),
+        "/t6/",
+    ));
+    c.sync().unwrap();
+    let behind = c.revision();
+    for uid in 6001..6011 {
+        a.add(&ctx, rec(uid, end, "a"), allow).unwrap();
+    }
+    a.remove(6000, |_| Ok::<(), ()>(())).unwrap();
+    // Compact everything up to now: C's revision is gone.
+    let o = cluster.etcdctl(&["get", "/t6/cred/6001", "-w", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rev = v["header"]["revision"].as_i64().unwrap();
+    assert!(rev > behind + 5);
+    let o = cluster.etcdctl(&["compact", &rev.to_string()]);
+    assert!(o.status.success(), "{}", common::out(&o));
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l2 = lines.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    watch::spawn(c.clone(), stop.clone(), move |_, l| {
+        l2.lock().unwrap().push(l)
+    })
+    .unwrap();
+    wait_until(Duration::from_secs(5), || {
+        c.len() == 10 && c.get(6000).is_none()
+    })
+    .unwrap_or_else(|| panic!("view not reloaded: {:?}", lines.lock().unwrap()));
+    assert!(
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("compaction")),
+        "{:?}",
+        lines.lock().unwrap()
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+}

@@ -48,7 +48,8 @@ pub fn spawn(
 }
 
 fn run(repo: &EtcdRepo, stop: &AtomicBool, log: &dyn Fn(i64, String)) {
-    let mut need_sync = true;
+    // A view loaded by the caller is followed from its revision.
+    let mut need_sync = !repo.is_synced();
     let mut member = 0usize;
     let mut was_down = false;
     let mut last_leader_check = Instant::now() - LEADER_CHECK;
