@@ -236,7 +236,7 @@ fn kill_9_of_the_primary_loses_no_acknowledged_add() {
         let handles: Vec<_> = users
             .iter()
             .zip(&ccs)
-            .map(|((u, _), cc)| {
+            .map(|((u, pw), cc)| {
                 let (killed_at, stop, conf, admin, ha) = (&killed_at, &stop, &conf, &admin, &ha);
                 s.spawn(move || {
                     let mut acked = 0;
@@ -246,9 +246,15 @@ fn kill_9_of_the_primary_loses_no_acknowledged_add() {
                     while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
                         let started = Instant::now();
                         let after_kill = killed_at.lock().unwrap().is_some_and(|k| started > k);
+                        // A new ticket each time: the last acknowledged
+                        // one must be what the survivor serves.
+                        ha.realm
+                            .kinit_password(&u.name, pw, cc, &["-f", "-r", "1d"]);
+                        chown(cc, u);
                         let o = auks(&ha.realm, conf, cc, Some(u), &["-a"]);
                         if o.status.success() {
                             acked += 1;
+                            fs::copy(cc, cc.with_extension("acked")).unwrap();
                         } else if after_kill {
                             late_failures.push(format!("ADD: {}", out(&o)));
                         }
@@ -288,6 +294,18 @@ fn kill_9_of_the_primary_loses_no_acknowledged_add() {
         // Every acknowledged ADD is served by the survivor.
         let only_b = ha.conf(1, 1);
         assert!(get_ok(&ha, &only_b, u, &admin), "{} lost", u.name);
+        let ctx = auks::krb5::Context::new().unwrap();
+        let read = |p: &Path| {
+            auks::cred::extract_from_ccache(&ctx, Some(&format!("FILE:{}", p.display()))).unwrap()
+        };
+        let served = read(&ha.dir.path().join(format!("got-{}", u.uid)));
+        let last_acked =
+            read(&ccs[users.iter().position(|x| x.0 == *u).unwrap()].with_extension("acked"));
+        assert!(
+            auks::cred::same_tickets(&ctx, &served, &last_acked),
+            "{}: the survivor does not serve the last acknowledged credential",
+            u.name
+        );
     }
 }
 
