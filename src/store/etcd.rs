@@ -190,11 +190,21 @@ impl Etcd {
         let mut last_err = None;
         // Each endpoint once; a pooled connection that failed may have been
         // closed by the server while idle, so that endpoint gets a second
-        // try on a fresh connection.
+        // try on a fresh connection. Then round again while time is left
+        // (writes are compare-and-swap: a retry of one that did commit
+        // fails its comparison, and the caller re-reads).
         let mut retry_fresh = false;
-        for k in 0..n * 2 {
+        for k in 0..n * 6 {
             let i = (first + k / 2) % n;
-            let left = deadline.saturating_duration_since(Instant::now());
+            if Instant::now() >= deadline {
+                break;
+            }
+            // One attempt may take a third of the deadline (at least 1 s):
+            // a request whose proposal died with a killed leader, or held by
+            // a member that lost its leader, leaves time to try another.
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .min((timeout / 3).max(Duration::from_secs(1)));
             if left.is_zero() {
                 break;
             }

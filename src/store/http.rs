@@ -256,15 +256,30 @@ impl Conn {
     /// POSTs `body` to `path` and returns the status and the response body
     /// framing, leaving the body to be read.
     pub fn post(&mut self, path: &str, body: &[u8]) -> Result<(u16, Body<'_>), StoreError> {
-        let mut req = Vec::with_capacity(body.len() + 160);
+        self.post_with(path, body, &[])
+    }
+
+    /// [`Conn::post`] with extra header lines (`name: value`, no CRLF).
+    pub fn post_with(
+        &mut self,
+        path: &str,
+        body: &[u8],
+        headers: &[&str],
+    ) -> Result<(u16, Body<'_>), StoreError> {
+        let mut req = Vec::with_capacity(body.len() + 200);
         write!(
             req,
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n",
             self.authority,
-            body.len()
         )
         .map_err(io_err)?;
+        for h in headers {
+            if h.contains(['\r', '\n']) {
+                return Err(proto_err("header with a line break"));
+            }
+            write!(req, "{h}\r\n").map_err(io_err)?;
+        }
+        write!(req, "Content-Length: {}\r\n\r\n", body.len()).map_err(io_err)?;
         req.extend_from_slice(body);
         let s = self.io.get_mut();
         s.write_all(&req).map_err(io_err)?;

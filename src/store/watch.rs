@@ -4,7 +4,8 @@
 //! milliseconds.
 //!
 //! Each stream read has a deadline; a stream that breaks, stays idle past
-//! [`IDLE`], or is cancelled is opened again (on the next member) from the
+//! [`IDLE`], or is cancelled (etcd cancels it when its member loses the
+//! leader) is opened again (after an error, on the next member) from the
 //! revision after the last one applied, so nothing is missed. A stream
 //! cancelled because that revision was compacted away reloads the view.
 
@@ -121,7 +122,11 @@ fn watch_once(
         "start_revision": start.to_string(),
     }});
     let body = serde_json::to_vec(&req).map_err(|e| StoreError::Protocol(e.to_string()))?;
-    let (status, mut stream) = conn.post("/v3/watch", &body)?;
+    // "hasleader" (gRPC metadata through the gateway): etcd cancels the
+    // stream when its member loses the leader (partition, no quorum), so
+    // we move to another member instead of waiting on a silent one.
+    let (status, mut stream) =
+        conn.post_with("/v3/watch", &body, &["Grpc-Metadata-hasleader: true"])?;
     if status != 200 {
         return Err(StoreError::Etcd(format!("watch: HTTP {status}")));
     }
