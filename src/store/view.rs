@@ -426,3 +426,99 @@ impl EtcdRepo {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zeroize::Zeroizing;
+
+    const KEYS: &str = "k 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+
+    fn repo() -> EtcdRepo {
+        let conf = EtcdConf {
+            endpoints: vec!["http://127.0.0.1:9".into()],
+            prefix: "/p/".into(),
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            seal_key_file: "/nonexistent".into(),
+            timeout: 1,
+        };
+        EtcdRepo::with(
+            Etcd::new(&conf).unwrap(),
+            KeyRing::parse(KEYS, "t").unwrap(),
+            "/p/",
+        )
+    }
+
+    fn kv(r: &EtcdRepo, uid: u32, end: i64, rev: i64) -> Kv {
+        let rec = CredRecord {
+            principal: format!("u{uid}@R"),
+            uid,
+            starttime: 0,
+            endtime: end,
+            renew_till: 0,
+            addressless: true,
+            crossrealm: false,
+            data: Zeroizing::new(vec![7; 40]),
+            status: 0,
+        };
+        let key = r.key_of(uid);
+        Kv {
+            value: r.keys().seal(&key, &rec).unwrap(),
+            key,
+            mod_revision: rev,
+        }
+    }
+
+    #[test]
+    fn keys_map_to_uids_and_nothing_else() {
+        let r = repo();
+        assert_eq!(r.key_of(42), b"/p/cred/42".to_vec());
+        assert_eq!(r.uid_of_key(b"/p/cred/42"), Some(42));
+        for bad in [
+            &b"/p/cred/"[..],
+            b"/p/cred/4x",
+            b"/p/lock/clean",
+            b"/q/cred/1",
+        ] {
+            assert_eq!(r.uid_of_key(bad), None);
+        }
+    }
+
+    #[test]
+    fn watched_changes_apply_in_revision_order() {
+        let r = repo();
+        let new = kv(&r, 7, 200, 5);
+        assert!(r.apply(&new.key, Some(&new), 5).is_none());
+        assert_eq!(r.get(7).unwrap().endtime, 200);
+        let old = kv(&r, 7, 100, 3);
+        r.apply(&old.key, Some(&old), 3);
+        assert_eq!(r.get(7).unwrap().endtime, 200, "older put ignored");
+        r.apply(&new.key, None, 4);
+        assert!(r.get(7).is_some(), "older delete ignored");
+        r.apply(&new.key, None, 6);
+        assert!(r.get(7).is_none(), "newer delete applied");
+        // A value that does not open is reported, not applied.
+        let mut bad = kv(&r, 8, 100, 9);
+        bad.value[20] ^= 1;
+        assert!(r.apply(&bad.key, Some(&bad), 9).is_some());
+        assert!(r.get(8).is_none());
+        // A value moved to another uid's key does not open either.
+        let mut moved = kv(&r, 9, 100, 10);
+        moved.key = r.key_of(10);
+        assert!(r.apply(&moved.key, Some(&moved), 10).is_some());
+        assert!(r.get(10).is_none());
+    }
+
+    #[test]
+    fn dump_is_in_c_order() {
+        let r = repo();
+        for (i, uid) in [500u32, 2, 1000].into_iter().enumerate() {
+            let k = kv(&r, uid, 100, i as i64 + 1);
+            r.apply(&k.key, Some(&k), k.mod_revision);
+        }
+        let uids: Vec<u32> = r.dump().iter().map(|c| c.uid).collect();
+        assert_eq!(uids, vec![1000, 2, 500]);
+    }
+}
