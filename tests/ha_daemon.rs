@@ -617,3 +617,20 @@ fn clean_stage_runs_once_per_cluster() {
         out(&o)
     );
 }
+
+#[test]
+fn auksd_t_checks_the_sealing_key_file() {
+    let ha = Ha::start(1, AuksdOpts::default());
+    let conf = ha.instances[0].conf_path();
+    let check = || {
+        let mut c = ha.realm.command(env!("CARGO_BIN_EXE_auksd"));
+        c.arg("-t").arg("-f").arg(&conf);
+        run_cmd(&mut c, None, Duration::from_secs(30))
+    };
+    let o = check();
+    assert!(o.status.success(), "{}", out(&o));
+    set_mode(&ha.keyfile(), 0o640);
+    let o = check();
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("sealing key file"), "{}", out(&o));
+}
