@@ -1,135 +1,22 @@
 //! auksd high availability (issue 11), all real: a three-member etcd
 //! cluster on loopback, a throw-away MIT KDC, two or three `auksd` instances
-//! sharing the etcd repository, the `auks` CLI as the users, `auksdrenewer`,
-//! and `auksd-etcd` for the sealing key and the migration.
+//! sharing the etcd repository, the `auks` CLI as the users and
+//! `auksdrenewer`: propagation, sealing at rest, kill -9 of the primary,
+//! etcd member and quorum loss, one clean stage and one renewal pass per
+//! cluster. Migration and administration: tests/ha_migrate.rs.
 
 mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::etcd::EtcdCluster;
+use common::etcd::*;
 use common::*;
-
-const PREFIX: &str = "/auks-ha/";
-
-struct Ha {
-    realm: Realm,
-    cluster: EtcdCluster,
-    keys: tempfile::TempDir,
-    instances: Vec<Auksd>,
-    dir: tempfile::TempDir,
-}
-
-/// Runs `auksd-etcd`; it must succeed.
-fn auksd_etcd(args: &[&str]) -> std::process::Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_auksd-etcd"));
-    c.args(args);
-    let o = run_cmd(&mut c, None, Duration::from_secs(120));
-    assert!(
-        o.status.success(),
-        "auksd-etcd {args:?} failed\n{}",
-        out(&o)
-    );
-    o
-}
-
-/// The auksd block lines for the etcd repository.
-fn etcd_lines(cluster: &EtcdCluster, keyfile: &Path) -> String {
-    format!(
-        "EtcdEndpoints = \"{}\" ; EtcdPrefix = \"{PREFIX}\" ; EtcdSealKeyFile = \"{}\" ; EtcdTimeout = 2 ;",
-        cluster.endpoints(),
-        keyfile.display()
-    )
-}
-
-impl Ha {
-    fn start(n: usize, opts: AuksdOpts) -> Ha {
-        let realm = Realm::start();
-        let cluster = EtcdCluster::start(3);
-        let keys = temp_dir("auks-keys-");
-        let keyfile = keys.path().join("seal.keys");
-        auksd_etcd(&["genkey", "k1", keyfile.to_str().unwrap()]);
-        assert_eq!(mode_owner(&keyfile).0 & 0o777, 0o600);
-        let mut opts = opts;
-        opts.extra_auksd = format!("{} {}", etcd_lines(&cluster, &keyfile), opts.extra_auksd);
-        let instances = (0..n).map(|_| Auksd::start(&realm, opts.clone())).collect();
-        Ha {
-            realm,
-            cluster,
-            keys,
-            instances,
-            dir: temp_dir("auks-ha-"),
-        }
-    }
-
-    fn keyfile(&self) -> PathBuf {
-        self.keys.path().join("seal.keys")
-    }
-
-    /// A client configuration with `primary` then `secondary` instance.
-    fn conf(&self, primary: usize, secondary: usize) -> PathBuf {
-        let p = self
-            .dir
-            .path()
-            .join(format!("client-{primary}-{secondary}.conf"));
-        let a = &self.instances[primary];
-        let b = &self.instances[secondary];
-        a.write_client_conf(&p, a.port(), b.port());
-        p
-    }
-
-    fn logs(&self) -> String {
-        let mut s = String::new();
-        for (i, a) in self.instances.iter().enumerate() {
-            s.push_str(&format!("=== instance {i} ===\n{}\n", a.log()));
-        }
-        s + &self.cluster.logs()
-    }
-}
-
-fn admin_cc(realm: &Realm, dir: &Path) -> PathBuf {
-    let princ = format!("host/{}@TEST.REALM", hostname());
-    let kt = dir.join("host.keytab");
-    if !kt.exists() {
-        realm.add_randkey_to_keytab(&princ, &kt);
-    }
-    let cc = dir.join("admin.cc");
-    realm.kinit_keytab(&princ, &kt, &cc);
-    cc
-}
-
-fn get_ok(ha: &Ha, conf: &Path, user: &LocalUser, cc: &Path) -> bool {
-    let out = ha.dir.path().join(format!("got-{}", user.uid));
-    let _ = fs::remove_file(&out);
-    let uid = user.uid.to_string();
-    let target = format!("FILE:{}", out.display());
-    let o = auks(
-        &ha.realm,
-        conf,
-        cc,
-        None,
-        &["-g", "-u", &uid, "-C", &target],
-    );
-    o.status.success()
-}
-
-fn wait_until(max: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let t = Instant::now();
-    while t.elapsed() < max {
-        if f() {
-            return Some(t.elapsed());
-        }
-        sleep(Duration::from_millis(20));
-    }
-    None
-}
 
 #[test]
 fn add_get_remove_across_instances_and_nothing_in_clear_in_etcd() {
@@ -455,97 +342,6 @@ fn renewal_pass_runs_once_per_delay_across_the_cluster() {
 }
 
 #[test]
-fn import_of_10000_credentials_then_dump_through_each_instance_and_export() {
-    let ha = Ha::start(2, AuksdOpts::default());
-    let alice = alice();
-    let cc = ha.realm.user_ccache(&alice, "alice-Pw-1");
-    let admin = admin_cc(&ha.realm, ha.dir.path());
-    // A CacheDir as auksd (C or Rust) leaves it: aukscc_<uid> FILE ccaches.
-    let cache = temp_dir("auks-import-");
-    let bytes = fs::read(&cc).unwrap();
-    let n = 10_000u32;
-    for uid in 100_000..100_000 + n {
-        let p = cache.path().join(format!("aukscc_{uid}"));
-        fs::write(&p, &bytes).unwrap();
-    }
-    fs::write(cache.path().join("not-a-cred"), b"x").unwrap();
-    let conf = ha.instances[0].conf_path();
-    let t = Instant::now();
-    let o = auksd_etcd(&[
-        "-f",
-        conf.to_str().unwrap(),
-        "import",
-        cache.path().to_str().unwrap(),
-    ]);
-    let took = t.elapsed();
-    assert!(
-        stdout_of(&o).contains(&format!("import: {n} written")),
-        "{}",
-        out(&o)
-    );
-    eprintln!("import of {n} credentials: {:.2} s", took.as_secs_f64());
-    for i in 0..2 {
-        let c = ha.conf(i, i);
-        let ok = wait_until(Duration::from_secs(10), || {
-            let o = auks(&ha.realm, &c, &admin, None, &["-D"]);
-            o.status.success()
-                && stdout_of(&o)
-                    .lines()
-                    .filter_map(|l| l.split_whitespace().next()?.parse::<u32>().ok())
-                    .filter(|u| (100_000..100_000 + n).contains(u))
-                    .count()
-                    == n as usize
-        });
-        assert!(
-            ok.is_some(),
-            "DUMP through instance {i} does not list {n}\n{}",
-            ha.logs()
-        );
-    }
-    // Export back to a CacheDir: every file a valid ccache, mode 0600.
-    let back = temp_dir("auks-export-");
-    auksd_etcd(&[
-        "-f",
-        conf.to_str().unwrap(),
-        "export",
-        back.path().to_str().unwrap(),
-    ]);
-    let files: Vec<_> = fs::read_dir(back.path()).unwrap().collect();
-    assert_eq!(files.len(), n as usize);
-    let one = back.path().join("aukscc_100042");
-    assert_eq!(mode_owner(&one).0 & 0o777, 0o600);
-    assert_eq!(
-        ha.realm.ccache_principal(&one),
-        alice.name.clone() + "@TEST.REALM"
-    );
-    // Status and key rotation.
-    let o = auksd_etcd(&["-f", conf.to_str().unwrap(), "status"]);
-    assert!(
-        stdout_of(&o).contains(&format!("credentials: {n} ")),
-        "{}",
-        out(&o)
-    );
-    let new_keys = ha.keys.path().join("new.keys");
-    auksd_etcd(&["genkey", "k2", new_keys.to_str().unwrap()]);
-    let both = fs::read_to_string(&new_keys).unwrap() + &fs::read_to_string(ha.keyfile()).unwrap();
-    write_file(&ha.keyfile(), both, 0o600);
-    let o = auksd_etcd(&["-f", conf.to_str().unwrap(), "reseal"]);
-    assert!(
-        stdout_of(&o).contains(&format!("reseal: {n} written")),
-        "{}",
-        out(&o)
-    );
-    let o = auksd_etcd(&["-f", conf.to_str().unwrap(), "list"]);
-    assert_eq!(
-        stdout_of(&o)
-            .lines()
-            .filter(|l| l.ends_with("key=k2"))
-            .count(),
-        n as usize
-    );
-}
-
-#[test]
 fn clean_stage_runs_once_per_cluster() {
     let realm = Realm::start_with(RealmOpts {
         max_life: "12s",
@@ -616,21 +412,4 @@ fn clean_stage_runs_once_per_cluster() {
         "expired credentials left in etcd: {}",
         out(&o)
     );
-}
-
-#[test]
-fn auksd_t_checks_the_sealing_key_file() {
-    let ha = Ha::start(1, AuksdOpts::default());
-    let conf = ha.instances[0].conf_path();
-    let check = || {
-        let mut c = ha.realm.command(env!("CARGO_BIN_EXE_auksd"));
-        c.arg("-t").arg("-f").arg(&conf);
-        run_cmd(&mut c, None, Duration::from_secs(30))
-    };
-    let o = check();
-    assert!(o.status.success(), "{}", out(&o));
-    set_mode(&ha.keyfile(), 0o640);
-    let o = check();
-    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
-    assert!(out(&o).contains("sealing key file"), "{}", out(&o));
 }

@@ -6,10 +6,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::thread;
+use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
 
-use super::{free_ports, kill_and_reap, run_cmd, temp_dir};
+use super::*;
 
 /// Longest wait for a member or a cluster to become healthy.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -364,4 +364,121 @@ impl Drop for EtcdCluster {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// An HA site: KDC, etcd cluster, sealing key, auksd instances on etcd
+
+pub const PREFIX: &str = "/auks-ha/";
+
+pub struct Ha {
+    pub realm: Realm,
+    pub cluster: EtcdCluster,
+    pub keys: tempfile::TempDir,
+    pub instances: Vec<Auksd>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Runs `auksd-etcd`; it must succeed.
+pub fn auksd_etcd(args: &[&str]) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_auksd-etcd"));
+    c.args(args);
+    let o = run_cmd(&mut c, None, Duration::from_secs(120));
+    assert!(
+        o.status.success(),
+        "auksd-etcd {args:?} failed\n{}",
+        out(&o)
+    );
+    o
+}
+
+/// The auksd block lines for the etcd repository.
+pub fn etcd_lines(cluster: &EtcdCluster, keyfile: &Path) -> String {
+    format!(
+        "EtcdEndpoints = \"{}\" ; EtcdPrefix = \"{PREFIX}\" ; EtcdSealKeyFile = \"{}\" ; EtcdTimeout = 2 ;",
+        cluster.endpoints(),
+        keyfile.display()
+    )
+}
+
+impl Ha {
+    pub fn start(n: usize, opts: AuksdOpts) -> Ha {
+        let realm = Realm::start();
+        let cluster = EtcdCluster::start(3);
+        let keys = temp_dir("auks-keys-");
+        let keyfile = keys.path().join("seal.keys");
+        auksd_etcd(&["genkey", "k1", keyfile.to_str().unwrap()]);
+        assert_eq!(mode_owner(&keyfile).0 & 0o777, 0o600);
+        let mut opts = opts;
+        opts.extra_auksd = format!("{} {}", etcd_lines(&cluster, &keyfile), opts.extra_auksd);
+        let instances = (0..n).map(|_| Auksd::start(&realm, opts.clone())).collect();
+        Ha {
+            realm,
+            cluster,
+            keys,
+            instances,
+            dir: temp_dir("auks-ha-"),
+        }
+    }
+
+    pub fn keyfile(&self) -> PathBuf {
+        self.keys.path().join("seal.keys")
+    }
+
+    /// A client configuration with `primary` then `secondary` instance.
+    pub fn conf(&self, primary: usize, secondary: usize) -> PathBuf {
+        let p = self
+            .dir
+            .path()
+            .join(format!("client-{primary}-{secondary}.conf"));
+        let a = &self.instances[primary];
+        let b = &self.instances[secondary];
+        a.write_client_conf(&p, a.port(), b.port());
+        p
+    }
+
+    pub fn logs(&self) -> String {
+        let mut s = String::new();
+        for (i, a) in self.instances.iter().enumerate() {
+            s.push_str(&format!("=== instance {i} ===\n{}\n", a.log()));
+        }
+        s + &self.cluster.logs()
+    }
+}
+
+pub fn admin_cc(realm: &Realm, dir: &Path) -> PathBuf {
+    let princ = format!("host/{}@TEST.REALM", hostname());
+    let kt = dir.join("host.keytab");
+    if !kt.exists() {
+        realm.add_randkey_to_keytab(&princ, &kt);
+    }
+    let cc = dir.join("admin.cc");
+    realm.kinit_keytab(&princ, &kt, &cc);
+    cc
+}
+
+pub fn get_ok(ha: &Ha, conf: &Path, user: &LocalUser, cc: &Path) -> bool {
+    let out = ha.dir.path().join(format!("got-{}", user.uid));
+    let _ = fs::remove_file(&out);
+    let uid = user.uid.to_string();
+    let target = format!("FILE:{}", out.display());
+    let o = auks(
+        &ha.realm,
+        conf,
+        cc,
+        None,
+        &["-g", "-u", &uid, "-C", &target],
+    );
+    o.status.success()
+}
+
+pub fn wait_until(max: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let t = Instant::now();
+    while t.elapsed() < max {
+        if f() {
+            return Some(t.elapsed());
+        }
+        sleep(Duration::from_millis(20));
+    }
+    None
 }
