@@ -5,8 +5,8 @@
 //! Both answer the same calls, so the workers do not know which one serves
 //! them. What differs with etcd:
 //! - the view is loaded and kept current by the watch thread started here;
-//!   GETs before it is loaded wait for it (bounded), as with the lazy load
-//!   of the local repository;
+//!   a GET before it is loaded reads its one key from etcd (as the local
+//!   repository loads one file on demand);
 //! - an ADD or REMOVE that etcd cannot take (no quorum) is refused with a
 //!   reason that says so, while GETs go on from the last view;
 //! - the clean stage runs on the instance that holds the `clean` lease lock,
@@ -137,8 +137,18 @@ impl Backend {
         match self {
             Backend::Local(r) => r.get(ctx, uid),
             Backend::Etcd(e) => {
-                e.repo.wait_synced(SYNC_WAIT);
-                e.repo.get(uid)
+                if e.repo.is_synced() {
+                    return e.repo.get(uid);
+                }
+                // Not loaded yet: this one key from etcd, else wait a little.
+                match e.repo.fetch(uid) {
+                    Ok(r) => r,
+                    Err(err) => {
+                        crate::log!(2, "auksd : uid {uid} not read from etcd: {err}");
+                        e.repo.wait_synced(SYNC_WAIT);
+                        e.repo.get(uid)
+                    }
+                }
             }
         }
     }

@@ -261,6 +261,17 @@ impl EtcdRepo {
         Ok(())
     }
 
+    /// Reads the credential of `uid` from etcd itself (before the view is
+    /// loaded: a restarted instance serves a GET at once, as the local
+    /// repository loads one file on demand). `Ok(None)`: none stored.
+    pub fn fetch(&self, uid: u32) -> Result<Option<Arc<CredRecord>>, StoreError> {
+        let key = self.key_of(uid);
+        match self.etcd.get(&key)? {
+            None => Ok(None),
+            Some(kv) => Ok(self.open_kv(&kv)?.map(|(_, e)| e.rec)),
+        }
+    }
+
     fn entry(&self, uid: u32) -> Option<Entry> {
         self.map
             .read()
