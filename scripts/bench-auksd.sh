@@ -124,6 +124,7 @@ EOF
 # --- one daemon ------------------------------------------------------------
 ms_now() { date +%s%3N; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$D_PID/status" 2> /dev/null || echo 0; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$D_PID/status" 2> /dev/null || echo 0; }
 # start_daemon BINARY: sets D_PID and LISTEN_MS
 start_daemon() {
     local t0 t1
@@ -190,7 +191,7 @@ bench() {
         sleep 1
         echo "   $n credentials: port open after ${LISTEN_MS} ms, all loaded after ${line} ms, RSS $(rss_kb) kB, DUMP lists $(dump_count)"
         if [ "$n" = 100000 ]; then
-            echo "   DUMP of $n: $("$LOAD" --op dump --conf "$W/auks.conf" --ccache "$W/admin.cc" 2>&1), RSS after $(rss_kb) kB"
+            echo "   DUMP of $n: $("$LOAD" --op dump --conf "$W/auks.conf" --ccache "$W/admin.cc" 2>&1), RSS after $(rss_kb) kB, peak RSS $(hwm_kb) kB"
         fi
         stop_daemon
     done

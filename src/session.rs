@@ -387,10 +387,21 @@ impl<'a> Session<'a> {
     /// Send one application message as a KRB-PRIV frame.
     pub fn send(&mut self, plain: &[u8]) -> Result<()> {
         let msg = self.ac.mk_priv(plain)?;
+        let by = bound(self.io_timeout, self.deadline);
+        if msg.len() > GROW_FROM {
+            // A large message (a DUMP reply): no copy just to prepend the
+            // length; two segments do not matter at this size.
+            let len = u32::try_from(msg.len()).map_err(|_| SessionError::TooLarge {
+                what: "sending message",
+                len: msg.len() as u64,
+                max: MAX_PRIV_MSG,
+            })?;
+            write_all(&mut self.stream, &len.to_be_bytes(), by, "sending message")?;
+            return write_all(&mut self.stream, &msg, by, "sending message");
+        }
         let mut out = Vec::with_capacity(msg.len() + 4);
         push_frame(&mut out, &msg);
         drop(msg);
-        let by = bound(self.io_timeout, self.deadline);
         write_all(&mut self.stream, &out, by, "sending message")
     }
 

@@ -91,7 +91,7 @@ fn repository_survives_restart_and_sigterm_is_clean() {
     );
     assert!(log.contains("ignored aukscc_junk"), "{log}");
     assert!(
-        log.contains("repository loaded: 1 credentials loaded"),
+        log.contains("repository loaded: 1 credentials in"),
         "one summary line: {log}"
     );
     assert!(junk.exists(), "unreadable cache files are left in place");

@@ -3,7 +3,9 @@
 //! authenticated session):
 //! - 1 000 simultaneous GETs with Workers = 4, QueueSize = 16: no failure;
 //! - 50 authenticated sessions that stay silent (25 of a principal without
-//!   any role, 25 of a user) with Workers = 2: a ping answers within 1 s.
+//!   any role, 25 of a user) with Workers = 2: a ping answers within 1 s;
+//! - a user's session sending one request every 4 s is closed at the
+//!   session deadline (30 s), not kept for minutes.
 //!
 //! After each, the stored credential is unchanged (memory and file).
 //!
@@ -184,6 +186,35 @@ fn idle_sessions(realm: &Realm, alice: &LocalUser, alice_cc: &Path, idle_cc: &Pa
     );
 }
 
+/// One user session sending a PING every 4 s: returns how long the daemon
+/// kept it and how many requests it answered.
+fn slow_session(realm: &Realm, alice_cc: &Path) -> (Duration, usize) {
+    let auksd = Auksd::start(realm, AuksdOpts::default());
+    let ctx = Context::new().unwrap();
+    let cc = Ccache::resolve(&ctx, &format!("FILE:{}", alice_cc.display())).unwrap();
+    let stream = TcpStream::connect(("127.0.0.1", auksd.port())).expect("connect");
+    let t = Instant::now();
+    let mut s = Session::connect(
+        &ctx,
+        stream,
+        &cc,
+        AUKSD_PRINCIPAL,
+        false,
+        Duration::from_secs(20),
+    )
+    .expect("authenticate");
+    let ping = auks::proto::encode_request(&auks::proto::Request::Ping);
+    let mut answered = 0;
+    while t.elapsed() < Duration::from_secs(90) {
+        if s.send(&ping).is_err() || s.recv(auks::proto::MAX_MESSAGE).is_err() {
+            return (t.elapsed(), answered);
+        }
+        answered += 1;
+        std::thread::sleep(Duration::from_secs(4));
+    }
+    (t.elapsed(), answered)
+}
+
 #[test]
 fn bursts_and_idle_sessions_are_absorbed() {
     let realm = Realm::start();
@@ -197,6 +228,15 @@ fn bursts_and_idle_sessions_are_absorbed() {
     // concurrently, and no libkrb5 context exists yet.
     std::env::set_var("KRB5_CONFIG", realm.krb5_conf());
     std::env::set_var("KRB5RCACHEDIR", realm.rcache_dir());
-    burst(&realm, &alice, &alice_cc);
-    idle_sessions(&realm, &alice, &alice_cc, &idle_cc);
+    std::thread::scope(|sc| {
+        let slow = sc.spawn(|| slow_session(&realm, &alice_cc));
+        burst(&realm, &alice, &alice_cc);
+        idle_sessions(&realm, &alice, &alice_cc, &idle_cc);
+        let (kept, answered) = slow.join().expect("slow session");
+        eprintln!("figure: a session sending a request every 4 s was closed after {kept:?} ({answered} requests answered)");
+        assert!(
+            kept >= Duration::from_secs(24) && kept < Duration::from_secs(40),
+            "session deadline: kept {kept:?}, {answered} requests answered"
+        );
+    });
 }

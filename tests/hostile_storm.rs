@@ -88,17 +88,28 @@ fn storm(s: &Setup) {
     let stop = Arc::new(AtomicBool::new(false));
     let acked: Arc<Mutex<HashMap<u32, (i64, i64)>>> = Arc::default();
     let count = Arc::new(Mutex::new(0usize));
+    let first_err: Arc<Mutex<Option<String>>> = Arc::default();
     let t0 = Instant::now();
     std::thread::scope(|sc| {
         for i in 0..USERS {
-            let (stop, acked, count) = (Arc::clone(&stop), Arc::clone(&acked), Arc::clone(&count));
+            let (stop, acked, count, first_err) = (
+                Arc::clone(&stop),
+                Arc::clone(&acked),
+                Arc::clone(&count),
+                Arc::clone(&first_err),
+            );
             let conf = conf.clone();
             sc.spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     let (data, end, till) = fresh_tgt(&s.realm, &s.acc, &s.keytabs(), &s.ccs(), i);
-                    if client(&conf, &s.cc(i)).add(data).is_ok() {
-                        acked.lock().unwrap().insert(s.acc.uid(i), (end, till));
-                        *count.lock().unwrap() += 1;
+                    match client(&conf, &s.cc(i)).add(data) {
+                        Ok(()) => {
+                            acked.lock().unwrap().insert(s.acc.uid(i), (end, till));
+                            *count.lock().unwrap() += 1;
+                        }
+                        Err(e) => {
+                            first_err.lock().unwrap().get_or_insert(e.to_string());
+                        }
                     }
                 }
             });
@@ -112,10 +123,16 @@ fn storm(s: &Setup) {
         "figure: {n} ADDs acknowledged by 16 clients in {:.1} s before kill -9",
         t0.elapsed().as_secs_f64() - 0.0
     );
-    assert!(n >= USERS as usize, "the storm did not run: {n} ADDs");
+    assert!(
+        n >= USERS as usize,
+        "the storm did not run: {n} ADDs; first failure: {:?}\n{}",
+        first_err.lock().unwrap(),
+        tail(&d.log(), 20)
+    );
 
+    let from = d.log().len();
     let to_listen = d.restart();
-    d.wait_log("repository loaded", Duration::from_secs(60));
+    d.wait_log_after(from, "repository loaded", Duration::from_secs(60));
     eprintln!("figure: restart after kill -9: port open in {to_listen:?}");
     let cache = s.base.cache_dir();
     let ctx = Context::new().unwrap();
@@ -205,7 +222,7 @@ fn full_file_system(s: &Setup) {
     let text = err.to_string();
     eprintln!("figure: ADD on a full CacheDir: {text}");
     assert!(
-        text.contains("cannot store") || text.contains("space"),
+        text.contains("cannot store") && text.contains("file system of CacheDir is full"),
         "a clear error: {text}"
     );
     assert!(d.alive(), "auksd died on a full disk\n{}", d.log());

@@ -107,6 +107,7 @@ fn build_state(conf: DaemonConfig, old: Option<&State>) -> Result<State, DaemonE
         _ => Arc::new(Backend::open(&conf.auksd)?),
     };
     Ok(State {
+        role,
         acl,
         endpoint: ep.clone(),
         server_principal: ep.principal,
@@ -142,11 +143,11 @@ fn start_loader(repo: Arc<Repo>, first: bool) {
             }
             crate::log!(
                 1,
-                "auksd : repository {}: {} credentials loaded in {:.2} s ({} in memory, {} unreadable files left in place, {} other files ignored, {} leftover temporary files removed)",
+                "auksd : repository {}: {} credentials in {:.2} s ({} files read by the loader, {} unreadable files left in place, {} other files ignored, {} leftover temporary files removed)",
                 if first { "loaded" } else { "re-scanned" },
-                s.loaded,
-                s.took.as_secs_f64(),
                 repo.len(),
+                s.took.as_secs_f64(),
+                s.loaded,
                 s.failed,
                 s.ignored,
                 s.leftovers_removed
@@ -188,8 +189,11 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     let limits = Limits::for_fd_limit(dispatch::fd_limit());
     crate::log!(
         1,
-        "auksd : {} listening on {} as {} ({} workers, growing to {} when busy; {} pending handshakes, {} per address)",
-        st.endpoint.host,
+        "auksd : {} server listening on {} as {} ({} workers, more when they wait for clients, up to {}; {} pending handshakes, {} per address)",
+        match st.role {
+            ServerRole::Primary => "primary",
+            ServerRole::Secondary => "secondary",
+        },
         listener
             .local_addr()
             .map(|a| a.to_string())

@@ -89,6 +89,7 @@ pub fn detect_role(hostname: &str, primary: &str, secondary: &str) -> Option<Ser
 /// What a reload replaces: configuration, ACL, Kerberos identity and
 /// repository (the same one when `CacheDir` did not change).
 struct State {
+    role: ServerRole,
     conf: DaemonConfig,
     acl: Acl,
     endpoint: Endpoint,

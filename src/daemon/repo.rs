@@ -331,10 +331,21 @@ impl Repo {
         )
         .map_err(|e| RepoError::Write {
             path: path.display().to_string(),
-            reason: e.to_string(),
+            reason: format!("{e}{}", self.space_hint()),
         })?;
         self.write_map().insert(uid, Arc::new(rec));
         Ok((outcome, allowed))
+    }
+
+    /// " (the file system of CacheDir is full)" when it is (libkrb5 only
+    /// says "I/O operation failed").
+    fn space_hint(&self) -> &'static str {
+        match nix::sys::statvfs::statvfs(&self.dir) {
+            Ok(v) if v.blocks_available() == 0 || v.files_available() == 0 => {
+                " (the file system of CacheDir is full)"
+            }
+            _ => "",
+        }
     }
 
     /// Remove the credential of `uid` once `check` (given the stored

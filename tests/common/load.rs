@@ -87,7 +87,7 @@ pub fn add_principals(realm: &Realm, names: &[String], keytabs: &Path) {
     for n in names {
         let p = realm.princ(n);
         script.push_str(&format!(
-            "addprinc -randkey {p}\nktadd -k {}/{n}.keytab {p}\n",
+            "addprinc -randkey {p}\nktadd -norandkey -k {}/{n}.keytab {p}\n",
             keytabs.display()
         ));
     }
@@ -169,6 +169,7 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(errf.try_clone().unwrap())
             .stderr(errf);
+        let before = self.log().matches(" listening on ").count();
         let start = Instant::now();
         self.child = Some(c.spawn().expect("start auksd"));
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
@@ -176,10 +177,14 @@ impl Daemon {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("auksd exited early ({st})\n{}", self.log());
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            // Our daemon says it listens (the port alone could be another
+            // process's, taken since the harness chose it).
+            if self.log().matches(" listening on ").count() > before
+                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            {
                 return start.elapsed();
             }
-            thread::sleep(Duration::from_millis(5));
+            thread::sleep(Duration::from_millis(2));
         }
         panic!("auksd not listening after 20 s\n{}", self.log());
     }
@@ -223,9 +228,14 @@ impl Daemon {
 
     /// Wait until the log contains `needle` (panics after `max`).
     pub fn wait_log(&self, needle: &str, max: Duration) -> Duration {
+        self.wait_log_after(0, needle, max)
+    }
+
+    /// Wait until the log past byte `from` contains `needle`.
+    pub fn wait_log_after(&self, from: usize, needle: &str, max: Duration) -> Duration {
         let start = Instant::now();
         while start.elapsed() < max {
-            if self.log().contains(needle) {
+            if self.log_since(from).contains(needle) {
                 return start.elapsed();
             }
             thread::sleep(Duration::from_millis(20));
