@@ -1007,7 +1007,7 @@ pub fn run_renewer(opts: &RenewerOptions) -> Result<(), RenewerError> {
         let client = Client::new(conf.clone());
         let delay = Duration::from_secs(conf.renewer.delay.max(1));
         // With the daemons' repository in etcd: one pass per cluster.
-        let lock = crate::store::pass_lock::PassLock::from_conf_file(&conf.path, delay.as_secs())
+        let lock = crate::store::pass_lock::PassLock::from_conf_file(&conf.path)
             .map_err(RenewerError::Other)?;
         if lock.is_active() {
             crate::log!(1, "auksdrenewer : one pass per cluster (etcd pass lock)");

@@ -341,3 +341,29 @@ fn a_watch_behind_a_compaction_reloads_the_view() {
     );
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
 }
+
+#[test]
+fn a_lease_refreshed_in_the_background_outlives_a_long_turn() {
+    let cluster = EtcdCluster::start(3);
+    let c = conf(&cluster, "/t7/");
+    let l1 = Arc::new(Leader::new(
+        Arc::new(Etcd::new(&c).unwrap()),
+        b"/t7/lock/renewer".to_vec(),
+        3,
+    ));
+    let l2 = Leader::new(
+        Arc::new(Etcd::new(&c).unwrap()),
+        b"/t7/lock/renewer".to_vec(),
+        3,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    l1.keep_alive_in_background(stop.clone()).unwrap();
+    assert!(l1.try_lead().unwrap());
+    // A turn longer than the TTL: the holder keeps the lock.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(!l2.try_lead().unwrap(), "lock lost during a long turn");
+    // The holder dies (no more refreshes): taken over after the TTL.
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let t = wait_until(Duration::from_secs(10), || l2.try_lead().unwrap());
+    assert!(t.is_some(), "a dead holder was never replaced");
+}

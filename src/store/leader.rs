@@ -87,6 +87,36 @@ impl Leader {
             .map(|kv| String::from_utf8_lossy(&kv.value).into_owned()))
     }
 
+    /// Refreshes the lease every third of its TTL in a thread of its own
+    /// while the lock is held, until `stop`: the holder keeps the lock as
+    /// long as it lives, however long one of its turns takes, and a dead
+    /// holder is replaced after `ttl` seconds.
+    pub fn keep_alive_in_background(
+        self: &Arc<Self>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::io::Result<()> {
+        let me = Arc::clone(self);
+        let period =
+            std::time::Duration::from_secs(u64::try_from(self.ttl / 3).unwrap_or(1).max(1));
+        std::thread::Builder::new()
+            .name("etcd-lease".into())
+            .spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(period);
+                    let mut held = me.lease.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(id) = *held {
+                        match me.etcd.lease_keepalive(id) {
+                            Ok(ttl) if ttl > 0 => {}
+                            Ok(_) => *held = None,
+                            // Unknown: the next try_lead decides.
+                            Err(_) => {}
+                        }
+                    }
+                }
+            })
+            .map(|_| ())
+    }
+
     /// Gives the lock up (on shutdown), so another instance takes over at
     /// once instead of after the lease runs out.
     pub fn resign(&self) {

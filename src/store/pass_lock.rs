@@ -5,14 +5,27 @@
 //! etcd keys every renewer runs every pass, as before.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::etcd::Etcd;
 use super::leader::Leader;
 use crate::config::{parse_file, DaemonConfig};
 
-/// The lock, or nothing to lock.
-pub struct PassLock(Option<Leader>);
+/// Lease of the renewer lock: a dead renewer is replaced after this long.
+pub const PASS_LOCK_TTL: i64 = 30;
+
+/// The lock (and the stop flag of its keep-alive thread), or nothing to
+/// lock.
+pub struct PassLock(Option<(Arc<Leader>, Arc<AtomicBool>)>);
+
+impl Drop for PassLock {
+    fn drop(&mut self) {
+        if let Some((_, stop)) = &self.0 {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
 
 /// What [`PassLock::may_run`] decided.
 pub enum Decision {
@@ -22,10 +35,11 @@ pub enum Decision {
 }
 
 impl PassLock {
-    /// Reads the etcd keys of the auksd block of `conf`, if any. The lease
-    /// outlives two passes: a dead holder is replaced within about
-    /// `2 × delay + 30` seconds.
-    pub fn from_conf_file(conf: &Path, delay_secs: u64) -> Result<PassLock, String> {
+    /// Reads the etcd keys of the auksd block of `conf`, if any. The holder
+    /// refreshes its lease in the background, however long a pass takes; a
+    /// dead holder is replaced within [`PASS_LOCK_TTL`] seconds plus one
+    /// `Delay`.
+    pub fn from_conf_file(conf: &Path) -> Result<PassLock, String> {
         let Ok(file) = parse_file(conf) else {
             return Ok(PassLock(None));
         };
@@ -38,8 +52,12 @@ impl PassLock {
         };
         let etcd = Etcd::new(&ec).map_err(|e| e.to_string())?;
         let key = format!("{}lock/renewer", ec.prefix).into_bytes();
-        let ttl = i64::try_from(delay_secs.min(86_400) * 2 + 30).unwrap_or(600);
-        Ok(PassLock(Some(Leader::new(Arc::new(etcd), key, ttl))))
+        let leader = Arc::new(Leader::new(Arc::new(etcd), key, PASS_LOCK_TTL));
+        let stop = Arc::new(AtomicBool::new(false));
+        leader
+            .keep_alive_in_background(Arc::clone(&stop))
+            .map_err(|e| format!("cannot start the etcd lease thread: {e}"))?;
+        Ok(PassLock(Some((leader, stop))))
     }
 
     pub fn is_active(&self) -> bool {
@@ -48,7 +66,7 @@ impl PassLock {
 
     /// Whether this renewer runs the next pass.
     pub fn may_run(&self) -> Decision {
-        let Some(l) = &self.0 else {
+        let Some((l, _)) = &self.0 else {
             return Decision::Run;
         };
         match l.try_lead() {
@@ -64,7 +82,7 @@ impl PassLock {
 
     /// Gives the lock up (on stop or reload).
     pub fn resign(&self) {
-        if let Some(l) = &self.0 {
+        if let Some((l, _)) = &self.0 {
             l.resign();
         }
     }
