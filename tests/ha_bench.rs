@@ -313,6 +313,23 @@ fn bench_etcd_backend_next_to_local() {
         pct(&mut raw, 0.50),
         pct(&mut raw, 0.99)
     ));
+    // The same from 4 concurrent writers (distinct keys), as in the ADD
+    // measure: what etcd on this machine costs under that concurrency.
+    let revs: Vec<std::sync::atomic::AtomicI64> = (0..4)
+        .map(|_| std::sync::atomic::AtomicI64::new(0))
+        .collect();
+    let mut f = load(4, |i| {
+        let key = format!("/bench/raw{i}").into_bytes();
+        let r = revs[i].load(Ordering::Relaxed);
+        match etcd.put_if(&key, &value, r, 0) {
+            Ok(Some(nr)) => {
+                revs[i].store(nr, Ordering::Relaxed);
+                Some(true)
+            }
+            _ => Some(false),
+        }
+    });
+    report.push(f.line("etcd alone: CAS put, 4 writers"));
     println!("\n=== auksd: etcd backend next to the local CacheDir ===");
     for l in &report {
         println!("{l}");
