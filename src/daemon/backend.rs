@@ -25,6 +25,9 @@ use crate::proto::CredRecord;
 use crate::store::view::WriteError;
 use crate::store::{watch, EtcdRepo, Leader, StoreError};
 
+/// Lease of the clean lock: a dead holder is replaced after this long.
+pub const CLEAN_LOCK_TTL: i64 = 30;
+
 /// Longest wait of a GET for the first load of the etcd view.
 pub const SYNC_WAIT: Duration = Duration::from_secs(5);
 
@@ -32,7 +35,7 @@ pub const SYNC_WAIT: Duration = Duration::from_secs(5);
 pub struct EtcdBackend {
     repo: Arc<EtcdRepo>,
     stop: Arc<AtomicBool>,
-    clean_lock: Leader,
+    clean_lock: Arc<Leader>,
 }
 
 impl Drop for EtcdBackend {
@@ -78,10 +81,16 @@ impl Backend {
             crate::log!(lvl, "auksd : {line}");
         })
         .map_err(|e| DaemonError::Other(format!("cannot start the etcd watch: {e}")))?;
-        // The lease outlives a clean stage by far; a dead holder's lock is
-        // taken over after it runs out.
-        let ttl = i64::try_from(conf.clean_delay.clamp(5, 3600) * 2).unwrap_or(600);
-        let clean_lock = Leader::new(Arc::clone(repo.etcd()), repo.lock_key("clean"), ttl);
+        // The holder refreshes its lease in the background; a dead holder's
+        // lock is taken over once the lease ran out.
+        let clean_lock = Arc::new(Leader::new(
+            Arc::clone(repo.etcd()),
+            repo.lock_key("clean"),
+            CLEAN_LOCK_TTL,
+        ));
+        clean_lock
+            .keep_alive_in_background(Arc::clone(&stop))
+            .map_err(|e| DaemonError::Other(format!("cannot start the etcd lease thread: {e}")))?;
         crate::log!(
             1,
             "auksd : repository: etcd {} prefix {} (sealing key {})",
