@@ -53,6 +53,47 @@ pub type Result<T> = std::result::Result<T, CredError>;
 /// Extract the TGT (and a cross-realm TGT if present) from a ccache and
 /// serialise it as an unencrypted KRB-CRED (§4.1). `None` = default ccache.
 pub fn extract_from_ccache(ctx: &Context, ccache: Option<&str>) -> Result<Zeroizing<Vec<u8>>> {
+    extract_with(ctx, ccache, |_, data| Ok(data))
+}
+
+/// The AUKS record of the TGT in the FILE ccache `ccache`, known to belong
+/// to `uid` (the daemon's own cache file `aukscc_<uid>`): the times come
+/// from the ccache entries, with neither an account lookup nor a second
+/// decoding of the KRB-CRED.
+pub fn record_from_ccache(ctx: &Context, ccache: &str, uid: u32) -> Result<CredRecord> {
+    extract_with(ctx, Some(ccache), |tickets, data| {
+        let first = tickets[0];
+        let principal = first.client()?;
+        if principal.len() > MAX_PRINCIPAL_LEN {
+            return Err(CredError::PrincipalTooLong(principal));
+        }
+        let mut rec = CredRecord {
+            principal,
+            uid,
+            starttime: first.starttime(),
+            endtime: first.endtime(),
+            renew_till: first.renew_till(),
+            addressless: !first.has_addresses(),
+            crossrealm: tickets.len() > 1,
+            data,
+            status: 0,
+        };
+        for c in &tickets[1..] {
+            rec.starttime = rec.starttime.min(c.starttime());
+            rec.endtime = rec.endtime.min(c.endtime());
+            rec.renew_till = rec.renew_till.max(c.renew_till());
+        }
+        Ok(rec)
+    })
+}
+
+/// Find the local TGT (and a cross-realm one) of a ccache, serialise them
+/// as a KRB-CRED and hand both to `then`.
+fn extract_with<T>(
+    ctx: &Context,
+    ccache: Option<&str>,
+    then: impl FnOnce(&[&Creds<'_>], Zeroizing<Vec<u8>>) -> Result<T>,
+) -> Result<T> {
     let cc = match ccache {
         Some(n) => Ccache::resolve(ctx, n)?,
         None => Ccache::default(ctx)?,
@@ -93,7 +134,11 @@ pub fn extract_from_ccache(ctx: &Context, ccache: Option<&str>) -> Result<Zeroiz
         Some(x) => krb5::encode_krb_cred(ctx, &mut [&mut local, x])?,
         None => krb5::encode_krb_cred(ctx, &mut [&mut local])?,
     };
-    check_size(data)
+    let data = check_size(data)?;
+    match &cross {
+        Some(x) => then(&[&local, x], data),
+        None => then(&[&local], data),
+    }
 }
 
 fn check_size(data: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>> {
@@ -184,25 +229,6 @@ pub fn record_from_krb_cred(ctx: &Context, data: Zeroizing<Vec<u8>>) -> Result<C
         source,
     })?;
     let uid = uid_of(&m.principal, &name)?;
-    Ok(CredRecord {
-        principal: m.principal,
-        uid,
-        starttime: m.starttime,
-        endtime: m.endtime,
-        renew_till: m.renew_till,
-        addressless: m.addressless,
-        crossrealm: m.crossrealm,
-        data,
-        status: 0,
-    })
-}
-
-/// Build the AUKS record for a KRB-CRED already known to belong to `uid`
-/// (the daemon's own cache file `aukscc_<uid>`, whose mapping was checked
-/// when it was stored): no account lookup.
-pub fn record_with_uid(ctx: &Context, data: Zeroizing<Vec<u8>>, uid: u32) -> Result<CredRecord> {
-    let data = check_size(data)?;
-    let m = meta(ctx, &data)?;
     Ok(CredRecord {
         principal: m.principal,
         uid,

@@ -1,16 +1,16 @@
 //! auksd: the credential repository daemon (spec §5).
 //!
 //! Threads and files:
-//! - the dispatcher ([`dispatch`], main thread) accepts connections and runs
+//! - the dispatcher (`dispatch.rs`, main thread) accepts connections and runs
 //!   the unauthenticated handshake on non-blocking sockets, each client
 //!   address getting a bounded share of that stage;
-//! - worker threads ([`worker`]) take connections from the unbounded queue
+//! - worker threads (`worker.rs`) take connections from the unbounded queue
 //!   of the elastic [`pool`], authenticate them and serve their requests,
 //!   every decision taken by the pure [`authz`] module against the
 //!   [`repo`]sitory, local or in etcd ([`backend`]);
 //! - the loader reads the repository after the port is open; the cleaner
 //!   drops expired credentials every `CleanDelay` seconds;
-//! - [`lifecycle`] starts all of them, handles signals and reloads;
+//! - `lifecycle.rs` starts all of them, handles signals and reloads;
 //!   [`droplog`] aggregates what is logged about dropped connections.
 
 pub mod authz;

@@ -171,8 +171,7 @@ impl Repo {
             Ok(_) => {}
         }
         let name = format!("FILE:{}", path.display());
-        cred::extract_from_ccache(ctx, Some(&name))
-            .and_then(|data| cred::record_with_uid(ctx, data, uid))
+        cred::record_from_ccache(ctx, &name, uid)
             .map(Some)
             .map_err(|e| format!("{}: {e}", path.display()))
     }

@@ -134,12 +134,18 @@ impl Worker<'_> {
     /// Run `io`, a wait for the client, telling the pool so that queued
     /// work gets another thread meanwhile.
     fn waiting<R>(&self, io: impl FnOnce() -> R) -> R {
+        /// Ends the wait even if `io` panics.
+        struct Blocked<'a>(&'a Shared);
+        impl Drop for Blocked<'_> {
+            fn drop(&mut self) {
+                self.0.pool.block_end();
+            }
+        }
         if self.shared.pool.block_begin() {
             spawn(self.shared);
         }
-        let r = io();
-        self.shared.pool.block_end();
-        r
+        let _blocked = Blocked(self.shared);
+        io()
     }
 
     fn session(&self, conn: Conn) {
