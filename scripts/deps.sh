@@ -16,9 +16,12 @@ PACKAGES=(
     procps
     man-db lintian
     openssh-server openssh-client libpam-slurm-adopt libpam0g-dev pamtester
+    etcd-server etcd-client
     libnss-wrapper
 )
-DAEMONS=(krb5kdc kadmind munged slurmrestd sshd)
+# etcd-server: the HA tests start their own members on loopback; the
+# package's own service must not stay up.
+DAEMONS=(krb5kdc kadmind munged slurmrestd sshd etcd)
 
 die() { echo "deps.sh: $*" >&2; exit 1; }
 

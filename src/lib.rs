@@ -14,6 +14,7 @@
 //! - [`daemon`]: auksd (ACL, repository, workers, clean stage).
 //! - [`logging`]: the logging facade (the `log` crate) and its backends;
 //!   [`mod@log`] is the legacy `crate::log!` shim over it.
+//! - [`store`]: the replicated repository in etcd (auksd high availability).
 //! - [`renew`]: renewal (`auks -R`, auksdrenewer, HelperScript) and
 //!   [`aukspriv`]: the keytab-based TGT refresher.
 //!
@@ -40,6 +41,7 @@ pub mod renew;
 pub mod session;
 #[allow(unsafe_code)]
 pub mod spank;
+pub mod store;
 pub mod suggest;
 pub mod timefmt;
 pub mod version;

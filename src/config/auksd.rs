@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::etcd::{read_etcd, EtcdConf};
 use super::reader::{BlockReader, INT_MAX};
 use super::{
     Block, ConfigError, DEFAULT_ACL, DEFAULT_CACHE_DIR, DEFAULT_DAEMON_LOG, DEFAULT_KEYTAB,
@@ -28,6 +29,8 @@ pub struct DaemonConf {
     /// Seconds between clean stages.
     pub clean_delay: u64,
     pub replay_cache: bool,
+    /// The replicated repository in etcd; `None`: the local `CacheDir`.
+    pub etcd: Option<EtcdConf>,
 }
 
 /// Reads an `auksd` block; unset keys take the C defaults.
@@ -62,6 +65,7 @@ pub(super) fn read_auksd(
     let workers = r.int(workers_key, 10, 1, MAX_WORKERS)?;
     let clean_delay = r.uint("CleanDelay", d.clean_delay)?;
     let replay_cache = r.boolean("ReplayCache", d.replay_cache);
+    let etcd = read_etcd(&mut r)?;
     r.finish();
     Ok(DaemonConf {
         primary_keytab,
@@ -75,5 +79,6 @@ pub(super) fn read_auksd(
         workers: usize::try_from(workers).unwrap_or(d.workers),
         clean_delay,
         replay_cache,
+        etcd,
     })
 }

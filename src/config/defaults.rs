@@ -79,6 +79,7 @@ impl Default for DaemonConf {
             workers: 10,
             clean_delay: 300,
             replay_cache: true,
+            etcd: None,
         }
     }
 }

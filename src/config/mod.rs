@@ -27,6 +27,7 @@ mod auksd;
 mod common;
 mod defaults;
 mod error;
+mod etcd;
 mod model;
 mod parser;
 mod reader;
@@ -41,6 +42,7 @@ pub use defaults::{
     ENV_DAEMON_CONF,
 };
 pub use error::ConfigError;
+pub use etcd::{EtcdConf, DEFAULT_ETCD_PREFIX, DEFAULT_SEAL_KEY_FILE};
 pub use model::{Block, ConfFile, Entry};
 pub use parser::{parse_file, parse_str, MAX_FILE_LEN, MAX_TOKEN_LEN};
 pub(crate) use reader::BlockReader;

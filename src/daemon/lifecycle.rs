@@ -9,6 +9,7 @@
 //! (it is replaced only when the address changed). SIGUSR2 logs counters.
 //! [`check`] is `auksd -t`.
 
+use super::backend::Backend;
 use super::dispatch::{self, dispatch, Control, Limits};
 use super::droplog::{self, DropLog};
 use super::pool::Pool;
@@ -102,8 +103,8 @@ fn build_state(conf: DaemonConfig, old: Option<&State>) -> Result<State, DaemonE
         Principal::parse(&ctx, &ep.principal)?;
     }
     let repo = match old {
-        Some(o) if o.conf.auksd.cache_dir == conf.auksd.cache_dir => Arc::clone(&o.repo),
-        _ => Arc::new(Repo::open(&conf.auksd.cache_dir)),
+        Some(o) if o.repo.same_as(&o.conf.auksd, &conf.auksd) => Arc::clone(&o.repo),
+        _ => Arc::new(Backend::open(&conf.auksd)?),
     };
     Ok(State {
         role,
@@ -206,7 +207,9 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     // systemd (Type=notify): ready once the port is open; the repository
     // loads in the background and requests wait for their own uid.
     crate::notify::ready();
-    start_loader(Arc::clone(&st.repo), true);
+    if let Some(local) = st.repo.local() {
+        start_loader(local, true);
+    }
     let shared = Arc::new(Shared {
         pool: Pool::new(st.conf.auksd.workers),
         state: RwLock::new(Arc::new(st)),
@@ -312,16 +315,20 @@ fn reload(opts: &Options, shared: &Arc<Shared>, listener: &mut TcpListener) {
         crate::log!(1, "auksd : configuration warning: {w}");
     }
     let same_repo = Arc::ptr_eq(&st.repo, &old.repo);
-    let repo = Arc::clone(&st.repo);
+    let repo = st.repo.local();
     let workers = st.conf.auksd.workers;
     shared.set_state(st);
     start_workers(shared, shared.pool.set_min(workers));
-    if same_repo {
-        // Pick up files added by hand; what is in memory stays.
-        start_loader(repo, false);
-    } else {
-        prepare_cache_dir(&shared.state().conf.auksd.cache_dir);
-        start_loader(repo, true);
+    match repo {
+        None => {} // etcd: the watch thread keeps the view current
+        Some(repo) if same_repo => {
+            // Pick up files added by hand; what is in memory stays.
+            start_loader(repo, false);
+        }
+        Some(repo) => {
+            prepare_cache_dir(&shared.state().conf.auksd.cache_dir);
+            start_loader(repo, true);
+        }
     }
     crate::log!(1, "auksd : reload done");
 }

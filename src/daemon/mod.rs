@@ -7,13 +7,14 @@
 //! - worker threads (`worker.rs`) take connections from the unbounded queue
 //!   of the elastic [`pool`], authenticate them and serve their requests,
 //!   every decision taken by the pure [`authz`] module against the
-//!   [`repo`]sitory;
+//!   [`repo`]sitory, local or in etcd ([`backend`]);
 //! - the loader reads the repository after the port is open; the cleaner
 //!   drops expired credentials every `CleanDelay` seconds;
 //! - `lifecycle.rs` starts all of them, handles signals and reloads;
 //!   [`droplog`] aggregates what is logged about dropped connections.
 
 pub mod authz;
+pub mod backend;
 mod dispatch;
 pub mod droplog;
 mod lifecycle;
@@ -23,9 +24,9 @@ mod worker;
 
 use crate::acl::Acl;
 use crate::config::{ConfigError, DaemonConfig, Endpoint};
+use backend::Backend;
 pub use dispatch::HANDSHAKE_TIMEOUT;
 pub use lifecycle::{check, run};
-use repo::Repo;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -94,7 +95,7 @@ struct State {
     endpoint: Endpoint,
     server_principal: String,
     keytab: String,
-    repo: Arc<Repo>,
+    repo: Arc<Backend>,
 }
 
 /// Everything the threads share.

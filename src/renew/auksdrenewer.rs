@@ -194,9 +194,22 @@ pub fn run_renewer(opts: &RenewerOptions) -> Result<(), RenewerError> {
         );
         let client = Client::new(conf.clone());
         let delay = Duration::from_secs(conf.renewer.delay.max(1));
+        // With the daemons' repository in etcd: one pass per cluster.
+        let lock = crate::store::pass_lock::PassLock::from_conf_file(&conf.path)
+            .map_err(RenewerError::Other)?;
+        if lock.is_active() {
+            crate::log!(1, "auksdrenewer : one pass per cluster (etcd pass lock)");
+        }
         loop {
             let started = Instant::now();
-            renewer_pass(&client, &term);
+            match lock.may_run() {
+                crate::store::pass_lock::Decision::Run => {
+                    renewer_pass(&client, &term);
+                }
+                crate::store::pass_lock::Decision::Skip(why) => {
+                    crate::log!(2, "auksdrenewer : pass skipped: {why}")
+                }
+            }
             let until = started + delay;
             while Instant::now() < until
                 && !term.load(Ordering::SeqCst)
@@ -205,10 +218,12 @@ pub fn run_renewer(opts: &RenewerOptions) -> Result<(), RenewerError> {
                 std::thread::sleep(Duration::from_millis(200));
             }
             if term.load(Ordering::SeqCst) {
+                lock.resign();
                 crate::log!(1, "auksdrenewer : stopped");
                 return Ok(());
             }
             if hup.swap(false, Ordering::SeqCst) {
+                lock.resign();
                 break;
             }
         }

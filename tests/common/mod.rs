@@ -12,6 +12,7 @@
 mod accounts;
 mod auksd;
 mod cli;
+pub mod etcd;
 mod files;
 pub mod load;
 mod ports;
