@@ -2,6 +2,7 @@
 //! output goes to a log file, and it is stopped (SIGTERM, then SIGKILL
 //! after 3 s) when the test drops it.
 
+use crate::common::kill_and_reap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -66,25 +67,7 @@ impl Bg {
 impl Drop for Bg {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            self.signal_now(&mut c);
+            kill_and_reap(&mut c, Duration::from_secs(3));
         }
-    }
-}
-
-impl Bg {
-    fn signal_now(&self, c: &mut Child) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(c.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(3) {
-            if let Ok(Some(_)) = c.try_wait() {
-                return;
-            }
-            sleep(Duration::from_millis(50));
-        }
-        let _ = c.kill();
-        let _ = c.wait();
     }
 }
