@@ -130,24 +130,6 @@ pub struct CredMeta {
     pub crossrealm: bool,
 }
 
-impl CredMeta {
-    /// The AUKS record of `data` (the KRB-CRED these are the metadata of)
-    /// for `uid`.
-    fn into_record(self, uid: u32, data: Zeroizing<Vec<u8>>) -> CredRecord {
-        CredRecord {
-            principal: self.principal,
-            uid,
-            starttime: self.starttime,
-            endtime: self.endtime,
-            renew_till: self.renew_till,
-            addressless: self.addressless,
-            crossrealm: self.crossrealm,
-            data,
-            status: 0,
-        }
-    }
-}
-
 /// Decode a KRB-CRED and compute its metadata.
 pub fn meta(ctx: &Context, data: &[u8]) -> Result<CredMeta> {
     let creds = krb5::decode_krb_cred(ctx, data).map_err(CredError::BadKrbCred)?;
@@ -197,15 +179,22 @@ pub fn same_tickets(ctx: &Context, a: &[u8], b: &[u8]) -> bool {
 pub fn record_from_krb_cred(ctx: &Context, data: Zeroizing<Vec<u8>>) -> Result<CredRecord> {
     let data = check_size(data)?;
     let m = meta(ctx, &data)?;
-    let name = m
-        .local_name
-        .as_ref()
-        .map_err(|source| CredError::NoLocalName {
-            principal: m.principal.clone(),
-            source: source.clone(),
-        })?;
-    let uid = uid_of(&m.principal, name)?;
-    Ok(m.into_record(uid, data))
+    let name = m.local_name.map_err(|source| CredError::NoLocalName {
+        principal: m.principal.clone(),
+        source,
+    })?;
+    let uid = uid_of(&m.principal, &name)?;
+    Ok(CredRecord {
+        principal: m.principal,
+        uid,
+        starttime: m.starttime,
+        endtime: m.endtime,
+        renew_till: m.renew_till,
+        addressless: m.addressless,
+        crossrealm: m.crossrealm,
+        data,
+        status: 0,
+    })
 }
 
 /// Build the AUKS record for a KRB-CRED already known to belong to `uid`
@@ -213,7 +202,18 @@ pub fn record_from_krb_cred(ctx: &Context, data: Zeroizing<Vec<u8>>) -> Result<C
 /// when it was stored): no account lookup.
 pub fn record_with_uid(ctx: &Context, data: Zeroizing<Vec<u8>>, uid: u32) -> Result<CredRecord> {
     let data = check_size(data)?;
-    Ok(meta(ctx, &data)?.into_record(uid, data))
+    let m = meta(ctx, &data)?;
+    Ok(CredRecord {
+        principal: m.principal,
+        uid,
+        starttime: m.starttime,
+        endtime: m.endtime,
+        renew_till: m.renew_till,
+        addressless: m.addressless,
+        crossrealm: m.crossrealm,
+        data,
+        status: 0,
+    })
 }
 
 /// Return an addressless version of the credential: a no-op when the TGT
