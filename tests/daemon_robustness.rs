@@ -449,7 +449,7 @@ fn timeout_bounds_the_whole_request() {
 fn failover_to_secondary_and_both_down() {
     let fx = setup();
     let dir = fx.realm.user_dir(&fx.alice);
-    let closed = free_ports(2);
+    let closed = closed_ports(2);
 
     // primary down, secondary = the real auksd
     let conf = dir.join("failover.conf");

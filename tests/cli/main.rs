@@ -13,7 +13,7 @@
 //!   6 no credential stored, 7 local ccache problem, 8 cred rejected, 9 protocol).
 //!
 //! `auks -R once` (renewal, the C suite's `/tmp/renewed` checks) is covered in
-//! tests/renewal.rs; here it only serves to run the HelperScript.
+//! tests/renewal/; here it only serves to run the HelperScript.
 //!
 //! This file holds the fixture; the tests are grouped by topic in `requests`,
 //! `send_receive`, `config_variants` and `usage`.

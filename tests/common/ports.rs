@@ -20,9 +20,3 @@ pub fn closed_ports(n: usize) -> Vec<u16> {
 pub fn closed_port() -> u16 {
     closed_ports(1)[0]
 }
-
-/// Former name of [`closed_ports`], kept for the tests that still call it: the ports
-/// are only good as CLOSED ports (nothing listens there), not to start a server on.
-pub fn free_ports(n: usize) -> Vec<u16> {
-    closed_ports(n)
-}

@@ -186,7 +186,7 @@ pub fn pid_alive(pid: u32) -> bool {
 }
 
 /// SIGTERM, then SIGKILL after `grace`; reaps the child and returns its status.
-pub(super) fn kill_and_reap(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
+pub fn kill_and_reap(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
     if let Ok(Some(st)) = child.try_wait() {
         return Some(st);
     }

@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use crate::common::*;
-use std::io::Read;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -154,9 +153,7 @@ impl Gateway {
         std::fs::copy(&opts.keytab, d.join("gw.keytab")).expect("copy keytab");
         set_mode(&d.join("gw.keytab"), 0o600);
         let mut key = [0u8; 32];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut key))
-            .expect("random key");
+        getrandom::fill(&mut key).expect("random key");
         write_file(&d.join("jwt.key"), key, 0o600);
         // Port 0: the OS chooses; `start` reads the port from the gateway's log.
         let port = 0;
@@ -330,19 +327,7 @@ impl Reply {
 impl Drop for Gateway {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_secs(5) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            kill_and_reap(&mut c, Duration::from_secs(5));
         }
     }
 }

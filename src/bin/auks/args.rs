@@ -1,24 +1,12 @@
-//! `auks`: the AUKS command-line client (spec §8).
-//!
-//! This binary only parses the command line, sets up logging and prints
-//! results; every request is carried out by the `auks` library
-//! ([`auks::client`], [`auks::cred`], [`auks::proto`]).
+//! The `auks` command line: the usage text, the options (as the C `auks`
+//! and its getopt_long, with a hint for a mistyped option) and the parsed
+//! [`Command`].
 
-use auks::client::{Client, ClientError};
-use auks::config::ClientConfig;
-use auks::cred::{self, CredError, Placement};
-use auks::krb5::Context;
-use auks::proto::{self, CredRecord};
 use std::ffi::OsString;
 use std::fmt;
-use std::fs::File;
-use std::io::{self, IsTerminal, Read, Write};
-use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::process::ExitCode;
-use zeroize::Zeroizing;
 
-const USAGE: &str = "\
+pub const USAGE: &str = "\
 Usage: auks [-h] [--version] [-v...] [-d...] [-f conffile] [-C ccache] [-u uid]
             [-p | -a | -g | -r | -D | -R once|loop | --send | --receive]
 
@@ -68,14 +56,15 @@ Exit status:
 
 /// How `-R` renews.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RenewMode {
+pub enum RenewMode {
     Once,
     Loop,
 }
 
-/// The requested action (the last action option wins).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
+/// The requested action (the last action option wins; ping by default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Action {
+    #[default]
     Ping,
     Add,
     Get,
@@ -87,20 +76,20 @@ enum Action {
 }
 
 /// A parsed command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Command {
-    action: Action,
-    verbose: u32,
-    debug: u32,
-    config: Option<PathBuf>,
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Command {
+    pub action: Action,
+    pub verbose: u32,
+    pub debug: u32,
+    pub config: Option<PathBuf>,
     /// `None` = the effective uid.
-    uid: Option<u32>,
-    ccache: Option<String>,
+    pub uid: Option<u32>,
+    pub ccache: Option<String>,
 }
 
 /// Outcome of parsing.
 #[derive(Debug, PartialEq, Eq)]
-enum Parsed {
+pub enum Parsed {
     Help,
     Version,
     Run(Command),
@@ -108,7 +97,7 @@ enum Parsed {
 
 /// A usage error: message printed before the usage text, exit 1.
 #[derive(Debug, PartialEq, Eq)]
-struct UsageError(String);
+pub struct UsageError(pub String);
 
 impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -240,7 +229,7 @@ fn hint_short(c: char, raw: &[OsString]) -> String {
 const SHORT_OPTIONS: &str = "hvdfpagrDRuC";
 
 /// Parse the arguments (without the program name).
-fn parse<I>(args: I) -> Result<Parsed, UsageError>
+pub fn parse<I>(args: I) -> Result<Parsed, UsageError>
 where
     I: IntoIterator,
     I::Item: Into<OsString>,
@@ -250,14 +239,7 @@ where
     let mut p = lexopt::Parser::from_args(raw.clone());
     // getopt semantics: `-C=x` means the ccache "=x".
     p.set_short_equals(false);
-    let mut cmd = Command {
-        action: Action::Ping,
-        verbose: 0,
-        debug: 0,
-        config: None,
-        uid: None,
-        ccache: None,
-    };
+    let mut cmd = Command::default();
     while let Some(arg) = p.next()? {
         let opt = match arg {
             Arg::Short(c) if SHORT_OPTIONS.contains(c) => c,
@@ -307,350 +289,6 @@ where
         }
     }
     Ok(Parsed::Run(cmd))
-}
-
-// ---------------------------------------------------------------------------
-// Running
-
-/// Why a request failed.
-enum Failure {
-    Client(ClientError),
-    /// Bad invocation detected after parsing (exit 1).
-    Usage(String),
-    /// Standard output could not be written (exit 1).
-    Output(io::Error),
-    /// Unreadable or malformed `--receive` input (exit 9).
-    Input(String),
-    /// `-R` failed (exit 7, 10 or 11).
-    Renew(auks::renew::RenewError),
-}
-
-impl Failure {
-    fn exit_code(&self) -> u8 {
-        match self {
-            Failure::Client(e) => u8::try_from(e.exit_code()).unwrap_or(1),
-            Failure::Usage(_) | Failure::Output(_) => 1,
-            Failure::Input(_) => 9,
-            Failure::Renew(e) => u8::try_from(e.exit_code()).unwrap_or(1),
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Client(e) => write!(f, "{e}"),
-            Failure::Usage(m) | Failure::Input(m) => f.write_str(m),
-            Failure::Output(e) => write!(f, "cannot write to standard output: {e}"),
-            Failure::Renew(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl From<ClientError> for Failure {
-    fn from(e: ClientError) -> Self {
-        Failure::Client(e)
-    }
-}
-
-impl From<CredError> for Failure {
-    fn from(e: CredError) -> Self {
-        Failure::Client(ClientError::LocalCred(e))
-    }
-}
-
-/// Write to stderr, ignoring errors (there is nowhere left to report them).
-fn err_line(msg: &str) {
-    let _ = writeln!(io::stderr().lock(), "{msg}");
-}
-
-/// Write to stdout; `Err` on a write error (e.g. closed pipe).
-fn out_text(text: &str) -> io::Result<()> {
-    let mut o = io::stdout().lock();
-    o.write_all(text.as_bytes())?;
-    o.flush()
-}
-
-/// Logging (fixes §11.4: -v/-d are not overwritten by the configuration):
-/// `-v`/`-d` on standard error; else, with `UseSyslog` (block `api`, as
-/// the C AUKS) to syslog (facility user, ident `auks`); else the `LogFile`
-/// of the `api` block (or the `renewer` block for `-R`) at its `LogLevel`.
-fn setup_logging(cmd: &Command, conf: Option<&ClientConfig>) {
-    use auks::logging::{init, syslog, Target};
-    let console = cmd.verbose.saturating_add(cmd.debug);
-    let renew = matches!(cmd.action, Action::Renew(_));
-    let (file, level) = match conf {
-        Some(c) if renew => (Some(&c.renewer.log_file), c.renewer.log_level),
-        Some(c) => (Some(&c.api.log_file), c.api.log_level),
-        None => (None, 0),
-    };
-    let use_syslog = conf.is_some_and(|c| c.api.use_syslog);
-    let target = if console > 0 {
-        auks::log::to_stderr(i64::from(console).max(level));
-        return;
-    } else if level <= 0 {
-        Target::Off
-    } else if use_syslog {
-        Target::Syslog {
-            path: syslog::DEV_LOG.into(),
-            ident: "auks".into(),
-            facility: syslog::FACILITY_USER,
-            info_severity: syslog::SEVERITY_INFO,
-        }
-    } else if let Some(file) = file {
-        Target::File(file.clone())
-    } else {
-        Target::Off
-    };
-    // A log file or syslog we cannot open must not break the command (as C).
-    if init(level, target).is_err() {
-        auks::log::off();
-    }
-}
-
-fn krb5_context() -> Result<Context, Failure> {
-    Context::new().map_err(|e| CredError::from(e).into())
-}
-
-/// Store a KRB-CRED into the -C ccache or the default one.
-fn store(data: &[u8], ccache: Option<&str>) -> Result<String, Failure> {
-    let ctx = krb5_context()?;
-    Ok(cred::store_krb_cred(
-        &ctx,
-        data,
-        ccache,
-        Placement::Replace,
-    )?)
-}
-
-/// Replace control characters in peer-provided text.
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
-/// `%FT%T%z` in local time, as C `strftime`; `None` if out of range.
-fn local_time(t: i64) -> Option<String> {
-    use chrono::TimeZone;
-    chrono::Local
-        .timestamp_opt(t, 0)
-        .single()
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%z").to_string())
-}
-
-/// The dump table (§8.2), formatted as C `_print_creds`.
-fn dump_table(creds: &[CredRecord]) -> String {
-    let mut s = format!(
-        "{:<10} {:<34} {:<24} {:<24} {:<24}\n",
-        "UID", "PRINCIPAL", "START_TIME", "END_TIME", "RENEW_UNTIL"
-    );
-    for c in creds {
-        // C skips a row whose times localtime() cannot convert.
-        let (Some(start), Some(end), Some(renew)) = (
-            local_time(c.starttime),
-            local_time(c.endtime),
-            local_time(c.renew_till),
-        ) else {
-            continue;
-        };
-        s.push_str(&format!(
-            "{:<10} {:<34} {start} {end} {renew}\n",
-            c.uid,
-            printable(&c.principal)
-        ));
-    }
-    s
-}
-
-/// Write bytes to stdout without going through std's buffer, so the only
-/// copy of the credential is the caller's zeroizing one.
-fn write_raw_stdout(data: &[u8]) -> io::Result<()> {
-    let fd = io::stdout().as_fd().try_clone_to_owned()?;
-    let mut f = File::from(fd);
-    f.write_all(data)?;
-    f.flush()
-}
-
-/// Read the `--receive` blob from stdin, bounded and unbuffered.
-fn read_blob() -> Result<Zeroizing<Vec<u8>>, Failure> {
-    const SLACK: usize = 64;
-    let limit = proto::SEND_BLOB_PREFIX + 4 + proto::RECORD_LEN + SLACK;
-    let stdin = io::stdin();
-    if stdin.is_terminal() {
-        return Err(Failure::Usage(
-            "standard input is a terminal: pipe a blob written by 'auks --send' into --receive"
-                .into(),
-        ));
-    }
-    let fd = stdin
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| Failure::Input(format!("cannot read standard input: {e}")))?;
-    let mut f = File::from(fd);
-    // Fixed-size buffer: never reallocated, so no unzeroed copy is left.
-    let mut buf = Zeroizing::new(vec![0u8; limit + 1]);
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Failure::Input(format!("cannot read standard input: {e}"))),
-        }
-    }
-    if n > limit {
-        return Err(Failure::Input(format!(
-            "more than {limit} bytes on standard input: not a credential blob written by 'auks --send'"
-        )));
-    }
-    buf.truncate(n);
-    Ok(buf)
-}
-
-fn receive(ccache: Option<&str>) -> Result<(), Failure> {
-    let blob = read_blob()?;
-    let rec = proto::decode_send_blob(&blob).map_err(|e| {
-        Failure::Input(format!(
-            "standard input is not a credential blob written by 'auks --send': {e}"
-        ))
-    })?;
-    let name = store(&rec.data, ccache)?;
-    auks::log!(
-        1,
-        "auks : credential of {} (uid {}) stored into {name}",
-        printable(&rec.principal),
-        rec.uid
-    );
-    Ok(())
-}
-
-fn renew(client: &Client, ccache: Option<&str>, mode: RenewMode) -> Result<(), Failure> {
-    // The SPANK plugin starts us from slurmstepd, whose blocked signals we
-    // inherit: unblock them so that SIGTERM at job end stops us at once.
-    let _ = nix::sys::signal::SigSet::all().thread_unblock();
-    auks::renew::run_cli(client, ccache, mode == RenewMode::Loop).map_err(Failure::Renew)
-}
-
-fn execute(cmd: &Command, client: Option<&Client>) -> Result<(), Failure> {
-    let ccache = cmd.ccache.as_deref();
-    let uid = cmd.uid.unwrap_or_else(|| nix::unistd::geteuid().as_raw());
-    if cmd.action == Action::Receive {
-        return receive(ccache);
-    }
-    let Some(client) = client else {
-        unreachable!("configuration is loaded for every action but --receive")
-    };
-    match cmd.action {
-        Action::Ping => client.ping()?,
-        Action::Add => client.add_from_ccache(ccache)?,
-        Action::Get => {
-            let rec = client.get(uid)?;
-            let name = store(&rec.data, ccache)?;
-            auks::log!(1, "auks : credential of uid {uid} stored into {name}");
-        }
-        Action::Remove => client.remove(uid)?,
-        Action::Dump => {
-            let creds = client.dump()?;
-            out_text(&dump_table(&creds)).map_err(Failure::Output)?;
-        }
-        Action::Renew(mode) => renew(client, ccache, mode)?,
-        Action::Send => {
-            if io::stdout().is_terminal() {
-                return Err(Failure::Usage(
-                    "refusing to write a credential to a terminal: redirect standard output".into(),
-                ));
-            }
-            let rec = client.get(uid)?;
-            let blob = proto::encode_send_blob(&rec);
-            write_raw_stdout(&blob).map_err(Failure::Output)?;
-        }
-        Action::Receive => unreachable!("handled above"),
-    }
-    Ok(())
-}
-
-fn run(cmd: Command) -> u8 {
-    let conf = match ClientConfig::load(cmd.config.as_deref()) {
-        Ok(c) => Ok(c),
-        // --receive does not use the configuration: only an explicit -f
-        // must be valid.
-        Err(e) if cmd.action == Action::Receive && cmd.config.is_none() => Err(e),
-        Err(e) => {
-            err_line(&format!("Auks API init failed : {e}"));
-            return 2;
-        }
-    };
-    setup_logging(&cmd, conf.as_ref().ok());
-    let client = match conf {
-        Ok(c) => {
-            for w in &c.warnings {
-                auks::log!(1, "auks : configuration: {w}");
-            }
-            Some(Client::new(c))
-        }
-        Err(e) => {
-            auks::log!(1, "auks : no configuration ({e}); not needed for --receive");
-            None
-        }
-    };
-    match execute(&cmd, client.as_ref()) {
-        Ok(()) if cmd.action == Action::Send => 0,
-        Ok(()) => match out_text("Auks API request succeed\n") {
-            Ok(()) => 0,
-            Err(e) => {
-                report_output_error(&e);
-                1
-            }
-        },
-        Err(Failure::Output(e)) => {
-            report_output_error(&e);
-            1
-        }
-        Err(f) => {
-            err_line(&format!("Auks API request failed : {f}"));
-            f.exit_code()
-        }
-    }
-}
-
-fn report_output_error(e: &io::Error) {
-    // A reader that went away (`auks -D | head -1`) is not worth a message.
-    if e.kind() != io::ErrorKind::BrokenPipe {
-        err_line(&format!("auks: cannot write to standard output: {e}"));
-    }
-}
-
-fn main() -> ExitCode {
-    let code = match parse(std::env::args_os().skip(1)) {
-        Ok(Parsed::Help) => match out_text(USAGE) {
-            Ok(()) => 0,
-            Err(e) => {
-                report_output_error(&e);
-                1
-            }
-        },
-        Ok(Parsed::Version) => match out_text(&auks::version::text("auks")) {
-            Ok(()) => 0,
-            Err(e) => {
-                report_output_error(&e);
-                1
-            }
-        },
-        Ok(Parsed::Run(cmd)) => {
-            if matches!(cmd.action, Action::Get | Action::Send | Action::Renew(_)) {
-                // Holds a credential: no core dump, no ptrace by the same
-                // uid (the kernel refuses nothing else). Best effort.
-                let _ = nix::sys::prctl::set_dumpable(false);
-            }
-            run(cmd)
-        }
-        Err(e) => {
-            err_line(&format!("auks: {e}\n\n{USAGE}"));
-            1
-        }
-    };
-    ExitCode::from(code)
 }
 
 #[cfg(test)]
@@ -871,51 +509,5 @@ mod tests {
         assert_eq!(cmd(&["--u", "3"]).uid, Some(3));
         assert!(usage_err(&["--re"]).contains("ambiguous"));
         assert!(usage_err(&["--r"]).contains("ambiguous"));
-    }
-
-    #[test]
-    fn dump_table_format() {
-        let rec = CredRecord {
-            principal: "alice@TEST.REALM".into(),
-            uid: 3001,
-            starttime: 1_700_000_000,
-            endtime: 1_700_036_000,
-            renew_till: 1_700_604_800,
-            addressless: true,
-            crossrealm: false,
-            data: Zeroizing::new(vec![1, 2, 3]),
-            status: 0,
-        };
-        let t = dump_table(&[rec]);
-        let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(
-            lines[0],
-            format!(
-                "{:<10} {:<34} {:<24} {:<24} {:<24}",
-                "UID", "PRINCIPAL", "START_TIME", "END_TIME", "RENEW_UNTIL"
-            )
-        );
-        let row = lines[1];
-        assert!(
-            row.starts_with("3001       alice@TEST.REALM                   "),
-            "{row:?}"
-        );
-        let times: Vec<&str> = row[46..].split(' ').collect();
-        assert_eq!(times.len(), 3, "{row:?}");
-        for t in times {
-            // e.g. 2023-11-14T22:13:20+0000
-            assert_eq!(t.len(), 24, "{t:?}");
-            assert_eq!(&t[10..11], "T");
-            assert!(
-                t[19..].starts_with('+') || t[19..].starts_with('-'),
-                "{t:?}"
-            );
-        }
-        assert_eq!(lines.len(), 2);
-    }
-
-    #[test]
-    fn control_chars_in_principal_are_neutralised() {
-        assert_eq!(printable("a\x1b[2Jb\n"), "a?[2Jb?");
     }
 }
