@@ -149,7 +149,10 @@ impl EtcdCluster {
         require_etcd();
         let dir = temp_dir("etcd-");
         let tls = tls.then(|| Tls::create(dir.path()));
-        let ports = free_ports(2 * n);
+        // etcd cannot bind port 0 and report it (its peers need each other's
+        // URLs up front), so its ports are chosen closed here, like the
+        // KDC's; a member that fails to bind fails the start loudly.
+        let ports = closed_ports(2 * n);
         let members = (0..n)
             .map(|i| Member {
                 name: format!("m{i}"),
