@@ -1,0 +1,222 @@
+//! Frames of `krb5_write_message` (4-byte big-endian length + data), read
+//! and written under a deadline; announced lengths are bounded before any
+//! allocation.
+
+use super::{Result, SessionError, GROW_FROM};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Map an I/O error of `what` to the session error a caller can act on.
+pub(super) fn io_err(what: &'static str, e: io::Error) -> SessionError {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => SessionError::TimedOut { what },
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => SessionError::Closed { what },
+        _ => SessionError::Io { what, source: e },
+    }
+}
+
+/// Move `len` bytes through `stream` before `deadline`: `step(stream,
+/// done, left)` arms the socket timeout with `left` and transfers from
+/// offset `done`, returning how many bytes moved (0: the peer closed).
+fn transfer_by(
+    stream: &mut TcpStream,
+    len: usize,
+    deadline: Instant,
+    what: &'static str,
+    mut step: impl FnMut(&mut TcpStream, usize, Duration) -> io::Result<usize>,
+) -> Result<()> {
+    let mut done = 0;
+    while done < len {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(SessionError::TimedOut { what });
+        }
+        match step(stream, done, left) {
+            Ok(0) => return Err(SessionError::Closed { what }),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err(what, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Read exactly `buf.len()` bytes before `deadline`.
+fn read_exact_by(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    deadline: Instant,
+    what: &'static str,
+) -> Result<()> {
+    transfer_by(stream, buf.len(), deadline, what, |s, done, left| {
+        s.set_read_timeout(Some(left))?;
+        s.read(&mut buf[done..])
+    })
+}
+
+/// Write all of `buf` before `deadline`.
+pub(super) fn write_all(
+    stream: &mut TcpStream,
+    buf: &[u8],
+    deadline: Instant,
+    what: &'static str,
+) -> Result<()> {
+    transfer_by(stream, buf.len(), deadline, what, |s, done, left| {
+        s.set_write_timeout(Some(left))?;
+        s.write(&buf[done..])
+    })
+}
+
+/// Read the single status byte of the sendauth version reply.
+pub(super) fn read_byte(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    what: &'static str,
+) -> Result<u8> {
+    let mut byte = [0u8; 1];
+    read_exact_by(stream, &mut byte, deadline, what)?;
+    Ok(byte[0])
+}
+
+/// Read one `krb5_write_message` frame (4-byte big-endian length + data),
+/// refusing lengths above `max` before allocating anything.
+pub fn read_frame(
+    stream: &mut TcpStream,
+    max: usize,
+    deadline: Instant,
+    what: &'static str,
+) -> Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    read_exact_by(stream, &mut len, deadline, what)?;
+    let n = u32::from_be_bytes(len);
+    if n as u64 > max as u64 {
+        return Err(SessionError::TooLarge {
+            what,
+            len: n.into(),
+            max,
+        });
+    }
+    let n = n as usize;
+    if n <= GROW_FROM {
+        let mut data = vec![0u8; n];
+        read_exact_by(stream, &mut data, deadline, what)?;
+        return Ok(data);
+    }
+    // A large frame (a DUMP reply): memory follows what the peer really
+    // sent, one chunk at a time, never the announced length alone.
+    let mut data: Vec<u8> = Vec::with_capacity(GROW_FROM);
+    while data.len() < n {
+        let chunk = (n - data.len()).min(data.len().max(GROW_FROM));
+        let at = data.len();
+        data.resize(at + chunk, 0);
+        read_exact_by(stream, &mut data[at..], deadline, what)?;
+    }
+    Ok(data)
+}
+
+/// The earlier of `now + timeout` and `deadline`.
+pub(super) fn bound(timeout: Duration, deadline: Option<Instant>) -> Instant {
+    let t = Instant::now() + timeout;
+    deadline.map_or(t, |d| d.min(t))
+}
+
+/// Append one frame (length prefix + data) to `out`.
+pub(super) fn push_frame(out: &mut Vec<u8>, data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(data);
+}
+
+/// Split one complete frame off the front of `buf`: `None` while it is
+/// incomplete, else its data and the number of bytes it used.
+pub(super) fn take_frame(
+    buf: &[u8],
+    max: usize,
+    what: &'static str,
+) -> Result<Option<(Vec<u8>, usize)>> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let n = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if n as u64 > max as u64 {
+        return Err(SessionError::TooLarge {
+            what,
+            len: n.into(),
+            max,
+        });
+    }
+    let end = 4 + n as usize;
+    if buf.len() < end {
+        return Ok(None);
+    }
+    Ok(Some((buf[4..end].to_vec(), end)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        (a, b)
+    }
+
+    #[test]
+    fn frame_length_is_bounded_before_allocation() {
+        let (mut a, mut b) = pair();
+        a.write_all(&0xffff_ffffu32.to_be_bytes()).unwrap();
+        let err = read_frame(
+            &mut b,
+            1024,
+            Instant::now() + Duration::from_secs(2),
+            "test",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SessionError::TooLarge {
+                    len: 0xffff_ffff,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn silent_peer_times_out() {
+        let (_a, mut b) = pair();
+        let t = Instant::now();
+        let err = read_frame(
+            &mut b,
+            1024,
+            Instant::now() + Duration::from_millis(200),
+            "test",
+        )
+        .unwrap_err();
+        assert!(matches!(err, SessionError::TimedOut { .. }), "{err}");
+        assert!(t.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn truncated_frame_is_closed_error() {
+        let (mut a, mut b) = pair();
+        a.write_all(&[0, 0, 0, 10, 1, 2]).unwrap();
+        drop(a);
+        let err = read_frame(
+            &mut b,
+            1024,
+            Instant::now() + Duration::from_secs(2),
+            "test",
+        )
+        .unwrap_err();
+        assert!(matches!(err, SessionError::Closed { .. }), "{err}");
+    }
+}

@@ -1,0 +1,168 @@
+//! The sendauth/recvauth handshake: the client side ([`Session::connect`])
+//! and the server side once the AP-REQ is in hand ([`Session::accept`]).
+
+use super::frame::{bound, io_err, push_frame, read_byte, read_frame, write_all};
+use super::{
+    Result, Session, SessionError, APPL_VERSION, MAX_HANDSHAKE_MSG, MAX_PRINCIPAL, SENDAUTH_VERSION,
+};
+use crate::krb5::{self, AuthContext, Ccache, Context, Keytab, KrbAddr, Principal};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Auth-context addresses for a connected socket (§2.3); IPv6 is allowed
+/// (an extension: C peers only ever use IPv4).
+fn socket_addrs(stream: &TcpStream) -> Result<(KrbAddr, KrbAddr)> {
+    let local = stream.local_addr().map_err(|e| io_err("getsockname", e))?;
+    let peer = stream.peer_addr().map_err(|e| io_err("getpeername", e))?;
+    Ok((KrbAddr::Ip(local.ip()), KrbAddr::Ip(peer.ip())))
+}
+
+impl<'a> Session<'a> {
+    /// Client side: run the sendauth exchange over `stream` using tickets
+    /// from `ccache` for service `server`. `io_timeout` bounds every read
+    /// and write of the session.
+    pub fn connect(
+        ctx: &'a Context,
+        stream: TcpStream,
+        ccache: &Ccache<'_>,
+        server: &str,
+        nat: bool,
+        io_timeout: Duration,
+    ) -> Result<Self> {
+        Self::connect_by(ctx, stream, ccache, server, nat, io_timeout, None)
+    }
+
+    /// [`Session::connect`], the handshake and every later operation also
+    /// bounded by `deadline` (the client's whole-request `Timeout`).
+    pub fn connect_by(
+        ctx: &'a Context,
+        mut stream: TcpStream,
+        ccache: &Ccache<'_>,
+        server: &str,
+        nat: bool,
+        io_timeout: Duration,
+        deadline: Option<Instant>,
+    ) -> Result<Self> {
+        let _ = stream.set_nodelay(true);
+        let peer = stream.peer_addr().map_err(|e| io_err("getpeername", e))?;
+        let mut ac = AuthContext::for_session(ctx)?;
+        let (local, remote) = socket_addrs(&stream)?;
+        ac.set_addrs(local, remote)?;
+        let server = Principal::parse(ctx, server)?;
+        // Getting the service ticket may talk to the KDC: do it before
+        // writing anything, then send versions and AP-REQ in one segment
+        // (the server reads them in order, exactly as from krb5_sendauth).
+        let ap_req = ac.mk_req(ccache, &server)?;
+        let mut out = Vec::with_capacity(64 + ap_req.len());
+        push_frame(&mut out, SENDAUTH_VERSION);
+        push_frame(&mut out, APPL_VERSION);
+        push_frame(&mut out, &ap_req);
+        write_all(
+            &mut stream,
+            &out,
+            bound(io_timeout, deadline),
+            "sendauth: sending AP-REQ",
+        )?;
+        let session_deadline = deadline;
+        let deadline = bound(io_timeout, deadline);
+        match read_byte(&mut stream, deadline, "sendauth: reading version reply")? {
+            0 => {}
+            1 => return Err(SessionError::BadVersion("sendauth protocol")),
+            2 => return Err(SessionError::BadVersion("application")),
+            b => return Err(SessionError::BadResponse(b)),
+        }
+        let status = read_frame(
+            &mut stream,
+            MAX_HANDSHAKE_MSG,
+            deadline,
+            "sendauth: reading server status",
+        )?;
+        if !status.is_empty() {
+            return Err(SessionError::Rejected(krb5::rd_error(ctx, &status)));
+        }
+        let ap_rep = read_frame(
+            &mut stream,
+            MAX_HANDSHAKE_MSG,
+            deadline,
+            "sendauth: reading AP-REP",
+        )?;
+        ac.rd_rep(&ap_rep)?;
+        if nat {
+            ac.set_addrs(KrbAddr::Dummy, KrbAddr::Dummy)?;
+        }
+        Ok(Session {
+            stream,
+            ac,
+            peer,
+            io_timeout,
+            deadline: session_deadline,
+        })
+    }
+
+    /// Server side, after [`Preauth`] collected the AP-REQ: verify it with
+    /// the keytab, answer "ok" + AP-REP (or a KRB-ERROR), and return the
+    /// session and the authenticated client principal name.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept(
+        ctx: &'a Context,
+        mut stream: TcpStream,
+        ap_req: &[u8],
+        keytab: &Keytab<'_>,
+        server: &Principal<'_>,
+        replay_cache: bool,
+        nat: bool,
+        io_timeout: Duration,
+    ) -> Result<(Self, String)> {
+        let _ = stream.set_nodelay(true);
+        let peer = stream.peer_addr().map_err(|e| io_err("getpeername", e))?;
+        let mut ac = AuthContext::for_session(ctx)?;
+        let (local, remote) = socket_addrs(&stream)?;
+        ac.set_addrs(local, remote)?;
+        ac.set_replay_cache(replay_cache, server)?;
+        let (client, mutual) = match ac.rd_req(ap_req, server, keytab) {
+            Ok(v) => v,
+            Err(e) => {
+                if let Ok(err) = krb5::mk_error(ctx, server, &e) {
+                    let mut out = Vec::new();
+                    push_frame(&mut out, &err);
+                    let _ = write_all(
+                        &mut stream,
+                        &out,
+                        bound(io_timeout, None),
+                        "recvauth: KRB-ERROR",
+                    );
+                }
+                return Err(e.into());
+            }
+        };
+        // "ok" (empty message) and the AP-REP go out in one segment.
+        let mut out = Vec::new();
+        push_frame(&mut out, &[]);
+        if mutual {
+            let rep = ac.mk_rep()?;
+            push_frame(&mut out, &rep);
+        }
+        write_all(
+            &mut stream,
+            &out,
+            bound(io_timeout, None),
+            "recvauth: sending AP-REP",
+        )?;
+        if client.len() > MAX_PRINCIPAL {
+            return Err(SessionError::PrincipalTooLong);
+        }
+        if nat {
+            ac.set_addrs(KrbAddr::Dummy, KrbAddr::Dummy)?;
+        }
+        Ok((
+            Session {
+                stream,
+                ac,
+                peer,
+                io_timeout,
+                deadline: None,
+            },
+            client,
+        ))
+    }
+}
