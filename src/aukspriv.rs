@@ -518,13 +518,4 @@ mod tests {
         assert_eq!(wait_after_success(35000, 1000 + 3600, 1000), 3240);
         assert_eq!(wait_after_success(35000, 1000, 1000), 1);
     }
-
-    #[test]
-    fn priorities() {
-        assert_eq!(parse_priority("local3.notice"), Some((19, 5)));
-        assert_eq!(parse_priority("daemon.err"), Some((3, 3)));
-        assert_eq!(parse_priority("user"), Some((1, 5)));
-        assert_eq!(parse_priority("local8.info"), None);
-        assert_eq!(parse_priority("local3.loud"), None);
-    }
 }

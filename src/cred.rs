@@ -175,6 +175,24 @@ pub struct CredMeta {
     pub crossrealm: bool,
 }
 
+impl CredMeta {
+    /// The AUKS record of the credential `data` these metadata describe,
+    /// stored for `uid`.
+    pub fn into_record(self, uid: u32, data: Zeroizing<Vec<u8>>) -> CredRecord {
+        CredRecord {
+            principal: self.principal,
+            uid,
+            starttime: self.starttime,
+            endtime: self.endtime,
+            renew_till: self.renew_till,
+            addressless: self.addressless,
+            crossrealm: self.crossrealm,
+            data,
+            status: 0,
+        }
+    }
+}
+
 /// Decode a KRB-CRED and compute its metadata.
 pub fn meta(ctx: &Context, data: &[u8]) -> Result<CredMeta> {
     let creds = krb5::decode_krb_cred(ctx, data).map_err(CredError::BadKrbCred)?;
@@ -224,22 +242,16 @@ pub fn same_tickets(ctx: &Context, a: &[u8], b: &[u8]) -> bool {
 pub fn record_from_krb_cred(ctx: &Context, data: Zeroizing<Vec<u8>>) -> Result<CredRecord> {
     let data = check_size(data)?;
     let m = meta(ctx, &data)?;
-    let name = m.local_name.map_err(|source| CredError::NoLocalName {
-        principal: m.principal.clone(),
-        source,
-    })?;
-    let uid = uid_of(&m.principal, &name)?;
-    Ok(CredRecord {
-        principal: m.principal,
-        uid,
-        starttime: m.starttime,
-        endtime: m.endtime,
-        renew_till: m.renew_till,
-        addressless: m.addressless,
-        crossrealm: m.crossrealm,
-        data,
-        status: 0,
-    })
+    let uid = match m.local_name {
+        Ok(ref name) => uid_of(&m.principal, name)?,
+        Err(source) => {
+            return Err(CredError::NoLocalName {
+                principal: m.principal,
+                source,
+            })
+        }
+    };
+    Ok(m.into_record(uid, data))
 }
 
 /// Return an addressless version of the credential: a no-op when the TGT

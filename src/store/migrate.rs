@@ -48,17 +48,7 @@ fn read_file(ctx: &Context, path: &Path, uid: u32) -> Result<CredRecord, String>
     let name = format!("FILE:{}", path.display());
     let data = cred::extract_from_ccache(ctx, Some(&name)).map_err(|e| e.to_string())?;
     let m = cred::meta(ctx, &data).map_err(|e| e.to_string())?;
-    Ok(CredRecord {
-        principal: m.principal,
-        uid,
-        starttime: m.starttime,
-        endtime: m.endtime,
-        renew_till: m.renew_till,
-        addressless: m.addressless,
-        crossrealm: m.crossrealm,
-        data,
-        status: 0,
-    })
+    Ok(m.into_record(uid, data))
 }
 
 /// Imports every `aukscc_<uid>` file of `dir` into etcd.
