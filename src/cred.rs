@@ -63,28 +63,41 @@ pub fn extract_from_ccache(ctx: &Context, ccache: Option<&str>) -> Result<Zeroiz
 pub fn record_from_ccache(ctx: &Context, ccache: &str, uid: u32) -> Result<CredRecord> {
     extract_with(ctx, Some(ccache), |tickets, data| {
         let first = tickets[0];
-        let principal = first.client()?;
-        if principal.len() > MAX_PRINCIPAL_LEN {
-            return Err(CredError::PrincipalTooLong(principal));
-        }
-        let mut rec = CredRecord {
-            principal,
+        let (starttime, endtime, renew_till) = times_of(tickets.iter().copied());
+        Ok(CredRecord {
+            principal: principal_of(first)?,
             uid,
-            starttime: first.starttime(),
-            endtime: first.endtime(),
-            renew_till: first.renew_till(),
+            starttime,
+            endtime,
+            renew_till,
             addressless: !first.has_addresses(),
             crossrealm: tickets.len() > 1,
             data,
             status: 0,
-        };
-        for c in &tickets[1..] {
-            rec.starttime = rec.starttime.min(c.starttime());
-            rec.endtime = rec.endtime.min(c.endtime());
-            rec.renew_till = rec.renew_till.max(c.renew_till());
-        }
-        Ok(rec)
+        })
     })
+}
+
+/// The client principal of a TGT, refused when longer than the protocol
+/// allows.
+fn principal_of(first: &Creds<'_>) -> Result<String> {
+    let principal = first.client()?;
+    if principal.len() > MAX_PRINCIPAL_LEN {
+        return Err(CredError::PrincipalTooLong(principal));
+    }
+    Ok(principal)
+}
+
+/// (starttime, endtime, renew_till) of a chain of tickets: the earliest
+/// start and end, the latest renewal limit.
+fn times_of<'c, 'k: 'c>(tickets: impl IntoIterator<Item = &'c Creds<'k>>) -> (i64, i64, i64) {
+    tickets
+        .into_iter()
+        .fold(None, |acc: Option<(i64, i64, i64)>, c| {
+            let (s, e, r) = (c.starttime(), c.endtime(), c.renew_till());
+            Some(acc.map_or((s, e, r), |(s0, e0, r0)| (s0.min(s), e0.min(e), r0.max(r))))
+        })
+        .unwrap_or((0, 0, 0))
 }
 
 /// Find the local TGT (and a cross-realm one) of a ccache, serialise them
@@ -197,26 +210,18 @@ impl CredMeta {
 pub fn meta(ctx: &Context, data: &[u8]) -> Result<CredMeta> {
     let creds = krb5::decode_krb_cred(ctx, data).map_err(CredError::BadKrbCred)?;
     let first = &creds[0];
-    let principal = first.client()?;
-    if principal.len() > MAX_PRINCIPAL_LEN {
-        return Err(CredError::PrincipalTooLong(principal));
-    }
+    let principal = principal_of(first)?;
     let local_name = first.client_principal()?.local_name();
-    let mut m = CredMeta {
+    let (starttime, endtime, renew_till) = times_of(&creds);
+    Ok(CredMeta {
         principal,
         local_name,
-        starttime: first.starttime(),
-        endtime: first.endtime(),
-        renew_till: first.renew_till(),
+        starttime,
+        endtime,
+        renew_till,
         addressless: !first.has_addresses(),
         crossrealm: creds.len() > 1,
-    };
-    for c in &creds[1..] {
-        m.starttime = m.starttime.min(c.starttime());
-        m.endtime = m.endtime.min(c.endtime());
-        m.renew_till = m.renew_till.max(c.renew_till());
-    }
-    Ok(m)
+    })
 }
 
 /// Whether two KRB-CREDs hold the same tickets (same ticket bytes, times

@@ -167,17 +167,16 @@ mod tests {
         (a, b)
     }
 
+    /// The error of reading one frame of at most 1 KiB within `wait`.
+    fn read_1k(b: &mut TcpStream, wait: Duration) -> SessionError {
+        read_frame(b, 1024, Instant::now() + wait, "test").unwrap_err()
+    }
+
     #[test]
     fn frame_length_is_bounded_before_allocation() {
         let (mut a, mut b) = pair();
         a.write_all(&0xffff_ffffu32.to_be_bytes()).unwrap();
-        let err = read_frame(
-            &mut b,
-            1024,
-            Instant::now() + Duration::from_secs(2),
-            "test",
-        )
-        .unwrap_err();
+        let err = read_1k(&mut b, Duration::from_secs(2));
         assert!(
             matches!(
                 err,
@@ -194,13 +193,7 @@ mod tests {
     fn silent_peer_times_out() {
         let (_a, mut b) = pair();
         let t = Instant::now();
-        let err = read_frame(
-            &mut b,
-            1024,
-            Instant::now() + Duration::from_millis(200),
-            "test",
-        )
-        .unwrap_err();
+        let err = read_1k(&mut b, Duration::from_millis(200));
         assert!(matches!(err, SessionError::TimedOut { .. }), "{err}");
         assert!(t.elapsed() < Duration::from_secs(2));
     }
@@ -210,13 +203,7 @@ mod tests {
         let (mut a, mut b) = pair();
         a.write_all(&[0, 0, 0, 10, 1, 2]).unwrap();
         drop(a);
-        let err = read_frame(
-            &mut b,
-            1024,
-            Instant::now() + Duration::from_secs(2),
-            "test",
-        )
-        .unwrap_err();
+        let err = read_1k(&mut b, Duration::from_secs(2));
         assert!(matches!(err, SessionError::Closed { .. }), "{err}");
     }
 }
