@@ -112,7 +112,8 @@ build_debs() {
             strip --strip-unneeded --remove-section=.comment --remove-section=.note "$f"
         done
         strip --strip-unneeded --remove-section=.comment --remove-section=.note \
-            "$TMP/stage/slurm-spank-auks-rs$(slurm_plugin_dir "$ARCH")/auks.so"
+            "$TMP/stage/slurm-spank-auks-rs$(slurm_plugin_dir "$ARCH")/auks.so" \
+            "$TMP/stage/slurm-spank-auks-rs/usr/lib/$(multiarch_of "$ARCH")/security/pam_auks_adopt.so"
     else
         echo "build-packages.sh: strip not found, binaries left unstripped" >&2
     fi

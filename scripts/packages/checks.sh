@@ -166,5 +166,6 @@ run_lintian() {
     else
         ok "lintian reports no error"
     fi
-    grep '^W: ' <<<"$out" | while IFS= read -r l; do warn "lintian ${l#W: }"; done || true
+    # (not a pipe: warn must count in this shell, not in a subshell)
+    while IFS= read -r l; do warn "lintian ${l#W: }"; done < <(grep '^W: ' <<<"$out" || true)
 }
