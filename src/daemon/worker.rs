@@ -285,7 +285,12 @@ impl Worker<'_> {
                 Answer::Encoded(b) => (b, Outcome::Ok, None),
             };
             let ok = outcome == Outcome::Ok;
-            let uid_txt = uid.map(|u| format!(" uid={u}")).unwrap_or_default();
+            // As before: the C-style head names the uid of GET and REMOVE
+            // only ("add request succeed" is what log readers grep for).
+            let uid_txt = match (op, uid) {
+                (Some(Op::Get | Op::Remove), Some(u)) => format!(" uid={u}"),
+                _ => String::new(),
+            };
             let head = format!(
                 "auksd : {client} from {peer_ip} : {what} request{uid_txt} {} : {note}",
                 if ok { "succeed" } else { "failed" }
@@ -307,7 +312,11 @@ impl Worker<'_> {
                 _ => crate::log!(2, "{head}"),
             }
             let sent = self.waiting(|| s.send(&answer));
-            let outcome = if sent.is_ok() { outcome } else { Outcome::Error };
+            let outcome = if sent.is_ok() {
+                outcome
+            } else {
+                Outcome::Error
+            };
             self.shared.metrics.request(op, outcome, t0.elapsed());
             if let Err(e) = sent {
                 crate::log!(
