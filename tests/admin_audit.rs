@@ -213,3 +213,84 @@ fn real_auksd_audits_every_request_and_writes_metrics() {
     assert!(get(&m, "auks_start_time_seconds") > 1.0e9);
     assert!(!text.contains("alice"), "no principal in the metrics");
 }
+
+#[test]
+fn auksdrenewer_writes_its_metrics_after_a_pass() {
+    let realm = Realm::start();
+    let alice = alice();
+    let alice_cc = realm.user_ccache(&alice, ALICE_PW);
+    let auksd = Auksd::start(&realm, AuksdOpts::default());
+    assert_ok(&auks(
+        &realm,
+        &auksd.conf_path(),
+        &alice_cc,
+        Some(&alice),
+        &["-a"],
+    ));
+    let dir = temp_dir("auks-renewer-metrics-");
+    let prom = dir.path().join("renewer.prom");
+    // MinLifeTime above any ticket life: the pass renews the credential.
+    let base = auksd.conf_text(auksd.port(), auksd.secondary_port());
+    let renewer = "LogLevel = 1 ; Delay = 60 ; MinLifeTime = 300 ;";
+    assert!(base.contains(renewer), "harness renewer block changed");
+    let conf = dir.path().join("auks.conf");
+    std::fs::write(
+        &conf,
+        base.replace(
+            renewer,
+            &format!(
+                "LogLevel = 1 ; Delay = 60 ; MinLifeTime = 2000000 ; MetricsFile = \"{}\" ;",
+                prom.display()
+            ),
+        ),
+    )
+    .unwrap();
+    let princ = "host/renewer.test@TEST.REALM";
+    let kt = dir.path().join("renewer.keytab");
+    realm.add_randkey_to_keytab(princ, &kt);
+    let admin_cc = dir.path().join("renewer.cc");
+    realm.kinit_keytab(princ, &kt, &admin_cc);
+
+    let mut c = realm.command(env!("CARGO_BIN_EXE_auksdrenewer"));
+    c.arg("-F")
+        .arg("-f")
+        .arg(&conf)
+        .env("KRB5CCNAME", format!("FILE:{}", admin_cc.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().expect("start auksdrenewer");
+    let t = Instant::now();
+    let text = loop {
+        if let Ok(t) = std::fs::read_to_string(&prom) {
+            break t;
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            kill_and_reap(&mut child, Duration::from_secs(5));
+            panic!("no renewer metrics file after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    kill_and_reap(&mut child, Duration::from_secs(5));
+    if let Some((ok, msg)) = promtool(&text) {
+        assert!(ok, "promtool check metrics failed: {msg}\n{text}");
+    }
+    let m = samples(&text);
+    let last = |r: &str| {
+        get(
+            &m,
+            &format!("auks_renewer_last_pass_credentials{{result=\"{r}\"}}"),
+        )
+    };
+    assert_eq!(last("renewed"), 1.0, "{text}");
+    assert_eq!(last("skipped"), 0.0, "{text}");
+    assert_eq!(last("failed"), 0.0, "{text}");
+    assert_eq!(
+        get(&m, "auks_renewer_renewals_total{result=\"renewed\"}"),
+        1.0,
+        "{text}"
+    );
+    assert!(get(&m, "auks_renewer_last_pass_timestamp_seconds") > 1.0e9);
+    assert!(get(&m, "auks_renewer_last_pass_duration_seconds") >= 0.0);
+    // Still under MinLifeTime after the renewal (MinLifeTime > ticket life).
+    assert_eq!(get(&m, "auks_credentials_expiring"), 1.0, "{text}");
+}

@@ -320,6 +320,7 @@ fn reload(opts: &Options, shared: &Arc<Shared>, listener: &mut TcpListener) {
     let repo = st.repo.local();
     let workers = st.conf.auksd.workers;
     shared.set_state(st);
+    shared.metrics.reloaded();
     start_workers(shared, shared.pool.set_min(workers));
     match repo {
         None => {} // etcd: the watch thread keeps the view current
