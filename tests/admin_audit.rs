@@ -142,6 +142,17 @@ fn real_auksd_audits_every_request_and_writes_metrics() {
     assert_ok(&run(&["-r"]));
     let gone = run(&["-g"]);
     assert_ne!(gone.status.code(), Some(0), "{}", out(&gone));
+    // A connection with garbage instead of the sendauth handshake: closed
+    // by the daemon, counted as malformed.
+    {
+        use std::io::Read;
+        let mut junk = std::net::TcpStream::connect(("127.0.0.1", auksd.port())).unwrap();
+        junk.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let _ = junk.write_all(&[0xff; 64]);
+        let mut buf = [0u8; 256];
+        while matches!(junk.read(&mut buf), Ok(n) if n > 0) {}
+    }
     auksd.stop();
 
     // The audit trail: one line per audited request.
@@ -210,6 +221,11 @@ fn real_auksd_audits_every_request_and_writes_metrics() {
         "{text}"
     );
     assert_eq!(get(&m, "auks_credentials_stored"), 0.0, "{text}");
+    assert_eq!(
+        get(&m, "auks_connections_rejected_total{reason=\"malformed\"}"),
+        1.0,
+        "{text}"
+    );
     assert!(get(&m, "auks_start_time_seconds") > 1.0e9);
     assert!(!text.contains("alice"), "no principal in the metrics");
 }
