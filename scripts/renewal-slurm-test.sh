@@ -154,8 +154,9 @@ start_bg "$TB_DIR/aukspriv.pid" "$PRIV_LOG" env AUKS_PRIV_KEYTAB="$TB_HOST_KEYTA
     "$TB_REPO/target/debug/aukspriv" -v
 for _ in $(seq 1 100); do [ -s "${RENEWER_CC#FILE:}" ] && break; sleep 0.1; done
 contains "aukspriv got the host principal's TGT" "$PRIV_LOG" "host/$TB_HOST@$TB_REALM valid until"
+# -v: level 2, where the renewer logs each skipped credential (checked below)
 start_bg "$TB_DIR/auksdrenewer.pid" "$RENEWER_LOG" env KRB5CCNAME="$RENEWER_CC" \
-    "$TB_REPO/target/debug/auksdrenewer" -F -f "$TB_AUKS_CONF"
+    "$TB_REPO/target/debug/auksdrenewer" -F -v -f "$TB_AUKS_CONF"
 sleep 1
 check "auksdrenewer is running" tb_pid_alive "$TB_DIR/auksdrenewer.pid"
 

@@ -31,7 +31,17 @@ pub struct DaemonConf {
     pub replay_cache: bool,
     /// The replicated repository in etcd; `None`: the local `CacheDir`.
     pub etcd: Option<EtcdConf>,
+    /// `MetricsFile`: the `*.prom` file auksd rewrites every
+    /// [`METRICS_PERIOD`] for node_exporter's textfile collector; `None`:
+    /// no metrics.
+    pub metrics_file: Option<PathBuf>,
+    /// `MinLifeTime` of the `renewer` block, if any (for the count of
+    /// credentials the renewer will soon renew); C default 300 s.
+    pub renewer_min_lifetime: u64,
 }
+
+/// How often auksd rewrites its metrics file (seconds).
+pub const METRICS_PERIOD: u64 = 15;
 
 /// Reads an `auksd` block; unset keys take the C defaults.
 ///
@@ -66,6 +76,7 @@ pub(super) fn read_auksd(
     let clean_delay = r.uint("CleanDelay", d.clean_delay)?;
     let replay_cache = r.boolean("ReplayCache", d.replay_cache);
     let etcd = read_etcd(&mut r)?;
+    let metrics_file = super::renewer::metrics_file(&mut r)?;
     r.finish();
     Ok(DaemonConf {
         primary_keytab,
@@ -80,5 +91,7 @@ pub(super) fn read_auksd(
         clean_delay,
         replay_cache,
         etcd,
+        metrics_file,
+        renewer_min_lifetime: d.renewer_min_lifetime,
     })
 }

@@ -80,6 +80,8 @@ impl Default for DaemonConf {
             clean_delay: 300,
             replay_cache: true,
             etcd: None,
+            metrics_file: None,
+            renewer_min_lifetime: 300,
         }
     }
 }
@@ -92,6 +94,7 @@ impl Default for RenewerConf {
             debug_level: 0,
             delay: 60,
             min_lifetime: 300,
+            metrics_file: None,
         }
     }
 }

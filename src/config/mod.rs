@@ -34,7 +34,7 @@ mod reader;
 mod renewer;
 
 pub use api::ApiConf;
-pub use auksd::{DaemonConf, MAX_WORKERS};
+pub use auksd::{DaemonConf, MAX_WORKERS, METRICS_PERIOD};
 pub use common::{CommonConf, Endpoint};
 pub use defaults::{
     DEFAULT_ACL, DEFAULT_API_LOG, DEFAULT_CACHE_DIR, DEFAULT_CONF, DEFAULT_DAEMON_LOG,
@@ -182,7 +182,14 @@ impl DaemonConfig {
         let auksd_b = require(conf, "auksd", |n| n.starts_with("auksd"))?;
         let mut warnings = Vec::new();
         let common = common::read_common(&conf.path, common_b, &mut warnings)?;
-        let auksd = auksd::read_auksd(&conf.path, auksd_b, &mut warnings)?;
+        let mut auksd = auksd::read_auksd(&conf.path, auksd_b, &mut warnings)?;
+        // The renewer's MinLifeTime, for the "expiring" metric only: its
+        // block's warnings and errors are the renewer's business.
+        if let Ok(Some(b)) = select(conf, "renewer", |n| n.starts_with("ren")) {
+            if let Ok(r) = renewer::read_renewer(&conf.path, b, &mut Vec::new()) {
+                auksd.renewer_min_lifetime = r.min_lifetime;
+            }
+        }
         Ok(DaemonConfig {
             common,
             auksd,

@@ -157,7 +157,7 @@ pub(super) fn dispatch(
                     } else {
                         DropReason::BadPreauth
                     };
-                    droplog::emit(shared.drops.record(p.peer, why, &e))
+                    shared.dropped(p.peer, why, &e)
                 }
                 Ok(None) => {}
             }
@@ -168,7 +168,7 @@ pub(super) fn dispatch(
             let keep = now.duration_since(p.since) < HANDSHAKE_TIMEOUT;
             if !keep {
                 release(&mut per_addr, p.peer);
-                droplog::emit(shared.drops.record(p.peer, DropReason::SlowPreauth, ""));
+                shared.dropped(p.peer, DropReason::SlowPreauth, "");
             }
             keep
         });
@@ -208,7 +208,7 @@ fn accept_all(
                     None
                 };
                 if let Some(why) = why {
-                    droplog::emit(shared.drops.record(peer, why, ""));
+                    shared.dropped(peer, why, "");
                     continue;
                 }
                 if stream.set_nonblocking(true).is_err() {
@@ -226,11 +226,7 @@ fn accept_all(
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
-                droplog::emit(
-                    shared
-                        .drops
-                        .record(None, DropReason::AcceptFailed, &e.to_string()),
-                );
+                shared.dropped(None, DropReason::AcceptFailed, &e.to_string());
                 // Out of descriptors: let the pending ones progress.
                 std::thread::sleep(Duration::from_millis(10));
                 return;

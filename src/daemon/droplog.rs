@@ -38,6 +38,22 @@ pub enum DropReason {
 }
 
 impl DropReason {
+    /// The `reason` label of `auks_connections_rejected_total`; `None` for
+    /// a connection the client closed itself before authenticating (a port
+    /// probe or a health check), which is no rejection.
+    pub fn rejected(self) -> Option<crate::metrics::Rejected> {
+        use crate::metrics::Rejected;
+        match self {
+            DropReason::AddressShare | DropReason::PreauthFull | DropReason::AcceptFailed => {
+                Some(Rejected::Overload)
+            }
+            DropReason::SlowPreauth => Some(Rejected::Timeout),
+            DropReason::BadPreauth => Some(Rejected::Malformed),
+            DropReason::AuthFailed => Some(Rejected::Handshake),
+            DropReason::ClosedEarly => None,
+        }
+    }
+
     pub fn text(self) -> &'static str {
         match self {
             DropReason::AddressShare => "dropped: too many pending handshakes from this address",

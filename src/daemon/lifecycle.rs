@@ -16,7 +16,7 @@ use super::pool::Pool;
 use super::repo::Repo;
 use super::{detect_role, worker, DaemonError, Options, ServerRole, Shared, State};
 use crate::acl::Acl;
-use crate::config::{DaemonConfig, Endpoint};
+use crate::config::{DaemonConfig, Endpoint, METRICS_PERIOD};
 use crate::krb5::{Context, Keytab, Principal};
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -216,6 +216,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         drops: DropLog::default(),
         stop: AtomicBool::new(false),
         served: AtomicU64::new(0),
+        metrics: crate::metrics::AuksdMetrics::new(),
     });
     start_workers(&shared, shared.pool.reserve_min());
     let sh = Arc::clone(&shared);
@@ -256,6 +257,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         );
     }
     let _ = cleaner.join();
+    write_metrics(&shared);
     droplog::emit(shared.drops.flush_if_due(true));
     crate::log!(1, "auksd : stopped");
     Ok(())
@@ -318,6 +320,7 @@ fn reload(opts: &Options, shared: &Arc<Shared>, listener: &mut TcpListener) {
     let repo = st.repo.local();
     let workers = st.conf.auksd.workers;
     shared.set_state(st);
+    shared.metrics.reloaded();
     start_workers(shared, shared.pool.set_min(workers));
     match repo {
         None => {} // etcd: the watch thread keeps the view current
@@ -405,18 +408,43 @@ fn prepare_cache_dir(dir: &std::path::Path) {
     }
 }
 
+/// Update the repository gauges and rewrite `MetricsFile`, if set.
+/// Failures are logged, never fatal.
+fn write_metrics(shared: &Shared) {
+    let st = shared.state();
+    let Some(path) = st.conf.auksd.metrics_file.as_deref() else {
+        return;
+    };
+    if st.repo.is_loaded() {
+        let horizon = chrono::Utc::now().timestamp()
+            + i64::try_from(st.conf.auksd.renewer_min_lifetime).unwrap_or(i64::MAX / 2);
+        if let Some(all) = st.repo.dump(Duration::ZERO) {
+            let expiring = all.iter().filter(|r| r.endtime < horizon).count();
+            shared.metrics.repository(all.len(), expiring);
+        }
+    }
+    if let Err(e) = shared.metrics.write(path) {
+        crate::log!(1, "auksd : {e}");
+    }
+}
+
+/// The clean stage every `CleanDelay` seconds, and the metrics file every
+/// [`METRICS_PERIOD`] seconds.
 fn clean_loop(shared: Arc<Shared>) {
+    let mut next_clean = Instant::now();
     loop {
         let st = shared.state();
         let delay = Duration::from_secs(st.conf.auksd.clean_delay.max(1));
-        if st.repo.is_loaded() {
+        if Instant::now() >= next_clean && st.repo.is_loaded() {
             let now = chrono::Utc::now().timestamp();
             for (uid, princ, why) in st.repo.clean(now) {
                 crate::log!(1, "auksd : clean stage : uid {uid} {princ} removed: {why}");
             }
+            next_clean = Instant::now() + delay;
         }
         drop(st);
-        let until = Instant::now() + delay;
+        write_metrics(&shared);
+        let until = Instant::now() + Duration::from_secs(METRICS_PERIOD).min(delay);
         while Instant::now() < until {
             if shared.stop.load(Ordering::SeqCst) {
                 return;

@@ -105,6 +105,9 @@ struct Shared {
     drops: droplog::DropLog,
     stop: AtomicBool,
     served: AtomicU64,
+    /// Counted whether or not `MetricsFile` is set (cheap), written only
+    /// when it is.
+    metrics: crate::metrics::AuksdMetrics,
 }
 
 impl Shared {
@@ -112,6 +115,15 @@ impl Shared {
     /// started with).
     fn state(&self) -> Arc<State> {
         Arc::clone(&self.state.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// A connection dropped or failed before its first request: counted in
+    /// the metrics and in the aggregated drop log.
+    fn dropped(&self, peer: Option<std::net::IpAddr>, why: droplog::DropReason, detail: &str) {
+        if let Some(r) = why.rejected() {
+            self.metrics.rejected(r);
+        }
+        droplog::emit(self.drops.record(peer, why, detail));
     }
 
     fn set_state(&self, st: State) {

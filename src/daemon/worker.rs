@@ -9,12 +9,14 @@
 //! which uid, the outcome, never a secret.
 
 use super::authz::{self, Refusal};
-use super::droplog::{self, DropReason};
+use super::droplog::DropReason;
 use super::repo::{AddOutcome, RepoError};
 use super::{Shared, State};
 use crate::acl::Role;
 use crate::cred::{self, CredError};
 use crate::krb5::{Context, Keytab, Principal};
+use crate::logging::audit::{self, Audit, Op, Outcome};
+use crate::metrics::Rejected;
 use crate::proto::{self, reason, ErrorInfo, ProtoError, Reply, Request};
 use crate::session::{Session, SessionError, MAX_REQUEST};
 use crate::timefmt::fmt_time;
@@ -125,6 +127,34 @@ fn err_reply(code: i32, text: impl Into<String>) -> Reply {
     })
 }
 
+/// The audited operation of a request (`None`: ping, list, close).
+fn op_of(req: &Request) -> Option<Op> {
+    match req {
+        Request::Get(_) => Some(Op::Get),
+        Request::Add(_) => Some(Op::Add),
+        Request::Remove(_) => Some(Op::Remove),
+        Request::Dump => Some(Op::Dump),
+        Request::Ping | Request::List | Request::Close => None,
+    }
+}
+
+/// The outcome of a reply, and the reason text of an error reply (sent to
+/// the client anyway, so never secret).
+fn outcome_of(r: &Reply) -> (Outcome, Option<String>) {
+    let Reply::Error(e) = r else {
+        return (Outcome::Ok, None);
+    };
+    let outcome = match e.code {
+        Some(reason::NOT_FOUND) => Outcome::NotFound,
+        Some(reason::NOT_AUTHORIZED | reason::PRINCIPAL_MISMATCH | reason::ACL_DENIED) => {
+            Outcome::Denied
+        }
+        Some(reason::INTERNAL | reason::UNLINK_FAILED) | None => Outcome::Error,
+        Some(_) => Outcome::Rejected,
+    };
+    (outcome, e.reason.clone())
+}
+
 /// The reply and log note of a refusal.
 fn refused(r: Refusal) -> (Reply, String) {
     (err_reply(r.code, r.text), r.note)
@@ -175,11 +205,8 @@ impl Worker<'_> {
             Ok(v) => v,
             Err(e) => {
                 crate::log!(2, "auksd : {peer_ip} : authentication failed: {e}");
-                droplog::emit(self.shared.drops.record(
-                    conn.peer,
-                    DropReason::AuthFailed,
-                    &e.to_string(),
-                ));
+                self.shared
+                    .dropped(conn.peer, DropReason::AuthFailed, &e.to_string());
                 return;
             }
         };
@@ -199,11 +226,19 @@ impl Worker<'_> {
             }
             return;
         };
-        for _ in 0..MAX_REQUESTS_PER_SESSION {
+        for n in 0..MAX_REQUESTS_PER_SESSION {
             let plain = match self.waiting(|| s.recv(MAX_REQUEST)) {
                 Ok(p) => p,
                 Err(SessionError::Closed { .. }) => return,
                 Err(e) => {
+                    if n == 0 {
+                        let why = if matches!(e, SessionError::TimedOut { .. }) {
+                            Rejected::Timeout
+                        } else {
+                            Rejected::Malformed
+                        };
+                        self.shared.metrics.rejected(why);
+                    }
                     crate::log!(2, "auksd : {client} from {peer_ip} : session ended: {e}");
                     return;
                 }
@@ -231,6 +266,7 @@ impl Worker<'_> {
                         }
                     );
                     let _ = s.send(&proto::encode_reply(&err_reply(code, e.to_string())));
+                    self.shared.metrics.rejected(Rejected::Malformed);
                     if unknown {
                         continue;
                     }
@@ -238,24 +274,51 @@ impl Worker<'_> {
                 }
             };
             let what = type_name(&req);
-            let audit = !matches!(req, Request::Ping | Request::List);
-            let uid_txt = match &req {
-                Request::Get(u) | Request::Remove(u) => format!(" uid={u}"),
+            let op = op_of(&req);
+            let t0 = Instant::now();
+            let (answer, uid, note) = self.handle(role, &client, req);
+            let (answer, outcome, why) = match answer {
+                Answer::Reply(r) => {
+                    let (outcome, why) = outcome_of(&r);
+                    (proto::encode_reply(&r), outcome, why)
+                }
+                Answer::Encoded(b) => (b, Outcome::Ok, None),
+            };
+            let ok = outcome == Outcome::Ok;
+            // As before: the C-style head names the uid of GET and REMOVE
+            // only ("add request succeed" is what log readers grep for).
+            let uid_txt = match (op, uid) {
+                (Some(Op::Get | Op::Remove), Some(u)) => format!(" uid={u}"),
                 _ => String::new(),
             };
-            let (answer, ok, note) = match self.handle(role, &client, req) {
-                (Answer::Reply(r), note) => {
-                    let ok = !matches!(r, Reply::Error(_));
-                    (proto::encode_reply(&r), ok, note)
-                }
-                (Answer::Encoded(b), note) => (b, true, note),
-            };
-            crate::log!(
-                if audit { 1 } else { 2 },
+            let head = format!(
                 "auksd : {client} from {peer_ip} : {what} request{uid_txt} {} : {note}",
                 if ok { "succeed" } else { "failed" }
             );
-            if let Err(e) = self.waiting(|| s.send(&answer)) {
+            match (op, conn.peer.or_else(|| Some(s.peer().ip()))) {
+                // The C-style line keeps its place; the SIEM-parsable
+                // audit fields follow it on the same line.
+                (Some(op), Some(addr)) => {
+                    let a = Audit {
+                        op,
+                        principal: &client,
+                        addr,
+                        uid,
+                        outcome,
+                        reason: why.as_deref(),
+                    };
+                    crate::log!(1, "{head} : {}", audit::line(&a));
+                }
+                _ => crate::log!(2, "{head}"),
+            }
+            let sent = self.waiting(|| s.send(&answer));
+            let outcome = if sent.is_ok() {
+                outcome
+            } else {
+                Outcome::Error
+            };
+            self.shared.metrics.request(op, outcome, t0.elapsed());
+            if let Err(e) = sent {
                 crate::log!(
                     1,
                     "auksd : {client} from {peer_ip} : cannot send the {what} reply: {e}"
@@ -266,13 +329,27 @@ impl Worker<'_> {
     }
 
     /// Apply the authorization matrix (§5.3) and the repository policy.
-    fn handle(&self, role: Role, client: &str, req: Request) -> (Answer, String) {
+    /// Returns the answer, the uid concerned (when known) and a log note.
+    fn handle(&self, role: Role, client: &str, req: Request) -> (Answer, Option<u32>, String) {
+        let uid = match &req {
+            Request::Get(u) | Request::Remove(u) => Some(*u),
+            _ => None,
+        };
+        if let Request::Add(data) = req {
+            let (r, uid, n) = self.add(role, client, data);
+            return (Answer::Reply(r), uid, n);
+        }
+        let (a, n) = self.handle_other(role, client, req);
+        (a, uid, n)
+    }
+
+    fn handle_other(&self, role: Role, client: &str, req: Request) -> (Answer, String) {
         let now = chrono::Utc::now().timestamp();
         let repo = &self.st.repo;
         let reply = |(r, n): (Reply, String)| (Answer::Reply(r), n);
         match req {
             Request::Ping | Request::List => reply((Reply::Ping, format!("role {role}"))),
-            Request::Add(data) => reply(self.add(role, client, data)),
+            Request::Add(_) => reply((Reply::Ping, String::new())),
             Request::Get(uid) => {
                 let stored = repo.get(self.ctx, uid);
                 reply(
@@ -335,14 +412,30 @@ impl Worker<'_> {
         (Answer::Encoded(bytes), format!("{} credentials", all.len()))
     }
 
-    fn add(&self, role: Role, client: &str, data: Zeroizing<Vec<u8>>) -> (Reply, String) {
+    fn add(
+        &self,
+        role: Role,
+        client: &str,
+        data: Zeroizing<Vec<u8>>,
+    ) -> (Reply, Option<u32>, String) {
         let rec = match cred::record_from_krb_cred(self.ctx, data) {
             Ok(r) => r,
-            Err(e) => return refused(refusal_of(&e)),
+            Err(e) => {
+                let (r, n) = refused(refusal_of(&e));
+                return (r, None, n);
+            }
         };
+        let uid = rec.uid;
         if let Err(r) = authz::add_received(role, client, &rec) {
-            return refused(r);
+            let (r, n) = refused(r);
+            return (r, Some(uid), n);
         }
+        let (r, n) = self.store(role, rec);
+        (r, Some(uid), n)
+    }
+
+    /// Store an authorized received credential.
+    fn store(&self, role: Role, rec: crate::proto::CredRecord) -> (Reply, String) {
         let now = chrono::Utc::now().timestamp();
         let uid = rec.uid;
         let principal = rec.principal.clone();

@@ -342,3 +342,37 @@ fn load_explicit_file() {
     let err = ClientConfig::load(Some(&dir.path().join("missing"))).unwrap_err();
     assert!(matches!(err, ConfigError::Io { .. }));
 }
+
+#[test]
+fn metrics_file_in_auksd_and_renewer_blocks() {
+    let text = "common { PrimaryHost = a ; }\n\
+        auksd { MetricsFile = \"/var/lib/prometheus/node-exporter/auksd.prom\" ; }\n\
+        api { }\n\
+        renewer { MinLifeTime = 900 ; MetricsFile = /m/renewer.prom ; }\n";
+    let d = daemon(text).unwrap();
+    assert_eq!(
+        d.auksd.metrics_file.as_deref(),
+        Some(Path::new("/var/lib/prometheus/node-exporter/auksd.prom"))
+    );
+    assert_eq!(d.auksd.renewer_min_lifetime, 900);
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    let c = client(text).unwrap();
+    assert_eq!(
+        c.renewer.metrics_file.as_deref(),
+        Some(Path::new("/m/renewer.prom"))
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // Unset: no metrics; the renewer's MinLifeTime defaults as in C.
+    let d = daemon("common { PrimaryHost = a ; }\nauksd { }\n").unwrap();
+    assert_eq!(d.auksd.metrics_file, None);
+    assert_eq!(d.auksd.renewer_min_lifetime, 300);
+    // node_exporter reads only *.prom files.
+    for bad in ["/m/auksd.txt", "/m/.prom", "/m/"] {
+        let t = format!("common {{ PrimaryHost = a ; }}\nauksd {{ MetricsFile = \"{bad}\" ; }}\n");
+        let e = daemon(&t).unwrap_err().to_string();
+        assert!(
+            e.contains("MetricsFile") && e.contains(".prom"),
+            "{bad}: {e}"
+        );
+    }
+}
