@@ -41,7 +41,7 @@ trap 'exit 130' INT TERM
 
 export TB_AUKSD=$TB_REPO/target/release/auksd
 export TB_GATEWAY=$TB_REPO/target/release/auks-gateway
-export TB_GW_EXTRA_CONF="max_concurrent_requests = 64"
+export TB_GW_MAX_CONCURRENT=64
 tb_lock
 tb_rest_prepare
 tb_up || exit 1
