@@ -120,10 +120,35 @@ tb_gateway_up() {
     [ -s "$TB_GW_DIR/jwt_hs256.key" ] ||
         install -o "$TB_GW_USER" -g "$TB_GW_USER" -m 0600 "$TB_JWT_KEY" "$TB_GW_DIR/jwt_hs256.key"
     tb_gateway_pki
-    if [ -z "${TB_GW_PORT:-}" ]; then
-        TB_GW_PORT=$(tb_free_port)
-        echo "TB_GW_PORT=$TB_GW_PORT" >> "$TB_DIR/state.env"
-    fi
+    mkdir -p "$TB_DIR/log"
+    : > "$TB_DIR/log/gateway.log"
+    local attempt i
+    # a port free a moment ago may be taken meanwhile: a few attempts, a new port each
+    for attempt in 1 2 3; do
+        if [ -z "${TB_GW_PORT:-}" ] || [ "$attempt" -gt 1 ]; then
+            TB_GW_PORT=$(tb_free_port)
+            grep -v '^TB_GW_PORT=' "$TB_DIR/state.env" > "$TB_DIR/state.env.new" 2>/dev/null || true
+            echo "TB_GW_PORT=$TB_GW_PORT" >> "$TB_DIR/state.env.new"
+            mv "$TB_DIR/state.env.new" "$TB_DIR/state.env"
+        fi
+        tb_gateway_conf
+        cd / || exit 1
+        setsid setpriv --reuid="$TB_GW_USER" --regid="$TB_GW_USER" --init-groups \
+            "$bin" -f "$TB_GW_DIR/gateway.toml" >> "$TB_DIR/log/gateway.log" 2>&1 < /dev/null 9>&- &
+        echo $! > "$TB_DIR/gateway.pid"
+        for i in $(seq 1 200); do
+            grep -q 'listening on' "$TB_DIR/log/gateway.log" && return 0
+            tb_pid_alive "$TB_DIR/gateway.pid" || break
+            sleep 0.1
+        done
+        tb_stop_pidfile "$TB_DIR/gateway.pid"
+        grep -q 'Address already in use' "$TB_DIR/log/gateway.log" || break
+        tb_log "auks-gateway could not listen on port $TB_GW_PORT (attempt $attempt)"
+    done
+    tb_die "auks-gateway did not start: $(tail -5 "$TB_DIR/log/gateway.log")"
+}
+
+tb_gateway_conf() {
     cat > "$TB_GW_DIR/gateway.toml" <<EOF
 # written by auks-rs scripts/testbed/rest.sh
 listen = "127.0.0.1:$TB_GW_PORT"
@@ -146,19 +171,6 @@ login_backoff_max = 60
 ${TB_GW_EXTRA_CONF:-}
 EOF
     chmod 0644 "$TB_GW_DIR/gateway.toml"
-    mkdir -p "$TB_DIR/log"
-    : > "$TB_DIR/log/gateway.log"
-    cd / || exit 1
-    setsid setpriv --reuid="$TB_GW_USER" --regid="$TB_GW_USER" --init-groups \
-        "$bin" -f "$TB_GW_DIR/gateway.toml" >> "$TB_DIR/log/gateway.log" 2>&1 < /dev/null 9>&- &
-    echo $! > "$TB_DIR/gateway.pid"
-    local i
-    for i in $(seq 1 200); do
-        grep -q 'listening on' "$TB_DIR/log/gateway.log" && return 0
-        tb_pid_alive "$TB_DIR/gateway.pid" || break
-        sleep 0.1
-    done
-    tb_die "auks-gateway did not start: $(tail -5 "$TB_DIR/log/gateway.log")"
 }
 
 tb_gateway_down() {
