@@ -132,6 +132,22 @@ case_openapi() {
         "$(jbody '[.kdc.ok, .auksd.ok, .slurmrestd.ok] | map(tostring) | join(" ")')"
 }
 
+# slurmrestd serves only openapi/v0.0.38: a gateway configured for another version
+# refuses to start and names the versions slurmrestd serves
+case_openapi_mismatch() {
+    local conf=$TB_GW_DIR/mismatch.toml rc
+    sed -e 's/^openapi_version = .*/openapi_version = "v0.0.36"/' \
+        -e "s/^listen = .*/listen = \"127.0.0.1:$(tb_free_port)\"/" "$TB_GW_DIR/gateway.toml" > "$conf"
+    chmod 0644 "$conf"
+    timeout 30 setpriv --reuid="$TB_GW_USER" --regid="$TB_GW_USER" --init-groups \
+        "${TB_GATEWAY:-$TB_REPO/target/debug/auks-gateway}" -f "$conf" > "$WORK/mismatch.log" 2>&1
+    rc=$?
+    equals "a gateway configured for v0.0.36 refuses to start" 2 "$rc"
+    contains "and says which versions slurmrestd serves" "$WORK/mismatch.log" \
+        "does not serve v0\.0\.36 \(it serves: v0\.0\.38\)"
+    rm -f "$conf"
+}
+
 case_submit() {
     tb_kdestroy "$TB_USER"
     admin_remove_cred "$TB_UID"
@@ -407,6 +423,7 @@ run_case() {
 
 START=$(date +%s)
 run_case openapi
+run_case openapi_mismatch
 run_case submit
 run_case status_list
 run_case spank_option

@@ -254,6 +254,9 @@ fn health_names_each_backend() {
     assert_eq!(h.json["auksd"]["ok"], true, "{h:?}");
     assert_eq!(h.json["slurmrestd"]["ok"], false, "{h:?}");
     fx.auksd.stop();
+    // reports are reused for 2 s (the probes run an AS exchange and need no
+    // authentication): wait for a fresh one
+    std::thread::sleep(Duration::from_millis(2500));
     let h = fx.gw.curl("GET", "/v1/health", None, None);
     assert_eq!(h.json["auksd"]["ok"], false, "{h:?}");
     assert_eq!(h.json["status"], "degraded");

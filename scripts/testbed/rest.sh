@@ -46,23 +46,31 @@ tb_slurmrestd_up() {
     tb_load_state
     if tb_pid_alive "$TB_DIR/slurmrestd.pid"; then return 0; fi
     tb_system_user "$TB_REST_USER"
-    if [ -z "${TB_REST_PORT:-}" ]; then
-        TB_REST_PORT=$(tb_free_port)
-        echo "TB_REST_PORT=$TB_REST_PORT" >> "$TB_DIR/state.env"
-    fi
     mkdir -p "$TB_DIR/log"
-    cd / || exit 1
-    # SLURM_JWT=daemon: slurmrestd authenticates to slurmctld with the callers' JWTs (without
-    # it, it keeps auth/munge and rejects every token: "Rejecting thread config token")
-    SLURM_JWT=daemon setsid setpriv --reuid="$TB_REST_USER" --regid="$TB_REST_USER" --init-groups \
-        /usr/sbin/slurmrestd -a rest_auth/jwt -s "openapi/$TB_REST_VERSION" "127.0.0.1:$TB_REST_PORT" \
-        >> "$TB_DIR/log/slurmrestd.log" 2>&1 < /dev/null 9>&- &
-    echo $! > "$TB_DIR/slurmrestd.pid"
-    local i
-    for i in $(seq 1 100); do
-        ss -Htln "sport = :$TB_REST_PORT" | grep -q . && return 0
-        tb_pid_alive "$TB_DIR/slurmrestd.pid" || break
-        sleep 0.1
+    local attempt i
+    # a port free a moment ago may be taken meanwhile: a few attempts, a new port each
+    for attempt in 1 2 3; do
+        if [ -z "${TB_REST_PORT:-}" ] || [ "$attempt" -gt 1 ]; then
+            TB_REST_PORT=$(tb_free_port)
+            grep -v '^TB_REST_PORT=' "$TB_DIR/state.env" > "$TB_DIR/state.env.new" 2>/dev/null || true
+            echo "TB_REST_PORT=$TB_REST_PORT" >> "$TB_DIR/state.env.new"
+            mv "$TB_DIR/state.env.new" "$TB_DIR/state.env"
+        fi
+        cd / || exit 1
+        # SLURM_JWT=daemon: slurmrestd authenticates to slurmctld with the callers' JWTs
+        # (without it, it keeps auth/munge and rejects every token: "Rejecting thread
+        # config token")
+        SLURM_JWT=daemon setsid setpriv --reuid="$TB_REST_USER" --regid="$TB_REST_USER" --init-groups \
+            /usr/sbin/slurmrestd -a rest_auth/jwt -s "openapi/$TB_REST_VERSION" "127.0.0.1:$TB_REST_PORT" \
+            >> "$TB_DIR/log/slurmrestd.log" 2>&1 < /dev/null 9>&- &
+        echo $! > "$TB_DIR/slurmrestd.pid"
+        for i in $(seq 1 100); do
+            ss -Htln "sport = :$TB_REST_PORT" | grep -q . && return 0
+            tb_pid_alive "$TB_DIR/slurmrestd.pid" || break
+            sleep 0.1
+        done
+        tb_stop_pidfile "$TB_DIR/slurmrestd.pid"
+        tb_log "slurmrestd did not start on port $TB_REST_PORT (attempt $attempt)"
     done
     tb_die "slurmrestd did not start: $(tail -5 "$TB_DIR/log/slurmrestd.log")"
 }
@@ -112,10 +120,35 @@ tb_gateway_up() {
     [ -s "$TB_GW_DIR/jwt_hs256.key" ] ||
         install -o "$TB_GW_USER" -g "$TB_GW_USER" -m 0600 "$TB_JWT_KEY" "$TB_GW_DIR/jwt_hs256.key"
     tb_gateway_pki
-    if [ -z "${TB_GW_PORT:-}" ]; then
-        TB_GW_PORT=$(tb_free_port)
-        echo "TB_GW_PORT=$TB_GW_PORT" >> "$TB_DIR/state.env"
-    fi
+    mkdir -p "$TB_DIR/log"
+    : > "$TB_DIR/log/gateway.log"
+    local attempt i
+    # a port free a moment ago may be taken meanwhile: a few attempts, a new port each
+    for attempt in 1 2 3; do
+        if [ -z "${TB_GW_PORT:-}" ] || [ "$attempt" -gt 1 ]; then
+            TB_GW_PORT=$(tb_free_port)
+            grep -v '^TB_GW_PORT=' "$TB_DIR/state.env" > "$TB_DIR/state.env.new" 2>/dev/null || true
+            echo "TB_GW_PORT=$TB_GW_PORT" >> "$TB_DIR/state.env.new"
+            mv "$TB_DIR/state.env.new" "$TB_DIR/state.env"
+        fi
+        tb_gateway_conf
+        cd / || exit 1
+        setsid setpriv --reuid="$TB_GW_USER" --regid="$TB_GW_USER" --init-groups \
+            "$bin" -f "$TB_GW_DIR/gateway.toml" >> "$TB_DIR/log/gateway.log" 2>&1 < /dev/null 9>&- &
+        echo $! > "$TB_DIR/gateway.pid"
+        for i in $(seq 1 200); do
+            grep -q 'listening on' "$TB_DIR/log/gateway.log" && return 0
+            tb_pid_alive "$TB_DIR/gateway.pid" || break
+            sleep 0.1
+        done
+        tb_stop_pidfile "$TB_DIR/gateway.pid"
+        grep -q 'Address already in use' "$TB_DIR/log/gateway.log" || break
+        tb_log "auks-gateway could not listen on port $TB_GW_PORT (attempt $attempt)"
+    done
+    tb_die "auks-gateway did not start: $(tail -5 "$TB_DIR/log/gateway.log")"
+}
+
+tb_gateway_conf() {
     cat > "$TB_GW_DIR/gateway.toml" <<EOF
 # written by auks-rs scripts/testbed/rest.sh
 listen = "127.0.0.1:$TB_GW_PORT"
@@ -131,26 +164,13 @@ openapi_version = "$TB_REST_VERSION"
 ticket_lifetime = 3600
 renew_lifetime = 86400
 backend_timeout = 20
-max_concurrent_requests = 16
+max_concurrent_requests = ${TB_GW_MAX_CONCURRENT:-16}
 login_failures_before_backoff = 3
 login_backoff_base = 5
 login_backoff_max = 60
 ${TB_GW_EXTRA_CONF:-}
 EOF
     chmod 0644 "$TB_GW_DIR/gateway.toml"
-    mkdir -p "$TB_DIR/log"
-    : > "$TB_DIR/log/gateway.log"
-    cd / || exit 1
-    setsid setpriv --reuid="$TB_GW_USER" --regid="$TB_GW_USER" --init-groups \
-        "$bin" -f "$TB_GW_DIR/gateway.toml" >> "$TB_DIR/log/gateway.log" 2>&1 < /dev/null 9>&- &
-    echo $! > "$TB_DIR/gateway.pid"
-    local i
-    for i in $(seq 1 200); do
-        grep -q 'listening on' "$TB_DIR/log/gateway.log" && return 0
-        tb_pid_alive "$TB_DIR/gateway.pid" || break
-        sleep 0.1
-    done
-    tb_die "auks-gateway did not start: $(tail -5 "$TB_DIR/log/gateway.log")"
 }
 
 tb_gateway_down() {

@@ -425,8 +425,25 @@ async fn cancel(
     ))
 }
 
-/// `GET /v1/health`: the three backends, probed concurrently.
+/// How long a health report is reused.
+pub const HEALTH_CACHE: Duration = Duration::from_secs(2);
+
+/// `GET /v1/health`: the three backends, probed concurrently, at most once
+/// per [`HEALTH_CACHE`] (concurrent callers share one probe).
 async fn health(st: &Arc<State>) -> Result<Resp, ApiError> {
+    let mut cache = st.health.lock().await;
+    if let Some((at, status, body)) = cache.as_ref() {
+        if at.elapsed() < HEALTH_CACHE {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+            return Ok(json_response(status, body));
+        }
+    }
+    let (status, body) = probe_all(st).await;
+    *cache = Some((std::time::Instant::now(), status.as_u16(), body.clone()));
+    Ok(json_response(status, &body))
+}
+
+async fn probe_all(st: &Arc<State>) -> (StatusCode, Value) {
     let t = st.cfg.backend_timeout.min(Duration::from_secs(5));
     let settings = st.login.clone();
     let kdc = blocking(Backend::Kdc, t, move || Ok(login::probe_kdc(&settings)));
@@ -464,12 +481,10 @@ async fn health(st: &Arc<State>) -> Result<Resp, ApiError> {
         "auksd": show(auksd),
         "slurmrestd": show(rest),
     });
-    Ok(json_response(
-        if all_ok {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        &body,
-    ))
+    let status = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body)
 }

@@ -45,6 +45,10 @@ pub struct State {
     pub permits: tokio::sync::Semaphore,
     /// The gateway's own account name (for its health-check token).
     pub self_user: String,
+    /// The last health report and when it was made: `GET /v1/health` needs
+    /// no authentication, so its backend probes (an AS exchange among them)
+    /// run at most once per [`api::HEALTH_CACHE`].
+    pub health: tokio::sync::Mutex<Option<(std::time::Instant, u16, serde_json::Value)>>,
 }
 
 /// A start-up failure, with what to fix.
@@ -148,6 +152,7 @@ pub fn prepare(
             limiter,
             permits,
             self_user,
+            health: tokio::sync::Mutex::new(None),
         },
         tls,
     ))
