@@ -168,6 +168,31 @@ impl Spank {
         }
     }
 
+    /// The job's supplementary groups (`S_JOB_SUPPLEMENTARY_GIDS`).
+    pub fn supplementary_gids(&self) -> Result<Vec<u32>, SpankError> {
+        let mut list: *mut libc::gid_t = std::ptr::null_mut();
+        let mut n: std::os::raw::c_int = 0;
+        // SAFETY: this item takes a `gid_t **` and an `int *`; Slurm points
+        // `list` at its own array of `n` gids, which stays valid while the
+        // step runs and is only read (copied) here.
+        let rc = unsafe {
+            sys::spank_get_item(
+                self.raw,
+                sys::spank_item_S_JOB_SUPPLEMENTARY_GIDS,
+                &mut list as *mut *mut libc::gid_t,
+                &mut n as *mut std::os::raw::c_int,
+            )
+        };
+        if rc != sys::ESPANK_SUCCESS as sys::spank_err_t {
+            return Err(self.err(rc));
+        }
+        if list.is_null() || n <= 0 {
+            return Ok(Vec::new());
+        }
+        // SAFETY: as above, `n` valid gids at `list`.
+        Ok(unsafe { std::slice::from_raw_parts(list, n as usize) }.to_vec())
+    }
+
     /// A variable of the job environment (remote only). `Ok(None)` when it
     /// does not exist; values longer than `max` bytes are an error.
     pub fn getenv(&self, name: &str, max: usize) -> Result<Option<String>, SpankError> {

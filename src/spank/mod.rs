@@ -11,6 +11,8 @@
 //!   the credential (`remote::credential`), the renewer process
 //!   (`remote::renewer`);
 //! - [`ids`]: per-thread uid/gid switching with a restoring guard;
+//! - [`spawn`]: how the renewer and the helper start (identity, fds,
+//!   signals, session, parent-death signal);
 //! - `record`: where the job's ccache is, for `pam_auks` (ssh sessions);
 //! - `glue`: the SPANK C API and the exported hooks (this file).
 //!
@@ -30,6 +32,7 @@ pub mod local;
 pub mod messages;
 mod record;
 pub mod remote;
+pub mod spawn;
 
 use args::{Mode, PluginArgs};
 use std::os::raw::{c_int, c_uint};
@@ -149,6 +152,9 @@ mod hooks {
         fn job_id(&self) -> Result<u32, String> {
             self.item_u32(sys::spank_item_S_JOB_ID)
                 .map_err(|e| e.to_string())
+        }
+        fn job_groups(&self) -> Option<Vec<u32>> {
+            self.supplementary_gids().ok().filter(|l| !l.is_empty())
         }
         fn local_task_count(&self) -> Result<u32, String> {
             self.item_u32(sys::spank_item_S_JOB_LOCAL_TASK_COUNT)

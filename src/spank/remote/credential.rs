@@ -9,10 +9,11 @@ use crate::client::{Client, ClientError};
 use crate::cred::{self, Placement};
 use crate::krb5::{Ccache, Context, Keytab, Principal};
 use crate::proto::CredRecord;
-use crate::renew::{run_helper, HelperOutcome, RunAs};
+use crate::renew::{run_helper_with, HelperOutcome, RunAs};
 use crate::spank::args::{self, CcacheKind, HostAuth, Mode, PluginArgs};
 use crate::spank::glue::{log_error, log_info, log_verbose};
 use crate::spank::messages;
+use crate::spank::spawn::{self, Identity};
 
 /// Why the credential could not be fetched.
 enum FetchError {
@@ -100,6 +101,7 @@ pub(super) fn fetch_and_store(
         job.jobid, job.uid, cc.name
     ));
     st.ccache = Some(cc.clone());
+    let identity = Identity::new(job.uid, job.gid, env.job_groups());
 
     if let Err(e) = env.setenv("KRB5CCNAME", &cc.name) {
         log_error(&format!(
@@ -114,8 +116,9 @@ pub(super) fn fetch_and_store(
         ));
     }
     if let Some(h) = helper {
-        run_job_helper(&job, &h, &cc.name);
+        run_job_helper(&identity, &h, &cc.name);
     }
+    st.identity = Some(identity);
     Ok(())
 }
 
@@ -298,13 +301,11 @@ fn create_and_store(job: &Job, a: &PluginArgs, data: &[u8]) -> Result<JobCcache,
     }
 }
 
-/// Run the api HelperScript once as the job user (result only logged).
-fn run_job_helper(job: &Job, script: &std::path::Path, ccache: &str) {
-    let who = RunAs::JobUser {
-        uid: job.uid,
-        gid: job.gid,
-    };
-    match run_helper(script, Some(ccache), who) {
+/// Run the api HelperScript once as the job user, started as
+/// [`spawn`] describes (result only logged). SIGKILL if slurmstepd dies.
+fn run_job_helper(id: &Identity, script: &std::path::Path, ccache: &str) {
+    let setup = |cmd: &mut std::process::Command| spawn::prepare(cmd, id, libc::SIGKILL);
+    match run_helper_with(script, Some(ccache), RunAs::JobUserSetUp, setup) {
         Ok(HelperOutcome::Ran) => log_verbose(&format!(
             "auks: helper script {} succeeded",
             script.display()

@@ -63,6 +63,8 @@ pub struct JobCcache {
 #[derive(Default)]
 pub struct StepState {
     pub job: Option<Job>,
+    /// The job user's full identity for the processes the plugin starts.
+    pub identity: Option<super::spawn::Identity>,
     pub ccache: Option<JobCcache>,
     pub renewer: Option<Child>,
     /// When the renewer was sent its stop signal, and whether that was
@@ -81,6 +83,9 @@ pub trait StepEnv {
     fn job_uid(&self) -> Result<u32, String>;
     fn job_gid(&self) -> Result<u32, String>;
     fn job_id(&self) -> Result<u32, String>;
+    /// The job's supplementary groups as Slurm computed them (`None`:
+    /// unknown, looked up with `getgrouplist`).
+    fn job_groups(&self) -> Option<Vec<u32>>;
     fn local_task_count(&self) -> Result<u32, String>;
     /// A variable of the job environment; `None` when unset or longer
     /// than `max` bytes.
