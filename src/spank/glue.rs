@@ -52,8 +52,21 @@ pub fn log_verbose(msg: &str) {
     emit(Level::Verbose, msg)
 }
 
+/// `slurm_spank_log`: from slurmstepd's `user_init`, the user's srun
+/// stderr (or a batch job's output), unprefixed.
+pub fn log_user(msg: &str) {
+    emit(Level::User, msg)
+}
+
+#[cfg(not(test))]
+extern "C" {
+    /// Declared in `<slurm/spank.h>`; resolved from slurmstepd.
+    fn slurm_spank_log(fmt: *const c_char, ...);
+}
+
 #[derive(Clone, Copy)]
 enum Level {
+    User,
     Error,
     Info,
     Verbose,
@@ -70,6 +83,7 @@ fn emit(level: Level, msg: &str) {
             Level::Error => sys::slurm_error(fmt, m.as_ptr()),
             Level::Info => sys::slurm_info(fmt, m.as_ptr()),
             Level::Verbose => sys::slurm_verbose(fmt, m.as_ptr()),
+            Level::User => slurm_spank_log(fmt, m.as_ptr()),
         }
     }
 }
@@ -80,6 +94,7 @@ fn emit(level: Level, msg: &str) {
         Level::Error => "error",
         Level::Info => "info",
         Level::Verbose => "verbose",
+        Level::User => "user",
     };
     eprintln!("[{tag}] {msg}");
 }

@@ -5,6 +5,7 @@
 use super::args::{self, Mode, PluginArgs, ENV_MODE};
 use super::glue::{log_error, log_info, log_verbose};
 use super::messages::{self, SubmitFailure};
+use super::probe::{self, Ignored};
 use crate::client::Client;
 
 /// Set a variable of this process (srun/sbatch/salloc pass their
@@ -56,31 +57,62 @@ pub fn submit(a: &PluginArgs, option: Option<Mode>) -> i32 {
             return -1;
         }
     };
-    match client.add_from_ccache(None) {
+    // srun and sbatch must never block on what KRB5CCNAME names (a FIFO
+    // there would hang them, and they block SIGINT and SIGTERM).
+    let name = match own_ccache_name() {
+        Ok(n) => n,
+        Err(Ignored::Missing(why)) => return no_ccache(a, &why),
+        Err(Ignored::Refused(why)) => {
+            log_info(&format!("auks: KRB5CCNAME={why}: ignored"));
+            return no_ccache(a, &why);
+        }
+    };
+    // The user's own regular file (or a KEYRING/KCM cache): libkrb5 may
+    // open it by name (and keep the auksd service ticket there).
+    let client = client.with_auth_ccache(Some(name.clone()));
+    match client.add_from_ccache(Some(&name)) {
         Ok(()) => {
             log_verbose("auks: Kerberos credential forwarded to auksd");
             export_no_overwrite(ENV_MODE, "done");
             0
         }
         Err(e) => match messages::submit_failure(&e) {
-            SubmitFailure::NoCcache if !a.enforced => {
-                log_verbose(&format!("auks: {e}"));
-                log_info(messages::NO_CCACHE_NOTICE);
-                export_no_overwrite(ENV_MODE, "no");
-                0
-            }
-            SubmitFailure::NoCcache => {
-                log_verbose(&format!("auks: {e}"));
-                log_error(messages::ENFORCED_NO_CCACHE);
-                // As C: the steps may still find an older credential in
-                // auksd if Slurm lets the job run (optional plugin).
-                export_no_overwrite(ENV_MODE, "done");
-                -1
-            }
+            SubmitFailure::NoCcache => no_ccache(a, &e.to_string()),
             SubmitFailure::Other(msg) => {
                 log_error(&msg);
                 -1
             }
         },
+    }
+}
+
+/// The caller's ccache name (`KRB5CCNAME`, else libkrb5's default),
+/// checked without blocking: a file-backed one must be a regular file
+/// (or a DIR collection of them) of the caller's.
+fn own_ccache_name() -> Result<String, Ignored> {
+    let name = match std::env::var("KRB5CCNAME").ok().filter(|n| !n.is_empty()) {
+        Some(n) => n,
+        None => crate::krb5::Context::new()
+            .and_then(|c| c.default_ccache_name())
+            .map_err(|e| Ignored::Missing(format!("no default credential cache: {e}")))?,
+    };
+    let uid = nix::unistd::geteuid().as_raw();
+    probe::probe(&name, uid).map(|_| name)
+}
+
+/// No usable ccache on the submit side: a notice (or an error when the
+/// plugin is `enforced`).
+fn no_ccache(a: &PluginArgs, why: &str) -> i32 {
+    log_verbose(&format!("auks: {why}"));
+    if !a.enforced {
+        log_info(messages::NO_CCACHE_NOTICE);
+        export_no_overwrite(ENV_MODE, "no");
+        0
+    } else {
+        log_error(messages::ENFORCED_NO_CCACHE);
+        // As C: the steps may still find an older credential in auksd if
+        // Slurm lets the job run (optional plugin).
+        export_no_overwrite(ENV_MODE, "done");
+        -1
     }
 }

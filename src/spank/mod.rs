@@ -10,6 +10,7 @@
 //! - [`remote`]: compute side (slurmstepd): the hooks, fetching and storing
 //!   the credential (`remote::credential`), the renewer process
 //!   (`remote::renewer`);
+//! - [`probe`]: bounded checks of a user-chosen `KRB5CCNAME`;
 //! - [`ids`]: per-thread uid/gid switching with a restoring guard;
 //! - [`spawn`]: how the renewer and the helper start (identity, fds,
 //!   signals, session, parent-death signal);
@@ -30,6 +31,7 @@ mod glue;
 pub mod ids;
 pub mod local;
 pub mod messages;
+pub mod probe;
 mod record;
 pub mod remote;
 pub mod spawn;

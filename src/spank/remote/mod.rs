@@ -76,6 +76,9 @@ pub struct StepState {
     /// in `init_post_opt` slurmstepd is not yet connected to srun, so an
     /// error logged there only reaches slurmd.log.
     pub failure: Option<String>,
+    /// Something the user should know (a `KRB5CCNAME` that was ignored),
+    /// shown in the user's output from `user_init`.
+    pub notice: Option<String>,
 }
 
 /// What the step needs from Slurm (implemented over the SPANK handle).
@@ -139,6 +142,9 @@ pub fn fetch(env: &dyn StepEnv, a: &PluginArgs, option: Option<Mode>, st: &mut S
 /// `slurm_spank_user_init`: tell the user why the step has no credential
 /// (and fail the step when the plugin is `required`).
 pub fn report_failure(st: &mut StepState) -> i32 {
+    if let Some(n) = st.notice.take() {
+        super::glue::log_user(&n);
+    }
     match st.failure.take() {
         Some(msg) => {
             log_error(&msg);
