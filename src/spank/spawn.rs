@@ -202,8 +202,8 @@ mod tests {
             nix::sys::stat::Mode::empty(),
         )
         .unwrap();
-        let mut set = nix::sys::signal::SigSet::empty();
-        set.add(nix::sys::signal::Signal::SIGUSR2);
+        // every signal blocked, as in slurmstepd's threads
+        let set = nix::sys::signal::SigSet::all();
         let id = Identity::new(65534, 65534, Some(vec![65534, 100]));
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c")

@@ -95,7 +95,7 @@ pub(super) fn fetch_and_store(
         }
         Err(FetchError::HostKeytab(e)) => {
             return Err(format!(
-                "auks: this node cannot use its own Kerberos ticket ({e}); the job step has no Kerberos credential (ask your administrator)"
+                "auks: this node cannot get its own Kerberos ticket ({e}); the job step has no Kerberos credential (ask your administrator)"
             ))
         }
     };
