@@ -70,9 +70,13 @@ pub fn submit(a: &PluginArgs, option: Option<Mode>) -> i32 {
     // The user's own regular file (or a KEYRING/KCM cache): libkrb5 may
     // open it by name (and keep the auksd service ticket there).
     let client = client.with_auth_ccache(Some(name.clone()));
+    let t0 = std::time::Instant::now();
     match client.add_from_ccache(Some(&name)) {
         Ok(()) => {
-            log_verbose("auks: Kerberos credential forwarded to auksd");
+            log_verbose(&format!(
+                "auks: Kerberos credential forwarded to auksd (add={:.3}ms)",
+                t0.elapsed().as_secs_f64() * 1000.0
+            ));
             export_no_overwrite(ENV_MODE, "done");
             0
         }

@@ -52,7 +52,10 @@ pub(super) fn fetch_and_store(
 
     // An existing, valid ccache named by the job's KRB5CCNAME is kept.
     if let Some(name) = env.getenv("KRB5CCNAME", 4096).filter(|n| !n.is_empty()) {
-        match user_ccache(&job, &name).map_err(|e| format!("auks: {e}"))? {
+        let checked = st
+            .phases
+            .time("check_user_ccache", || user_ccache(&job, &name));
+        match checked.map_err(|e| format!("auks: {e}"))? {
             UserCcache::Valid => {
                 log_info(&format!(
                     "auks: job {} uid {}: keeping the valid credential cache {name} named by KRB5CCNAME",
@@ -84,7 +87,10 @@ pub(super) fn fetch_and_store(
         )
     })?;
     let helper = client.conf.api.helper_script.clone();
-    let rec = match get_cred(client, &a.host_auth, job.uid) {
+    let rec = match st
+        .phases
+        .time("get", || get_cred(client, &a.host_auth, job.uid))
+    {
         Ok(r) => r,
         Err(FetchError::Client(e)) => {
             log_info(&format!(
@@ -104,7 +110,9 @@ pub(super) fn fetch_and_store(
         job.jobid, job.uid, rec.principal, rec.endtime
     ));
 
-    let stored = create_and_store(&job, a, &rec.data);
+    let stored = st
+        .phases
+        .time("store", || create_and_store(&job, a, &rec.data));
     drop(rec);
     let cc = stored.map_err(|e| {
         format!(
@@ -132,7 +140,8 @@ pub(super) fn fetch_and_store(
         ));
     }
     if let Some(h) = helper {
-        run_job_helper(&identity, &h, &cc.name);
+        st.phases
+            .time("helper", || run_job_helper(&identity, &h, &cc.name));
     }
     st.identity = Some(identity);
     Ok(())

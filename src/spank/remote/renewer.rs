@@ -46,6 +46,7 @@ pub fn start_renewer(a: &PluginArgs, st: &mut StepState) -> i32 {
     // In user_init this thread runs with euid = user and real/saved uid 0.
     // The child sets its groups and ids from root: raise this thread's
     // euid to 0 just around the fork.
+    let t0 = std::time::Instant::now();
     let spawned = match Switch::to_effective_root() {
         Ok(root) => {
             let r = cmd.spawn();
@@ -57,6 +58,7 @@ pub fn start_renewer(a: &PluginArgs, st: &mut StepState) -> i32 {
         }
         Err(e) => Err(e),
     };
+    st.phases.done_push("renewer_start", t0.elapsed());
     match spawned {
         Ok(child) => {
             log_info(&format!(
