@@ -8,6 +8,25 @@ use super::messages::{self, SubmitFailure};
 use super::probe::{self, Ignored};
 use crate::client::Client;
 
+/// Verbose messages of `init_post_opt` that srun shows only from
+/// `local_user_init` (its `-v` takes effect in between).
+static LATE_VERBOSE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// A verbose message now (sbatch, salloc) and again for srun's
+/// `local_user_init` ([`take_late_verbose`]).
+fn verbose_now_and_later(msg: String) {
+    log_verbose(&msg);
+    LATE_VERBOSE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(msg);
+}
+
+/// The messages kept by [`verbose_now_and_later`].
+pub fn take_late_verbose() -> Vec<String> {
+    std::mem::take(&mut *LATE_VERBOSE.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
 /// Set a variable of this process (srun/sbatch/salloc pass their
 /// environment to the job) unless it already exists.
 fn export_no_overwrite(name: &str, value: &str) {
@@ -73,7 +92,7 @@ pub fn submit(a: &PluginArgs, option: Option<Mode>) -> i32 {
     let t0 = std::time::Instant::now();
     match client.add_from_ccache(Some(&name)) {
         Ok(()) => {
-            log_verbose(&format!(
+            verbose_now_and_later(format!(
                 "auks: Kerberos credential forwarded to auksd (add={:.3}ms)",
                 t0.elapsed().as_secs_f64() * 1000.0
             ));

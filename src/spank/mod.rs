@@ -287,6 +287,9 @@ mod hooks {
             for p in with_state(|s| std::mem::take(&mut s.problems)) {
                 log_verbose(&format!("auks: {p}"));
             }
+            for m in local::take_late_verbose() {
+                log_verbose(&m);
+            }
             0
         })
     }
