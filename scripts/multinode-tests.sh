@@ -317,6 +317,10 @@ srun_env_case() { # srun_env_case NAME WHAT
     check "srun env $what, --auks=yes: srun ends within seconds (${ELAPSED}s)" test "$ELAPSED" -lt 20
     equals "srun env $what, --auks=yes: the step ran" 0 "$RC"
     contains "srun env $what: the message names what was ignored" "$ERR" "auks: KRB5CCNAME=.*${what}.*ignored"
+    LIMIT=30 as_bob "KRB5CCNAME='$name' sbatch --auks=yes -o /dev/null --wrap true"
+    check "sbatch env $what: sbatch ends within seconds (${ELAPSED}s)" test "$ELAPSED" -lt 20
+    equals "sbatch env $what: the job is submitted" 0 "$RC"
+    contains "sbatch env $what: the message names what was ignored" "$ERR" "auks: KRB5CCNAME=.*${what}.*ignored"
     # with a credential already in auksd, every node gives the step its own ccache
     as_bob "AUKS_CONF=$TB_AUKS_CONF $AUKS -a"
     LIMIT=30 as_bob "KRB5CCNAME='$name' srun -N2 --auks=done bash -c '$TASK'"
