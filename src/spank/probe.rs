@@ -317,6 +317,27 @@ mod tests {
         ));
     }
 
+    /// libkrb5 reads the checked copy through the descriptor name, and a
+    /// later change of the path does not matter.
+    #[test]
+    fn libkrb5_reads_the_private_copy() {
+        use crate::krb5::{Ccache, Context, Principal};
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("cc");
+        let ctx = Context::new().unwrap();
+        let p = Principal::parse(&ctx, "probe@TEST.REALM").unwrap();
+        let name = format!("FILE:{}", f.display());
+        Ccache::resolve(&ctx, &name)
+            .unwrap()
+            .initialize(&p)
+            .unwrap();
+        let probed = probe(&name, me()).unwrap();
+        std::fs::remove_file(&f).unwrap();
+        let cc = Ccache::resolve(&ctx, &probed.krb5_name()).unwrap();
+        let got = cc.principal().unwrap();
+        assert_eq!(got.name().unwrap(), "probe@TEST.REALM");
+    }
+
     #[test]
     fn other_owners_missing_files_and_non_file_types() {
         let d = tempfile::tempdir().unwrap();

@@ -207,7 +207,7 @@ mod tests {
         let id = Identity::new(65534, 65534, Some(vec![65534, 100]));
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c")
-            .arg("cat /proc/self/status; ls /proc/self/fd | tr '\\n' ' '; echo; ps -o sid= -p $$; echo $$")
+            .arg("cat /proc/self/status; ls /proc/self/fd | tr '\\n' ' '; echo; cut -d' ' -f6 /proc/$$/stat; echo $$")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
