@@ -7,7 +7,13 @@
 #     node authenticating to auksd in each of its two ways:
 #       hostcredcache=  a ccache kept fresh by aukspriv (as a C AUKS site does);
 #       keytab=         a TGT from the host keytab at every step (AS exchange);
-#   * VmRSS of the slurmstepd of a `sleep` step with and without the plugin.
+#   * VmRSS of the slurmstepd of a `sleep` step with and without the plugin;
+#   * where a --auks=yes step's time goes: the ADD in srun (`srun -v` prints it) and, on
+#     the node, the phases the plugin logs in slurmd.log ("auks: step phases: ...":
+#     check of the job's own ccache, GET, ccache write, HelperScript, renewer start, its
+#     stop, ccache removal), medians;
+#   * a step inside an existing allocation: `srun true` timed inside a batch script
+#     (sbatch --auks=yes vs no plugin), the steps keeping the batch step's ccache.
 # Prints figures only (no pass/fail). Run as root after `cargo build --release`
 # (and `cargo build`: the testbed tools are the debug builds).
 # Usage: scripts/bench-plugin.sh [N]   (N >= 30, default 30)
@@ -101,6 +107,52 @@ d_no=$(paired "$WORK/no")
 d_yes=$(paired "$WORK/yes")
 d_kt=$(paired "$WORK/yes_kt")
 
+# phases of the --auks=yes (hostcredcache=) steps, from slurmd.log
+phase_medians() { # phase_medians LOGFILE
+    local names n
+    names=$(grep -o 'auks: step phases: .*' "$1" | tr ' ' '\n' | sed -n 's/=.*//p' | grep -v '^$' | sort -u)
+    for n in $names; do
+        printf '    %-22s %8s ms\n' "$n" \
+            "$(grep -o "auks: step phases: .*" "$1" | grep -o "\b$n=[0-9.]*ms" | sed "s/^$n=//; s/ms\$//" | median)"
+    done
+}
+SLURMD_LOG=$(tb_slurmd_log "$(tb_nodes | head -1)")
+with_hostcc
+mark=$(wc -l < "$SLURMD_LOG")
+: > "$WORK/add"
+for i in $(seq 1 $((N / 2))); do
+    tb_as "$TB_USER" "srun -v --auks=yes true" > "$WORK/add.err" 2>&1
+    sed -n 's/.*forwarded to auksd (add=\([0-9.]*\)ms).*/\1/p' "$WORK/add.err" >> "$WORK/add"
+done
+tail -n +"$((mark + 1))" "$SLURMD_LOG" > "$WORK/phases.log"
+m_add=$(median < "$WORK/add")
+[ -s "$WORK/add" ] || { echo "bench-plugin: no ADD time in 'srun -v' output:" >&2; head -20 "$WORK/add.err" >&2; }
+
+# a step inside an allocation: srun true timed inside a batch script
+in_alloc() { # in_alloc SBATCH_OPTS COUNT -> the steps' times (ms), one a line
+    local out
+    out=$(getent passwd "$TB_USER" | cut -d: -f6)/bench-alloc.$RANDOM.out
+    tb_as "$TB_USER" "cat > bench-alloc.sh <<'EOF'
+#!/bin/bash
+srun true
+for i in \$(seq 1 $2); do t0=\$(date +%s%N); srun true; t1=\$(date +%s%N); echo \$(( (t1 - t0) / 1000 )); done
+EOF
+sbatch --wait $1 -o $out bench-alloc.sh > /dev/null"
+    awk '/^[0-9]+$/ {printf "%.1f\n", $1 / 1000}' "$out"
+    rm -f "$out"
+}
+# rounds alternating the two, N/3 steps each, median of all steps
+: > "$WORK/alloc_none"; : > "$WORK/alloc_yes"
+for r in 1 2 3; do
+    without_plugin
+    in_alloc "" $((N / 3)) >> "$WORK/alloc_none"
+    with_hostcc
+    in_alloc "--auks=yes" $((N / 3)) >> "$WORK/alloc_yes"
+done
+without_plugin
+a_none=$(median < "$WORK/alloc_none")
+a_yes=$(median < "$WORK/alloc_yes")
+
 # VmRSS (kB) of the slurmstepd of a running `sleep` step
 stepd_rss() {
     local opt=$1 job pid i rss=""
@@ -140,7 +192,19 @@ awk -v a="$m_none" -v b="$m_no" -v c="$m_yes" -v d="$m_kt" 'BEGIN {
 echo "  median of the per-run differences with 'no plugin' (runs made back to back):"
 printf '    %-38s %8s ms\n' "plugin loaded, --auks=no" "$d_no" \
     "--auks=yes, hostcredcache= (aukspriv)" "$d_yes" "--auks=yes, keytab=" "$d_kt"
-echo "  target: under 5 ms added per step with a local auksd"
+echo "  target: --auks=yes (hostcredcache=) at most 1.05 x a step without the plugin"
+echo "where a --auks=yes step (hostcredcache=) spends its time, medians:"
+printf '    %-22s %8s ms\n' "srun: ADD to auksd" "$m_add"
+echo "  slurmstepd (slurmd.log 'auks: step phases'):"
+phase_medians "$WORK/phases.log"
+echo "a step inside an allocation (srun true in a batch script, 3 alternating rounds of $((N / 3)) steps, median):"
+printf '  %-40s %8s ms\n' "no plugin" "$a_none" "sbatch --auks=yes" "$a_yes"
+awk -v a="$a_none" -v b="$a_yes" 'BEGIN {
+    printf "  added per step inside the allocation     %8.1f ms (target: at most 1 ms)\n", b - a
+}'
+awk -v a="$m_none" -v c="$m_yes" 'BEGIN {
+    printf "ratios: --auks=yes / no plugin = %.3f (target 1.05); in-allocation step: see above\n", c / a
+}'
 echo "slurmstepd VmRSS during a 'sleep' step"
 printf '  %-34s %8s kB\n' "no plugin" "$rss_none" "plugin loaded, --auks=no" "$rss_no" "plugin, --auks=yes" "$rss_yes"
 if [[ "$rss_none" =~ ^[0-9]+$ && "$rss_no" =~ ^[0-9]+$ && "$rss_yes" =~ ^[0-9]+$ ]]; then

@@ -35,6 +35,9 @@ cargo test --all-targets
 step "Slurm cluster: SPANK plugin suite"
 bash scripts/slurm-tests.sh
 
+step "Slurm cluster, three nodes: multi-node jobs, renewer hygiene, KRB5CCNAME probing, root's ccache"
+bash scripts/multinode-tests.sh
+
 step "Slurm cluster: renewal suite (one-minute tickets)"
 bash scripts/renewal-slurm-test.sh
 

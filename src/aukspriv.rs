@@ -14,6 +14,14 @@
 //! match) when the keytab holds it, else the first principal of the keytab
 //! (the C script took the *last* one, §11.21).
 //!
+//! Root's ccache lives in [`ROOT_CCACHE`], in the root-owned directory
+//! [`ROOT_CCACHE_DIR`] (created 0700 when missing), never in the
+//! world-writable `/tmp`: a user who creates `/tmp/krb5cc_0` first can
+//! neither make refreshes fail nor feed root's tools a ticket of theirs. A
+//! target ccache file that exists and belongs to another account than the
+//! one refreshed is refused with a message ([`check_owned_ccache`]); the
+//! SPANK plugin applies the same check to its host ccache.
+//!
 //! Refresh period: `AUKS_PRIV_RENEW_INT` after a success, shortened to 90 %
 //! of the life of the ticket actually obtained when the KDC granted less
 //! than that (so the ccache never expires between two refreshes);
@@ -21,8 +29,68 @@
 
 use crate::cred::{self, Placement};
 use crate::krb5::{self, Context, Keytab, Principal};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// Root-owned directory of root's AUKS ccache (and of the plugin's job
+/// records, `/run/auks/jobs`).
+pub const ROOT_CCACHE_DIR: &str = "/run/auks";
+/// Root's AUKS ccache: aukspriv's default target for root, the SPANK
+/// plugin's default host ccache.
+pub const ROOT_CCACHE: &str = "FILE:/run/auks/krb5cc_0";
+
+/// Create [`ROOT_CCACHE_DIR`] (root, 0700) when missing, and check it is a
+/// real directory of root's that nobody else can write (0700 or 0755).
+pub fn ensure_root_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let shown = dir.display();
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| format!("cannot create {shown}: {e}"))?;
+        }
+        Err(e) => return Err(format!("{shown}: {e}")),
+        Ok(_) => {}
+    }
+    let m = std::fs::symlink_metadata(dir).map_err(|e| format!("{shown}: {e}"))?;
+    if !m.file_type().is_dir() {
+        return Err(format!("{shown} is not a directory: refused"));
+    }
+    if m.uid() != 0 || m.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{shown} must be root's and writable by root only (it is uid {}, mode {:o}): refused",
+            m.uid(),
+            m.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// A FILE ccache `name` that exists must be a regular file owned by
+/// `uid` (checked without following a symbolic link). Other types pass.
+pub fn check_owned_ccache(name: &str, uid: u32) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = match name.split_once(':') {
+        _ if name.starts_with('/') => name,
+        Some(("FILE", p)) => p,
+        _ => return Ok(()),
+    };
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("credential cache {path}: {e}")),
+        Ok(m) if !m.file_type().is_file() => Err(format!(
+            "credential cache {path} is not a regular file: refused (remove it)"
+        )),
+        Ok(m) if m.uid() != uid => Err(format!(
+            "credential cache {path} belongs to uid {}, not to uid {uid}: refused (remove it)",
+            m.uid()
+        )),
+        Ok(_) => Ok(()),
+    }
+}
 
 /// Settings read from the environment (usually `/etc/sysconfig/aukspriv`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +108,9 @@ pub struct Settings {
     pub renew_int: u64,
     /// Seconds before a retry after a failure.
     pub error_int: u64,
-    /// Target ccache; `None`: the default ccache when refreshing the
-    /// caller's own ccache, else `FILE:/tmp/krb5cc_<uid>`.
+    /// Target ccache; `None`: [`ROOT_CCACHE`] for root, the default ccache
+    /// when refreshing another caller's own ccache, else
+    /// `FILE:/tmp/krb5cc_<uid>`.
     pub ccache: Option<String>,
     /// `AUKS_PRIV_SYSLOG_PRIO` (`facility.severity` or `none`).
     pub syslog_prio: String,
@@ -210,6 +279,9 @@ impl Settings {
         if let Some(c) = &self.ccache {
             return Ok(c.clone());
         }
+        if self.uid == 0 {
+            return Ok(ROOT_CCACHE.to_string());
+        }
         if self.for_other_user() {
             return Ok(format!("FILE:/tmp/krb5cc_{}", self.uid));
         }
@@ -241,6 +313,10 @@ pub fn refresh(s: &Settings) -> Result<Refreshed, String> {
     let data = krb5::encode_krb_cred(&ctx, &mut [&mut tgt]).map_err(|e| e.to_string())?;
     drop(tgt);
     let target = s.target_ccache(&ctx)?;
+    if target == ROOT_CCACHE {
+        ensure_root_dir(Path::new(ROOT_CCACHE_DIR))?;
+    }
+    check_owned_ccache(&target, s.uid)?;
     let stored = if s.for_other_user() {
         if !nix::unistd::geteuid().is_root() {
             return Err(format!(
@@ -510,6 +586,40 @@ mod tests {
             Settings::from_env(|k| (k == "AUKS_PRIV_USER").then(|| "no-such-user-xyz".into()))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn root_ccache_out_of_tmp() {
+        let s = Settings::from_env(|_| None).unwrap();
+        let ctx = Context::new().unwrap();
+        assert_eq!(s.target_ccache(&ctx).unwrap(), ROOT_CCACHE);
+        assert!(ROOT_CCACHE.starts_with(&format!("FILE:{ROOT_CCACHE_DIR}/")));
+    }
+
+    #[test]
+    fn ccache_of_someone_else_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("krb5cc_0");
+        let name = format!("FILE:{}", f.display());
+        assert_eq!(check_owned_ccache(&name, 0), Ok(()), "missing is fine");
+        std::fs::write(&f, b"x").unwrap();
+        let me = nix::unistd::geteuid().as_raw();
+        assert_eq!(check_owned_ccache(&name, me), Ok(()));
+        let e = check_owned_ccache(&name, me + 1).unwrap_err();
+        assert!(e.contains("belongs to uid") && e.contains("refused"), "{e}");
+        std::fs::remove_file(&f).unwrap();
+        nix::unistd::mkfifo(&f, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let e = check_owned_ccache(f.to_str().unwrap(), me).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        assert_eq!(check_owned_ccache("KEYRING:persistent:0", 0), Ok(()));
+        // the directory: created 0700, refused when others may write it
+        let dir = d.path().join("auks");
+        ensure_root_dir(&dir).unwrap();
+        let m = std::fs::metadata(&dir).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, 0o700);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(ensure_root_dir(&dir).unwrap_err().contains("refused"));
     }
 
     #[test]

@@ -10,6 +10,11 @@
 #
 # Requires root (Debian 12). Users auksbob (2000) and aukscarol (2001) are created if
 # missing and left in place (harmless; their ccaches and jobs are cleaned up).
+#
+# Multi-node: TB_NODES=N (2..9) before `tb_up` runs N slurmd on this machine as nodes
+# n1..nN (Debian's Slurm is built with multiple-slurmd support): each its own port,
+# spool directory, log (/var/log/slurm/slurmd-<node>.log) and PID file; they all share
+# this machine's /tmp, /run and users. Default: one node named after the host, as before.
 
 TB_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TB_DIR=${TB_DIR:-/var/tmp/auks-testbed}
@@ -29,6 +34,8 @@ TB_PLUGSTACK_DIR=/etc/slurm/plugstack.conf.d
 TB_PLUGSTACK_FILE=$TB_PLUGSTACK_DIR/auks.conf
 TB_SLURM_LOG=/var/log/slurm
 TB_BACKUP_SUFFIX=.auks-testbed.orig
+TB_NODES=${TB_NODES:-1}
+TB_SLURMD_PORT0=6818
 
 tb_log() { echo "testbed: $*" >&2; }
 tb_die() { echo "testbed: ERROR: $*" >&2; exit 1; }
@@ -106,6 +113,69 @@ tb_as() {
     home=$(getent passwd "$u" | cut -d: -f6)
     (cd "$home" && runuser -u "$u" -- env -i HOME="$home" USER="$u" LOGNAME="$u" \
         PATH=/usr/local/bin:/usr/bin:/bin SHELL=/bin/bash bash -c "$*")
+}
+
+# ---------------------------------------------------------------------------------------
+# nodes (one slurmd each)
+# ---------------------------------------------------------------------------------------
+# names of the testbed's nodes, one a line
+tb_nodes() {
+    if [ "$TB_NODES" -le 1 ]; then
+        echo "$TB_HOST"
+    else
+        seq -f 'n%g' 1 "$TB_NODES"
+    fi
+}
+
+tb_multi() { [ "$TB_NODES" -gt 1 ]; }
+
+# PID file and log of a node's slurmd
+tb_slurmd_pidfile() { if tb_multi; then echo "/run/slurm/slurmd-$1.pid"; else echo /run/slurm/slurmd.pid; fi; }
+tb_slurmd_log() { if tb_multi; then echo "$TB_SLURM_LOG/slurmd-$1.log"; else echo "$TB_SLURM_LOG/slurmd.log"; fi; }
+# marker: this testbed started that slurmd (one node: slurmd.ours, as scripts/testbed/ssh.sh expects)
+tb_slurmd_marker() { if tb_multi; then echo "$TB_DIR/slurmd-$1.ours"; else echo "$TB_DIR/slurmd.ours"; fi; }
+
+# start one node's slurmd: tb_slurmd_start NODE [VAR=value...] (extra environment, e.g. to
+# make that node fail); it is recorded in $TB_DIR/slurmd-NODE.ours
+tb_slurmd_start() {
+    local node=$1
+    shift
+    local args=()
+    tb_multi && args=(-N "$node")
+    cd / || exit 1
+    setsid env "$@" /usr/sbin/slurmd -D "${args[@]}" \
+        >> "$TB_SLURM_LOG/slurmd-$node.stdout" 2>&1 < /dev/null 9>&- &
+    : > "$(tb_slurmd_marker "$node")"
+}
+
+tb_slurmd_stop() {
+    local node=$1 m
+    m=$(tb_slurmd_marker "$node")
+    [ -e "$m" ] && tb_stop_pidfile "$(tb_slurmd_pidfile "$node")"
+    rm -f "$m"
+}
+
+# wait until every node (or the ones given) is idle
+tb_nodes_idle() {
+    local nodes=("$@") i n ok
+    [ ${#nodes[@]} -eq 0 ] && mapfile -t nodes < <(tb_nodes)
+    for i in $(seq 1 150); do
+        ok=1
+        for n in "${nodes[@]}"; do
+            sinfo -h -n "$n" -N -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)$' || ok=0
+        done
+        [ $ok = 1 ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+# restart a node's slurmd with an extra environment: tb_slurmd_restart NODE [VAR=value...]
+tb_slurmd_restart() {
+    local node=$1
+    tb_slurmd_stop "$node"
+    tb_slurmd_start "$@"
+    tb_nodes_idle "$node" || tb_die "node $node not idle after restart: $(tail -5 "$(tb_slurmd_log "$node")")"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -360,6 +430,16 @@ tb_slurm_conf() {
     [ -n "$mem" ] || tb_die "cannot parse 'slurmd -C': $node"
     [ "$mem" -gt 1000 ] && mem=1000
     node=$(sed "s/RealMemory=[0-9]*/RealMemory=$mem/" <<< "$node")
+    local spool=/var/spool/slurmd pidf=/run/slurm/slurmd.pid logf=$TB_SLURM_LOG/slurmd.log
+    local nodes=$TB_HOST
+    if tb_multi; then
+        # n1..nN on this host, ports 6818.., their own spool, PID file and log (%n)
+        spool=/var/spool/slurmd/%n
+        pidf=/run/slurm/slurmd-%n.pid
+        logf=$TB_SLURM_LOG/slurmd-%n.log
+        nodes="n[1-$TB_NODES]"
+        node=$(sed "s/^NodeName=[^ ]*/NodeName=$nodes NodeHostname=$TB_HOST NodeAddr=127.0.0.1 Port=[$TB_SLURMD_PORT0-$((TB_SLURMD_PORT0 + TB_NODES - 1))]/" <<< "$node")
+    fi
     tb_backup /etc/slurm/slurm.conf
     cat > /etc/slurm/slurm.conf <<EOF
 # written by auks-rs scripts/testbed/lib.sh: one-node test cluster, no systemd, no cgroups
@@ -372,11 +452,11 @@ CredType=cred/munge
 SlurmctldPort=6817
 SlurmdPort=6818
 StateSaveLocation=/var/spool/slurmctld
-SlurmdSpoolDir=/var/spool/slurmd
+SlurmdSpoolDir=$spool
 SlurmctldPidFile=/run/slurm/slurmctld.pid
-SlurmdPidFile=/run/slurm/slurmd.pid
+SlurmdPidFile=$pidf
 SlurmctldLogFile=$TB_SLURM_LOG/slurmctld.log
-SlurmdLogFile=$TB_SLURM_LOG/slurmd.log
+SlurmdLogFile=$logf
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
@@ -399,7 +479,7 @@ InactiveLimit=0
 KillWait=2
 MinJobAge=300
 $node State=UNKNOWN
-PartitionName=debug Nodes=$TB_HOST Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes=$nodes Default=YES MaxTime=INFINITE State=UP
 ${TB_SLURM_EXTRA_CONF:-}
 EOF
     tb_backup /etc/slurm/plugstack.conf
@@ -408,10 +488,22 @@ EOF
     [ -e "$TB_PLUGSTACK_FILE" ] || : > "$TB_PLUGSTACK_FILE"
 }
 
+# every node's slurmd is alive
+tb_slurmds_alive() {
+    local n
+    for n in $(tb_nodes); do
+        tb_pid_alive "$(tb_slurmd_pidfile "$n")" || return 1
+    done
+}
+
 tb_slurm_up() {
     install -d -o slurm -g slurm -m 0755 /var/spool/slurmctld "$TB_SLURM_LOG" /run/slurm
     install -d -o root -g root -m 0755 /var/spool/slurmd
-    if ! tb_pid_alive /run/slurm/slurmctld.pid || ! tb_pid_alive /run/slurm/slurmd.pid; then
+    local n
+    if tb_multi; then
+        for n in $(tb_nodes); do install -d -o root -g root -m 0755 "/var/spool/slurmd/$n"; done
+    fi
+    if ! tb_pid_alive /run/slurm/slurmctld.pid || ! tb_slurmds_alive; then
         tb_slurm_conf
     fi
     cd / || exit 1
@@ -425,15 +517,11 @@ tb_slurm_up() {
         sleep 0.2
     done
     scontrol ping 2>/dev/null | grep -q 'is UP' || tb_die "slurmctld not up: $(tail -5 "$TB_SLURM_LOG/slurmctld.log")"
-    if ! tb_pid_alive /run/slurm/slurmd.pid; then
-        setsid /usr/sbin/slurmd -D >> "$TB_SLURM_LOG/slurmd.stdout" 2>&1 < /dev/null 9>&- &
-        : > "$TB_DIR/slurmd.ours"
-    fi
-    for i in $(seq 1 100); do
-        sinfo -h -N -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)' && return 0
-        sleep 0.2
+    for n in $(tb_nodes); do
+        tb_pid_alive "$(tb_slurmd_pidfile "$n")" || tb_slurmd_start "$n"
     done
-    tb_die "node $TB_HOST not idle: $(sinfo -N 2>&1; tail -5 "$TB_SLURM_LOG/slurmd.log")"
+    tb_nodes_idle && return 0
+    tb_die "nodes not idle: $(sinfo -N 2>&1; for n in $(tb_nodes); do tail -5 "$(tb_slurmd_log "$n")"; done)"
 }
 
 tb_slurm_down() {
@@ -442,9 +530,18 @@ tb_slurm_down() {
         scancel --state=RUNNING,PENDING -u "$TB_USER" 2>/dev/null || true
         scancel --state=RUNNING,PENDING -u "$TB_USER2" 2>/dev/null || true
     fi
+    local f n
+    # every slurmd this testbed started (also those of another TB_NODES)
     [ -e "$TB_DIR/slurmd.ours" ] && tb_stop_pidfile /run/slurm/slurmd.pid
+    rm -f "$TB_DIR/slurmd.ours"
+    for f in "$TB_DIR"/slurmd-*.ours; do
+        [ -e "$f" ] || continue
+        n=${f##*/slurmd-}
+        tb_stop_pidfile "/run/slurm/slurmd-${n%.ours}.pid"
+        rm -f "$f"
+    done
     [ -e "$TB_DIR/slurmctld.ours" ] && tb_stop_pidfile /run/slurm/slurmctld.pid
-    rm -f "$TB_DIR/slurmd.ours" "$TB_DIR/slurmctld.ours"
+    rm -f "$TB_DIR/slurmctld.ours"
     rm -rf /var/spool/slurmctld/* /var/spool/slurmd/*
     rm -f "$TB_PLUGSTACK_FILE"
     tb_restore /etc/slurm/slurm.conf
@@ -527,7 +624,7 @@ tb_down() {
 tb_status() {
     local f
     for f in "$TB_DIR/kdc/kdc.pid" "$TB_DIR/auksd.pid" /run/munge/munged.pid \
-        /run/slurm/slurmctld.pid /run/slurm/slurmd.pid; do
+        /run/slurm/slurmctld.pid $(for n in $(tb_nodes); do tb_slurmd_pidfile "$n"; done); do
         if tb_pid_alive "$f"; then echo "up   $f ($(cat "$f"))"; else echo "down $f"; fi
     done
 }

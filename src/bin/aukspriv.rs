@@ -21,9 +21,9 @@ Environment (e.g. from /etc/sysconfig/aukspriv):
   AUKS_PRIV_KEYTAB       keytab (default /etc/krb5.keytab)
   AUKS_PRIV_PRINC        principal (default: host/<this host>@ if the keytab
                          holds it, else the keytab's first principal)
-  AUKS_PRIV_CCACHE       ccache to refresh (default: the default ccache for
-                         the caller's own account, /tmp/krb5cc_<uid> for
-                         another account)
+  AUKS_PRIV_CCACHE       ccache to refresh (default: FILE:/run/auks/krb5cc_0
+                         for root, in a root-owned directory created 0700;
+                         /tmp/krb5cc_<uid> for another account)
   AUKS_PRIV_LIFETIME     requested ticket lifetime, s (default 36000)
   AUKS_PRIV_RENEW_INT    seconds between refreshes (default 35000; shortened
                          to 90% of the ticket life when that is shorter)

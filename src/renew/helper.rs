@@ -42,6 +42,11 @@ pub enum RunAs {
     /// environment reduced to `PATH` and `KRB5CCNAME`, stdout and stderr on
     /// /dev/null, working directory `/`.
     JobUser { uid: u32, gid: u32 },
+    /// As `JobUser` (environment, stdio, working directory), the ids and
+    /// the rest of the process start-up being set by the `setup` given to
+    /// [`run_helper_with`] (the plugin: the user's full identity with
+    /// supplementary groups, closed descriptors, clean signals).
+    JobUserSetUp,
 }
 
 /// Run `script` as `who` with `KRB5CCNAME=ccache` when given. A missing or
@@ -52,6 +57,16 @@ pub fn run_helper(
     script: &Path,
     ccache: Option<&str>,
     who: RunAs,
+) -> Result<HelperOutcome, String> {
+    run_helper_with(script, ccache, who, |_| {})
+}
+
+/// [`run_helper`], with `setup` applied to the command before it starts.
+pub fn run_helper_with(
+    script: &Path,
+    ccache: Option<&str>,
+    who: RunAs,
+    setup: impl FnOnce(&mut Command),
 ) -> Result<HelperOutcome, String> {
     let shown = script.display();
     match std::fs::metadata(script) {
@@ -68,6 +83,7 @@ pub fn run_helper(
         Ok(_) => {}
     }
     let mut cmd = command(script, ccache, who);
+    setup(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e)
@@ -110,6 +126,15 @@ pub fn run_helper(
     }
 }
 
+/// Environment, stdio and working directory of a helper run for a job.
+fn job_env(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear()
+        .env("PATH", JOB_PATH)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .current_dir("/")
+}
+
 /// The command line and process attributes for `who`.
 fn command(script: &Path, ccache: Option<&str>, who: RunAs) -> Command {
     let mut cmd = Command::new(script);
@@ -123,13 +148,10 @@ fn command(script: &Path, ccache: Option<&str>, who: RunAs) -> Command {
             }
         }
         RunAs::JobUser { uid, gid } => {
-            cmd.env_clear()
-                .env("PATH", JOB_PATH)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .current_dir("/")
-                .uid(uid)
-                .gid(gid);
+            job_env(&mut cmd).uid(uid).gid(gid);
+        }
+        RunAs::JobUserSetUp => {
+            job_env(&mut cmd);
         }
     }
     if let Some(cc) = ccache {

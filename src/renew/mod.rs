@@ -42,7 +42,7 @@ pub mod policy;
 pub mod stop;
 
 pub use auksdrenewer::{renewer_pass, run_renewer, PassStats, RenewerError, RenewerOptions};
-pub use helper::{run_helper, HelperOutcome, RunAs, HELPER_TIMEOUT};
+pub use helper::{run_helper, run_helper_with, HelperOutcome, RunAs, HELPER_TIMEOUT};
 pub use job::{run_cli, JobRenewer, RenewError, Source, Step};
 pub use policy::{decide, next_check, Decision, Times, Why};
 pub use stop::Stop;

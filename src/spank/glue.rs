@@ -52,8 +52,21 @@ pub fn log_verbose(msg: &str) {
     emit(Level::Verbose, msg)
 }
 
+/// `slurm_spank_log`: from slurmstepd's `user_init`, the user's srun
+/// stderr (or a batch job's output), unprefixed.
+pub fn log_user(msg: &str) {
+    emit(Level::User, msg)
+}
+
+#[cfg(not(test))]
+extern "C" {
+    /// Declared in `<slurm/spank.h>`; resolved from slurmstepd.
+    fn slurm_spank_log(fmt: *const c_char, ...);
+}
+
 #[derive(Clone, Copy)]
 enum Level {
+    User,
     Error,
     Info,
     Verbose,
@@ -70,6 +83,7 @@ fn emit(level: Level, msg: &str) {
             Level::Error => sys::slurm_error(fmt, m.as_ptr()),
             Level::Info => sys::slurm_info(fmt, m.as_ptr()),
             Level::Verbose => sys::slurm_verbose(fmt, m.as_ptr()),
+            Level::User => slurm_spank_log(fmt, m.as_ptr()),
         }
     }
 }
@@ -80,6 +94,7 @@ fn emit(level: Level, msg: &str) {
         Level::Error => "error",
         Level::Info => "info",
         Level::Verbose => "verbose",
+        Level::User => "user",
     };
     eprintln!("[{tag}] {msg}");
 }
@@ -166,6 +181,31 @@ impl Spank {
         } else {
             Err(self.err(rc))
         }
+    }
+
+    /// The job's supplementary groups (`S_JOB_SUPPLEMENTARY_GIDS`).
+    pub fn supplementary_gids(&self) -> Result<Vec<u32>, SpankError> {
+        let mut list: *mut libc::gid_t = std::ptr::null_mut();
+        let mut n: std::os::raw::c_int = 0;
+        // SAFETY: this item takes a `gid_t **` and an `int *`; Slurm points
+        // `list` at its own array of `n` gids, which stays valid while the
+        // step runs and is only read (copied) here.
+        let rc = unsafe {
+            sys::spank_get_item(
+                self.raw,
+                sys::spank_item_S_JOB_SUPPLEMENTARY_GIDS,
+                &mut list as *mut *mut libc::gid_t,
+                &mut n as *mut std::os::raw::c_int,
+            )
+        };
+        if rc != sys::ESPANK_SUCCESS as sys::spank_err_t {
+            return Err(self.err(rc));
+        }
+        if list.is_null() || n <= 0 {
+            return Ok(Vec::new());
+        }
+        // SAFETY: as above, `n` valid gids at `list`.
+        Ok(unsafe { std::slice::from_raw_parts(list, n as usize) }.to_vec())
     }
 
     /// A variable of the job environment (remote only). `Ok(None)` when it

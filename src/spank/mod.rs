@@ -10,7 +10,10 @@
 //! - [`remote`]: compute side (slurmstepd): the hooks, fetching and storing
 //!   the credential (`remote::credential`), the renewer process
 //!   (`remote::renewer`);
+//! - [`probe`]: bounded checks of a user-chosen `KRB5CCNAME`;
 //! - [`ids`]: per-thread uid/gid switching with a restoring guard;
+//! - [`spawn`]: how the renewer and the helper start (identity, fds,
+//!   signals, session, parent-death signal);
 //! - `record`: where the job's ccache is, for `pam_auks_adopt` (ssh sessions);
 //! - `glue`: the SPANK C API and the exported hooks (this file).
 //!
@@ -28,8 +31,10 @@ mod glue;
 pub mod ids;
 pub mod local;
 pub mod messages;
+pub mod probe;
 mod record;
 pub mod remote;
+pub mod spawn;
 
 use args::{Mode, PluginArgs};
 use std::os::raw::{c_int, c_uint};
@@ -149,6 +154,9 @@ mod hooks {
         fn job_id(&self) -> Result<u32, String> {
             self.item_u32(sys::spank_item_S_JOB_ID)
                 .map_err(|e| e.to_string())
+        }
+        fn job_groups(&self) -> Option<Vec<u32>> {
+            self.supplementary_gids().ok().filter(|l| !l.is_empty())
         }
         fn local_task_count(&self) -> Result<u32, String> {
             self.item_u32(sys::spank_item_S_JOB_LOCAL_TASK_COUNT)
@@ -278,6 +286,9 @@ mod hooks {
         guarded("slurm_spank_local_user_init", || {
             for p in with_state(|s| std::mem::take(&mut s.problems)) {
                 log_verbose(&format!("auks: {p}"));
+            }
+            for m in local::take_late_verbose() {
+                log_verbose(&m);
             }
             0
         })

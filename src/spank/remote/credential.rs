@@ -5,19 +5,23 @@
 //! the step, destroy that ccache.
 
 use super::{current_mode, Job, JobCcache, StepEnv, StepState};
+use crate::aukspriv::{check_owned_ccache, ROOT_CCACHE};
 use crate::client::{Client, ClientError};
 use crate::cred::{self, Placement};
 use crate::krb5::{Ccache, Context, Keytab, Principal};
 use crate::proto::CredRecord;
-use crate::renew::{run_helper, HelperOutcome, RunAs};
+use crate::renew::{run_helper_with, HelperOutcome, RunAs};
 use crate::spank::args::{self, CcacheKind, HostAuth, Mode, PluginArgs};
 use crate::spank::glue::{log_error, log_info, log_verbose};
 use crate::spank::messages;
+use crate::spank::probe::{self, Ignored};
+use crate::spank::spawn::{self, Identity};
 
 /// Why the credential could not be fetched.
 enum FetchError {
     Client(ClientError),
-    /// `keytab=`: the node could not get its own TGT.
+    /// The node could not use its own credential (`keytab=`, or a host
+    /// ccache that is refused).
     HostKeytab(String),
 }
 
@@ -48,16 +52,32 @@ pub(super) fn fetch_and_store(
 
     // An existing, valid ccache named by the job's KRB5CCNAME is kept.
     if let Some(name) = env.getenv("KRB5CCNAME", 4096).filter(|n| !n.is_empty()) {
-        if usable_user_ccache(&job, &name).map_err(|e| format!("auks: {e}"))? {
-            log_info(&format!(
-                "auks: job {} uid {}: keeping the valid credential cache {name} named by KRB5CCNAME",
-                job.jobid, job.uid
-            ));
-            if a.spankstackcred {
-                std::env::set_var("KRB5CCNAME", &name);
+        let checked = st
+            .phases
+            .time("check_user_ccache", || user_ccache(&job, &name));
+        match checked.map_err(|e| format!("auks: {e}"))? {
+            UserCcache::Valid => {
+                log_info(&format!(
+                    "auks: job {} uid {}: keeping the valid credential cache {name} named by KRB5CCNAME",
+                    job.jobid, job.uid
+                ));
+                if a.spankstackcred {
+                    std::env::set_var("KRB5CCNAME", &name);
+                }
+                st.ccache = Some(JobCcache { name, ours: false });
+                return Ok(());
             }
-            st.ccache = Some(JobCcache { name, ours: false });
-            return Ok(());
+            UserCcache::NotValid(why) => log_verbose(&format!(
+                "auks: job {} uid {}: KRB5CCNAME not kept: {why}",
+                job.jobid, job.uid
+            )),
+            UserCcache::Refused(why) => {
+                let msg = format!(
+                    "auks: KRB5CCNAME={why}: ignored, the step uses a credential cache of its own"
+                );
+                log_info(&format!("{msg} (job {} uid {})", job.jobid, job.uid));
+                st.notice = Some(msg);
+            }
         }
     }
 
@@ -67,7 +87,10 @@ pub(super) fn fetch_and_store(
         )
     })?;
     let helper = client.conf.api.helper_script.clone();
-    let rec = match get_cred(client, &a.host_auth, job.uid) {
+    let rec = match st
+        .phases
+        .time("get", || get_cred(client, &a.host_auth, job.uid))
+    {
         Ok(r) => r,
         Err(FetchError::Client(e)) => {
             log_info(&format!(
@@ -87,7 +110,9 @@ pub(super) fn fetch_and_store(
         job.jobid, job.uid, rec.principal, rec.endtime
     ));
 
-    let stored = create_and_store(&job, a, &rec.data);
+    let stored = st
+        .phases
+        .time("store", || create_and_store(&job, a, &rec.data));
     drop(rec);
     let cc = stored.map_err(|e| {
         format!(
@@ -100,6 +125,7 @@ pub(super) fn fetch_and_store(
         job.jobid, job.uid, cc.name
     ));
     st.ccache = Some(cc.clone());
+    let identity = Identity::new(job.uid, job.gid, env.job_groups());
 
     if let Err(e) = env.setenv("KRB5CCNAME", &cc.name) {
         log_error(&format!(
@@ -114,19 +140,23 @@ pub(super) fn fetch_and_store(
         ));
     }
     if let Some(h) = helper {
-        run_job_helper(&job, &h, &cc.name);
+        st.phases
+            .time("helper", || run_job_helper(&identity, &h, &cc.name));
     }
+    st.identity = Some(identity);
     Ok(())
 }
 
 /// GET the job user's credential, authenticated as this node.
 fn get_cred(client: Client, auth: &HostAuth, uid: u32) -> Result<CredRecord, FetchError> {
     match auth {
-        HostAuth::DefaultCcache => client.get(uid).map_err(FetchError::Client),
-        HostAuth::Ccache(name) => client
-            .with_auth_ccache(Some(name.clone()))
-            .get(uid)
-            .map_err(FetchError::Client),
+        HostAuth::DefaultCcache | HostAuth::Ccache(_) => {
+            let name = host_ccache(auth).map_err(FetchError::HostKeytab)?;
+            client
+                .with_auth_ccache(Some(name))
+                .get(uid)
+                .map_err(FetchError::Client)
+        }
         HostAuth::Keytab { keytab, principal } => {
             with_keytab_ccache(keytab, principal.as_deref(), |cc| {
                 client.with_auth_ccache(Some(cc.to_string())).get(uid)
@@ -135,6 +165,29 @@ fn get_cred(client: Client, auth: &HostAuth, uid: u32) -> Result<CredRecord, Fet
             .map_err(FetchError::Client)
         }
     }
+}
+
+/// The node's own ccache: `hostcredcache=`, else slurmstepd's
+/// `KRB5CCNAME` (set by the site for slurmd), else aukspriv's
+/// [`ROOT_CCACHE`] when it exists, else libkrb5's default (the C AUKS's
+/// `/tmp/krb5cc_0`). A FILE ccache that is not a regular file of root's is
+/// refused: a user who created `/tmp/krb5cc_0` must not choose the
+/// identity this node shows to auksd.
+fn host_ccache(auth: &HostAuth) -> Result<String, String> {
+    let name = match auth {
+        HostAuth::Ccache(n) => n.clone(),
+        _ => match std::env::var("KRB5CCNAME").ok().filter(|n| !n.is_empty()) {
+            Some(n) => n,
+            None if std::path::Path::new(&ROOT_CCACHE["FILE:".len()..]).exists() => {
+                ROOT_CCACHE.to_string()
+            }
+            None => Context::new()
+                .and_then(|c| c.default_ccache_name())
+                .map_err(|e| format!("no default credential cache: {e}"))?,
+        },
+    };
+    check_owned_ccache(&name, 0).map_err(|e| format!("host {e}"))?;
+    Ok(name)
 }
 
 /// Get a TGT from the host keytab into a private MEMORY ccache, run `f`
@@ -187,28 +240,40 @@ fn with_keytab_ccache<R>(
     Ok(r)
 }
 
-/// As the job user: does `name` hold a TGT that has not expired?
-fn usable_user_ccache(job: &Job, name: &str) -> Result<bool, String> {
+/// What the job's own `KRB5CCNAME` names.
+enum UserCcache {
+    /// The user's, with a TGT that has not expired: kept.
+    Valid,
+    /// Missing, empty or expired (not worth a message to the user).
+    NotValid(String),
+    /// Something that must not be used (a FIFO, someone else's file, ...).
+    Refused(String),
+}
+
+/// As the job user: does `name` hold a TGT of the user's that has not
+/// expired? The name is checked without ever blocking ([`probe`]).
+fn user_ccache(job: &Job, name: &str) -> Result<UserCcache, String> {
     let _user = job
         .as_user()
         .map_err(|e| format!("cannot switch to uid {}: {e}", job.uid))?;
-    // A FILE name must be a regular file the user can see: never open a
-    // FIFO or a device (it could block slurmstepd) on the job's behalf.
-    if args::ccache_type_of(name) == "FILE" {
-        let path = name.strip_prefix("FILE:").unwrap_or(name);
-        match std::fs::metadata(path) {
-            Ok(m) if m.is_file() => {}
-            _ => return Ok(false),
-        }
-    }
+    let probed = match probe::probe(name, job.uid) {
+        Ok(p) => p,
+        Err(Ignored::Missing(why)) => return Ok(UserCcache::NotValid(why)),
+        Err(Ignored::Refused(why)) => return Ok(UserCcache::Refused(why)),
+    };
     let ctx = match Context::new() {
         Ok(c) => c,
-        Err(_) => return Ok(false),
+        Err(e) => return Ok(UserCcache::NotValid(e.to_string())),
     };
-    let Ok(data) = cred::extract_from_ccache(&ctx, Some(name)) else {
-        return Ok(false);
+    let data = match cred::extract_from_ccache(&ctx, Some(&probed.krb5_name())) {
+        Ok(d) => d,
+        Err(e) => return Ok(UserCcache::NotValid(format!("{name}: {e}"))),
     };
-    Ok(cred::meta(&ctx, &data).is_ok_and(|m| m.endtime > ctx.now()))
+    Ok(match cred::meta(&ctx, &data) {
+        Ok(m) if m.endtime > ctx.now() => UserCcache::Valid,
+        Ok(_) => UserCcache::NotValid(format!("{name}: the TGT has expired")),
+        Err(e) => UserCcache::NotValid(format!("{name}: {e}")),
+    })
 }
 
 /// Six random bytes for a job ccache name, as a suffix. The kernel's
@@ -298,13 +363,11 @@ fn create_and_store(job: &Job, a: &PluginArgs, data: &[u8]) -> Result<JobCcache,
     }
 }
 
-/// Run the api HelperScript once as the job user (result only logged).
-fn run_job_helper(job: &Job, script: &std::path::Path, ccache: &str) {
-    let who = RunAs::JobUser {
-        uid: job.uid,
-        gid: job.gid,
-    };
-    match run_helper(script, Some(ccache), who) {
+/// Run the api HelperScript once as the job user, started as
+/// [`spawn`] describes (result only logged). SIGKILL if slurmstepd dies.
+fn run_job_helper(id: &Identity, script: &std::path::Path, ccache: &str) {
+    let setup = |cmd: &mut std::process::Command| spawn::prepare(cmd, id, libc::SIGKILL);
+    match run_helper_with(script, Some(ccache), RunAs::JobUserSetUp, setup) {
         Ok(HelperOutcome::Ran) => log_verbose(&format!(
             "auks: helper script {} succeeded",
             script.display()

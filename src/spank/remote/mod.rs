@@ -16,7 +16,7 @@ use super::args::{self, Mode, PluginArgs, SyncMode};
 use super::glue::{log_error, log_info, log_verbose};
 use super::ids::{Switch, Target};
 use std::process::Child;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The job's identity on this node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,10 +59,43 @@ pub struct JobCcache {
     pub ours: bool,
 }
 
+/// Where a step's time went (for `scripts/bench-plugin.sh`): one line in
+/// slurmd.log at the end of each step that did something.
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
+pub struct Phases {
+    done: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    /// Time `f` as phase `name`.
+    pub fn time<R>(&mut self, name: &'static str, f: impl FnOnce() -> R) -> R {
+        let t = Instant::now();
+        let r = f();
+        self.done.push((name, t.elapsed()));
+        r
+    }
+
+    /// Record a phase timed by the caller.
+    pub fn done_push(&mut self, name: &'static str, d: Duration) {
+        self.done.push((name, d));
+    }
+
+    /// `name=0.123ms ...`, empty when nothing was timed.
+    pub fn line(&self) -> String {
+        self.done
+            .iter()
+            .map(|(n, d)| format!("{n}={:.3}ms", d.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// Per-step state of the compute side.
 #[derive(Default)]
 pub struct StepState {
     pub job: Option<Job>,
+    /// The job user's full identity for the processes the plugin starts.
+    pub identity: Option<super::spawn::Identity>,
     pub ccache: Option<JobCcache>,
     pub renewer: Option<Child>,
     /// When the renewer was sent its stop signal, and whether that was
@@ -74,6 +107,11 @@ pub struct StepState {
     /// in `init_post_opt` slurmstepd is not yet connected to srun, so an
     /// error logged there only reaches slurmd.log.
     pub failure: Option<String>,
+    /// Something the user should know (a `KRB5CCNAME` that was ignored),
+    /// shown in the user's output from `user_init`.
+    pub notice: Option<String>,
+    /// Time spent by each phase of the plugin in this step.
+    pub phases: Phases,
 }
 
 /// What the step needs from Slurm (implemented over the SPANK handle).
@@ -81,6 +119,9 @@ pub trait StepEnv {
     fn job_uid(&self) -> Result<u32, String>;
     fn job_gid(&self) -> Result<u32, String>;
     fn job_id(&self) -> Result<u32, String>;
+    /// The job's supplementary groups as Slurm computed them (`None`:
+    /// unknown, looked up with `getgrouplist`).
+    fn job_groups(&self) -> Option<Vec<u32>>;
     fn local_task_count(&self) -> Result<u32, String>;
     /// A variable of the job environment; `None` when unset or longer
     /// than `max` bytes.
@@ -134,6 +175,9 @@ pub fn fetch(env: &dyn StepEnv, a: &PluginArgs, option: Option<Mode>, st: &mut S
 /// `slurm_spank_user_init`: tell the user why the step has no credential
 /// (and fail the step when the plugin is `required`).
 pub fn report_failure(st: &mut StepState) -> i32 {
+    if let Some(n) = st.notice.take() {
+        super::glue::log_user(&n);
+    }
     match st.failure.take() {
         Some(msg) => {
             log_error(&msg);
@@ -177,14 +221,38 @@ pub fn task_exit(env: &dyn StepEnv, a: &PluginArgs, st: &mut StepState) -> i32 {
 /// `slurm_spank_exit`: stop the renewer if still there, sync, destroy the
 /// ccache we created (as the user).
 pub fn exit(a: &PluginArgs, st: &mut StepState) -> i32 {
-    stop_renewer(a, st);
-    let Some(cc) = st.ccache.take() else {
-        return 0;
+    let mut phases = std::mem::take(&mut st.phases);
+    phases.time("renewer_stop", || stop_renewer(a, st));
+    let rc = match st.ccache.take() {
+        Some(cc) if cc.ours => {
+            sync_once(a, st);
+            match st.job {
+                Some(job) => phases.time("destroy", || credential::destroy(&job, &cc)),
+                None => 0,
+            }
+        }
+        _ => 0,
     };
-    if !cc.ours {
-        return 0;
+    if st.job.is_some() {
+        log_info(&format!("auks: step phases: {}", phases.line()));
     }
-    sync_once(a, st);
-    let Some(job) = st.job else { return 0 };
-    credential::destroy(&job, &cc)
+    rc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Phases;
+
+    #[test]
+    fn phases_line() {
+        let mut p = Phases::default();
+        assert_eq!(p.line(), "");
+        assert_eq!(p.time("get", || 7), 7);
+        p.time("store", || ());
+        let l = p.line();
+        assert!(
+            l.starts_with("get=") && l.contains(" store=") && l.ends_with("ms"),
+            "{l}"
+        );
+    }
 }

@@ -7,7 +7,7 @@ use super::{sync_once, StepState};
 use crate::spank::args::{self, PluginArgs};
 use crate::spank::glue::{log_error, log_info, log_verbose};
 use crate::spank::ids::Switch;
-use std::os::unix::process::CommandExt;
+use crate::spank::spawn;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 const RENEWER_GRACE: Duration = Duration::from_secs(2);
 
 /// `slurm_spank_user_init`: start `<renewer> -R loop` as the job user
-/// with every id dropped, in its own process group, stdio on /dev/null.
-/// Only when we created the ccache.
+/// (full identity with supplementary groups), in its own session and
+/// process group, stdio on /dev/null, no other descriptor, clean signals,
+/// SIGTERM when slurmstepd dies ([`crate::spank::spawn`]). Only when we
+/// created the ccache.
 pub fn start_renewer(a: &PluginArgs, st: &mut StepState) -> i32 {
-    let (Some(job), Some(cc)) = (st.job, st.ccache.as_ref()) else {
+    let (Some(job), Some(cc), Some(id)) = (st.job, st.ccache.as_ref(), st.identity.as_ref()) else {
         return 0;
     };
     if !cc.ours || st.renewer.is_some() {
@@ -33,10 +35,8 @@ pub fn start_renewer(a: &PluginArgs, st: &mut StepState) -> i32 {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .current_dir("/")
-        .uid(job.uid)
-        .gid(job.gid)
-        .process_group(0);
+        .current_dir("/");
+    spawn::prepare(&mut cmd, id, libc::SIGTERM);
     if let Some(conf) = &a.conf {
         cmd.env("AUKS_CONF", conf);
     }
@@ -44,9 +44,9 @@ pub fn start_renewer(a: &PluginArgs, st: &mut StepState) -> i32 {
         cmd.env("KRB5_CONFIG", k);
     }
     // In user_init this thread runs with euid = user and real/saved uid 0.
-    // Drop ids in the child from root (setgid, setgroups, setuid set all
-    // of real, effective and saved): raise this thread's euid to 0 just
-    // around the fork; the child's post-fork code is std's raw calls.
+    // The child sets its groups and ids from root: raise this thread's
+    // euid to 0 just around the fork.
+    let t0 = std::time::Instant::now();
     let spawned = match Switch::to_effective_root() {
         Ok(root) => {
             let r = cmd.spawn();
@@ -58,6 +58,7 @@ pub fn start_renewer(a: &PluginArgs, st: &mut StepState) -> i32 {
         }
         Err(e) => Err(e),
     };
+    st.phases.done_push("renewer_start", t0.elapsed());
     match spawned {
         Ok(child) => {
             log_info(&format!(
