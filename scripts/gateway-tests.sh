@@ -408,18 +408,6 @@ host_ccache=FILE:$TB_DIR/hostcc
 kinit -k -t "$TB_HOST_KEYTAB" -c "$host_ccache" "host/$TB_HOST@$TB_REALM" || { echo "host kinit failed" >&2; exit 1; }
 
 SELECTED=("$@")
-want() {
-    [ ${#SELECTED[@]} -eq 0 ] && return 0
-    local s
-    for s in "${SELECTED[@]}"; do [ "$s" = "$1" ] && return 0; done
-    return 1
-}
-run_case() {
-    want "$1" || return 0
-    CASE=$1
-    echo "== $CASE"
-    "case_$1"
-}
 
 START=$(date +%s)
 run_case openapi

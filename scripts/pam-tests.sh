@@ -378,18 +378,6 @@ chmod 0755 "$WORK"
 tb_plugstack optional "$(tb_plugstack_default_args)"
 
 SELECTED=("$@")
-want() {
-    [ ${#SELECTED[@]} -eq 0 ] && return 0
-    local s
-    for s in "${SELECTED[@]}"; do [ "$s" = "$1" ] && return 0; done
-    return 1
-}
-run_case() {
-    want "$1" || return 0
-    CASE=$1
-    echo "== $CASE"
-    "case_$1"
-}
 
 START=$(date +%s)
 run_case adopted

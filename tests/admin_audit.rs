@@ -14,7 +14,7 @@ use common::*;
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const ALICE_PW: &str = "alice-Pw-1";
@@ -51,29 +51,6 @@ fn samples(text: &str) -> HashMap<String, f64> {
         assert!(out.insert(key.to_string(), v).is_none(), "duplicate {l:?}");
     }
     out
-}
-
-fn promtool(text: &str) -> Option<(bool, String)> {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let msg = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((out.status.success(), msg))
 }
 
 /// Panics when any 24-byte window of `secret` that is not plain text

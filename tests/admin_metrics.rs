@@ -7,32 +7,10 @@
 //! unit tests (src/metrics/tests.rs); this test then says so and checks the
 //! rest.
 
-use auks::metrics::{auksd_registry, renewer_registry, Registry};
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
-fn promtool(text: &str) -> Option<(bool, String)> {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let msg = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((out.status.success(), msg))
-}
+use auks::metrics::{auksd_registry, renewer_registry, Registry};
+use common::promtool;
 
 fn filled_auksd() -> Registry {
     let r = auksd_registry();

@@ -1,12 +1,15 @@
 # Assertions shared by the cluster suites (scripts/slurm-tests.sh,
-# scripts/renewal-slurm-test.sh). Each case sets CASE; assert_report prints the
-# failures and `N passed, N failed` last and returns non-zero if anything failed.
+# scripts/renewal-slurm-test.sh, scripts/gateway-tests.sh, scripts/pam-tests.sh).
+# Each case sets CASE; assert_report prints the failures and `N passed, N failed`
+# last and returns non-zero if anything failed. A suite sets SELECTED=("$@")
+# (the case names given on its command line) and runs each case with run_case.
 # shellcheck shell=bash
 
 PASSED=0
 FAILED=0
 FAILURES=()
 CASE=""
+SELECTED=()
 
 pass() { PASSED=$((PASSED + 1)); echo "  ok   $CASE: $1"; }
 fail() { # fail DESC [DETAIL]
@@ -34,6 +37,21 @@ equals() { # equals DESC EXPECTED ACTUAL
 at_least() { # at_least DESC MIN ACTUAL [DETAIL]
     if [ "$3" -ge "$2" ] 2>/dev/null; then pass "$1 ($3)"; else fail "$1" "expected at least $2, got '$3'
 ${4:-}"; fi
+}
+
+# want NAME: whether case NAME was selected (no names given: every case).
+want() {
+    [ ${#SELECTED[@]} -eq 0 ] && return 0
+    local s
+    for s in "${SELECTED[@]}"; do [ "$s" = "$1" ] && return 0; done
+    return 1
+}
+# run_case NAME: runs case_NAME as CASE when it is selected.
+run_case() {
+    want "$1" || return 0
+    CASE=$1
+    echo "== $CASE"
+    "case_$1"
 }
 
 assert_report() {

@@ -217,6 +217,21 @@ fn token(st: &State, user: &str) -> Result<zeroize::Zeroizing<String>, ApiError>
     st.jwt.token(user).map_err(ApiError::Internal)
 }
 
+/// One slurmrestd call to `/slurm/<version>/<tail>` as `user`, with a token
+/// minted for it.
+async fn rest_as(
+    st: &State,
+    user: &str,
+    method: Method,
+    tail: &str,
+    body: Option<&Value>,
+) -> Result<RestReply, ApiError> {
+    let tok = token(st, user)?;
+    st.rest
+        .call(method, &st.rest.path(tail), Some((user, &tok)), body)
+        .await
+}
+
 /// Map a non-success slurmrestd reply.
 fn rest_failure(what: &str, r: &RestReply) -> ApiError {
     let errs = slurm::slurm_errors(r);
@@ -264,17 +279,15 @@ async fn submit(
         login::add_to_auksd(&conf, &l2)
     })
     .await?;
-    let tok = token(st, &login.local_name)?;
     let payload = job.to_slurm(&login.local_name, &login.home);
-    let sent = st
-        .rest
-        .call(
-            Method::POST,
-            &st.rest.path("job/submit"),
-            Some((&login.local_name, &tok)),
-            Some(&payload),
-        )
-        .await;
+    let sent = rest_as(
+        st,
+        &login.local_name,
+        Method::POST,
+        "job/submit",
+        Some(&payload),
+    )
+    .await;
     let stored_note = || {
         format!(
             "the credential of {} (uid {}) was added to auksd but no job was submitted",
@@ -317,16 +330,7 @@ async fn list(
     audit: &mut Audit,
 ) -> Result<Resp, ApiError> {
     let login = authenticate(st, req, peer, audit).await?;
-    let tok = token(st, &login.local_name)?;
-    let r = st
-        .rest
-        .call(
-            Method::GET,
-            &st.rest.path("jobs"),
-            Some((&login.local_name, &tok)),
-            None,
-        )
-        .await?;
+    let r = rest_as(st, &login.local_name, Method::GET, "jobs", None).await?;
     if !r.status.is_success() {
         return Err(rest_failure("job list", &r));
     }
@@ -341,21 +345,9 @@ async fn list(
 }
 
 /// The job `id` if it exists and belongs to the caller.
-async fn own_job(
-    st: &State,
-    login: &VerifiedLogin,
-    tok: &str,
-    id: u32,
-) -> Result<JobSummary, ApiError> {
-    let r = st
-        .rest
-        .call(
-            Method::GET,
-            &st.rest.path(&format!("job/{id}")),
-            Some((&login.local_name, tok)),
-            None,
-        )
-        .await?;
+async fn own_job(st: &State, login: &VerifiedLogin, id: u32) -> Result<JobSummary, ApiError> {
+    let tail = format!("job/{id}");
+    let r = rest_as(st, &login.local_name, Method::GET, &tail, None).await?;
     let first = r
         .json
         .get("jobs")
@@ -392,8 +384,7 @@ async fn status(
     id: u32,
 ) -> Result<Resp, ApiError> {
     let login = authenticate(st, req, peer, audit).await?;
-    let tok = token(st, &login.local_name)?;
-    let j = own_job(st, &login, &tok, id).await?;
+    let j = own_job(st, &login, id).await?;
     Ok(json_response(StatusCode::OK, &json!(j)))
 }
 
@@ -405,17 +396,9 @@ async fn cancel(
     id: u32,
 ) -> Result<Resp, ApiError> {
     let login = authenticate(st, req, peer, audit).await?;
-    let tok = token(st, &login.local_name)?;
-    own_job(st, &login, &tok, id).await?;
-    let r = st
-        .rest
-        .call(
-            Method::DELETE,
-            &st.rest.path(&format!("job/{id}")),
-            Some((&login.local_name, &tok)),
-            None,
-        )
-        .await?;
+    own_job(st, &login, id).await?;
+    let tail = format!("job/{id}");
+    let r = rest_as(st, &login.local_name, Method::DELETE, &tail, None).await?;
     if !r.status.is_success() || has_errors(&r) {
         return Err(rest_failure("cancel", &r));
     }
@@ -450,16 +433,7 @@ async fn probe_all(st: &Arc<State>) -> (StatusCode, Value) {
     let conf = st.auks.clone();
     let auksd = blocking(Backend::Auksd, t, move || Ok(super::probe::auksd(&conf, t)));
     let rest = async {
-        let tok = token(st, &st.self_user)?;
-        let r = st
-            .rest
-            .call(
-                Method::GET,
-                &st.rest.path("ping"),
-                Some((&st.self_user, &tok)),
-                None,
-            )
-            .await?;
+        let r = rest_as(st, &st.self_user, Method::GET, "ping", None).await?;
         if r.status.is_success() && !has_errors(&r) {
             Ok(Ok(()))
         } else {

@@ -430,18 +430,7 @@ impl Etcd {
     /// hop saved). Returns whether a leader was found.
     pub fn prefer_leader(&self) -> bool {
         for i in 0..self.endpoints.len() {
-            let r = (|| {
-                let mut c = self.conn(i, self.timeout)?;
-                c.set_timeout(self.timeout)?;
-                let (st, body) = c.post_all("/v3/maintenance/status", b"{}")?;
-                let v: Value = serde_json::from_slice(&body)
-                    .map_err(|_| StoreError::Protocol("status: non-JSON".into()))?;
-                if st == 200 {
-                    self.give_back(i, c);
-                }
-                Ok::<_, StoreError>(v)
-            })();
-            if let Ok(v) = r {
+            if let Ok((_, v)) = self.member_status(i) {
                 let me = &v["header"]["member_id"];
                 if !me.is_null() && *me == v["leader"] {
                     self.current.store(i, Ordering::Relaxed);
@@ -457,12 +446,7 @@ impl Etcd {
         (0..self.endpoints.len())
             .map(|i| {
                 let ep = self.endpoints[i].to_string();
-                let r = (|| {
-                    let mut c = self.conn(i, self.timeout)?;
-                    c.set_timeout(self.timeout)?;
-                    let (st, body) = c.post_all("/v3/maintenance/status", b"{}")?;
-                    let v: Value = serde_json::from_slice(&body)
-                        .map_err(|_| StoreError::Protocol("status: non-JSON".into()))?;
+                let r = self.member_status(i).and_then(|(st, v)| {
                     if st != 200 {
                         return Err(StoreError::Etcd(format!("HTTP {st}")));
                     }
@@ -472,10 +456,24 @@ impl Etcd {
                         v["leader"].as_str().unwrap_or("?"),
                         v["raftTerm"].as_str().unwrap_or("?"),
                     ))
-                })();
+                });
                 (ep, r)
             })
             .collect()
+    }
+
+    /// One `/v3/maintenance/status` call to member `i`: the HTTP status and
+    /// the JSON body. A connection that answered 200 goes back to the pool.
+    fn member_status(&self, i: usize) -> Result<(u16, Value), StoreError> {
+        let mut c = self.conn(i, self.timeout)?;
+        c.set_timeout(self.timeout)?;
+        let (st, body) = c.post_all("/v3/maintenance/status", b"{}")?;
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|_| StoreError::Protocol("status: non-JSON".into()))?;
+        if st == 200 {
+            self.give_back(i, c);
+        }
+        Ok((st, v))
     }
 }
 

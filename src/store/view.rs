@@ -163,6 +163,14 @@ impl EtcdRepo {
         self.healthy.store(h, Ordering::Relaxed);
     }
 
+    /// A failed etcd call: an unreachable cluster marks the view unhealthy.
+    fn failed(&self, e: StoreError) -> StoreError {
+        if matches!(e, StoreError::Unavailable(_)) {
+            self.set_healthy(false);
+        }
+        e
+    }
+
     fn open_kv(&self, kv: &Kv) -> Result<Option<(u32, Entry)>, StoreError> {
         let Some(uid) = self.uid_of_key(&kv.key) else {
             return Ok(None);
@@ -341,12 +349,7 @@ impl EtcdRepo {
                     return Ok((outcome, allowed));
                 }
                 Ok(None) => self.refresh(uid)?,
-                Err(e) => {
-                    if matches!(e, StoreError::Unavailable(_)) {
-                        self.set_healthy(false);
-                    }
-                    return Err(e.into());
-                }
+                Err(e) => return Err(self.failed(e).into()),
             }
         }
         Err(StoreError::Etcd(format!("uid {uid}: too many concurrent writers")).into())
@@ -376,12 +379,7 @@ impl EtcdRepo {
                     return Ok(old.rec);
                 }
                 Ok(None) => self.refresh(uid)?,
-                Err(e) => {
-                    if matches!(e, StoreError::Unavailable(_)) {
-                        self.set_healthy(false);
-                    }
-                    return Err(e.into());
-                }
+                Err(e) => return Err(self.failed(e).into()),
             }
         }
         Err(StoreError::Etcd(format!("uid {uid}: too many concurrent writers")).into())

@@ -55,13 +55,6 @@ pub struct Tls {
     pub client_key: PathBuf,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let mut c = Command::new("openssl");
-    c.current_dir(dir).args(args);
-    let o = run_cmd(&mut c, None, Duration::from_secs(30));
-    assert!(o.status.success(), "openssl {args:?}\n{}", super::out(&o));
-}
-
 impl Tls {
     /// Makes the PKI in `dir` with the openssl command.
     pub fn create(dir: &Path) -> Tls {
@@ -73,61 +66,9 @@ impl Tls {
              basicConstraints=CA:FALSE\n",
         )
         .unwrap();
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ];
-        let mut a = vec!["req", "-x509"];
-        a.extend(ec);
-        a.extend([
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=auks test CA",
-        ]);
-        openssl(dir, &a);
-        for (name, section) in [("server", "srv"), ("client", "cli")] {
-            let (key, csr, pem) = (
-                format!("{name}.key"),
-                format!("{name}.csr"),
-                format!("{name}.pem"),
-            );
-            let mut a = vec!["req"];
-            a.extend(ec);
-            a.extend(["-keyout", &key, "-out", &csr, "-subj"]);
-            let subj = format!("/CN=auks-{name}");
-            a.push(&subj);
-            openssl(dir, &a);
-            openssl(
-                dir,
-                &[
-                    "x509",
-                    "-req",
-                    "-in",
-                    &csr,
-                    "-CA",
-                    "ca.pem",
-                    "-CAkey",
-                    "ca.key",
-                    "-CAcreateserial",
-                    "-out",
-                    &pem,
-                    "-days",
-                    "2",
-                    "-extfile",
-                    "ext.cnf",
-                    "-extensions",
-                    section,
-                ],
-            );
-        }
+        make_ca(dir, "auks test CA");
+        make_signed(dir, "server", "/CN=auks-server", Some("srv"));
+        make_signed(dir, "client", "/CN=auks-client", Some("cli"));
         Tls {
             ca: dir.join("ca.pem"),
             server_cert: dir.join("server.pem"),

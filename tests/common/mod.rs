@@ -15,8 +15,10 @@ mod cli;
 pub mod etcd;
 mod files;
 pub mod load;
+mod pki;
 mod ports;
 mod process;
+mod promtool;
 mod realm;
 
 // Each test file uses a part of the harness only.
@@ -29,8 +31,12 @@ pub use cli::*;
 #[allow(unused_imports)]
 pub use files::*;
 #[allow(unused_imports)]
+pub use pki::*;
+#[allow(unused_imports)]
 pub use ports::*;
 #[allow(unused_imports)]
 pub use process::*;
+#[allow(unused_imports)]
+pub use promtool::*;
 #[allow(unused_imports)]
 pub use realm::*;

@@ -23,72 +23,14 @@ pub struct Pki {
     pub key: PathBuf,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let o = run_cmd(
-        Command::new("openssl").args(args).current_dir(dir),
-        None,
-        CMD_TIMEOUT,
-    );
-    assert!(o.status.success(), "openssl {args:?} failed\n{}", out(&o));
-}
-
 pub fn make_pki(dir: &Path) -> Pki {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut a = vec!["req", "-x509"];
-    a.extend(ec);
-    a.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=auks-gateway test CA",
-    ]);
-    openssl(dir, &a);
-    let mut b = vec!["req"];
-    b.extend(ec);
-    b.extend([
-        "-keyout",
-        "gw.key",
-        "-out",
-        "gw.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    openssl(dir, &b);
+    make_ca(dir, "auks-gateway test CA");
     write_file(
         &dir.join("ext.cnf"),
         "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
         0o644,
     );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "gw.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "gw.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
+    make_signed(dir, "gw", "/CN=localhost", None);
     set_mode(&dir.join("gw.key"), 0o600);
     Pki {
         ca: dir.join("ca.pem"),
