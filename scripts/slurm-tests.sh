@@ -429,19 +429,7 @@ ARGS_BASE=$(tb_plugstack_default_args)
 host_ccache=FILE:$TB_DIR/hostcc
 kinit -k -t "$TB_HOST_KEYTAB" -c "$host_ccache" "host/$TB_HOST@$TB_REALM" || { echo "host kinit failed" >&2; exit 1; }
 
-SELECTED=("$@")
-want() {
-    [ ${#SELECTED[@]} -eq 0 ] && return 0
-    local s
-    for s in "${SELECTED[@]}"; do [ "$s" = "$1" ] && return 0; done
-    return 1
-}
-run_case() {
-    want "$1" || return 0
-    CASE=$1
-    echo "== $CASE"
-    "case_$1"
-}
+SELECTED=("$@")  # want / run_case: testbed/assert.sh
 
 START=$(date +%s)
 # the time-limit job runs in the background (it needs ~1-2 minutes) while the
