@@ -95,6 +95,8 @@ verify_deb() {
 
     # --- extracted tree -----------------------------------------------------
     dpkg-deb -x "$deb" "$dir/root"
+    check "md5sums lists every file but the conffiles, with the right sums" \
+        md5sums_ok "$dir"
     check_man_pages "$dir/root"
     if [ "$pkg" = auks-rs ]; then
         for f in "$dir"/root/usr/bin/* "$dir"/root/usr/sbin/*; do
@@ -105,7 +107,7 @@ verify_deb() {
             fi
         done
         if [ "$arch" = "$ARCH" ]; then
-            for f in usr/bin/auks usr/sbin/auksd; do
+            for f in usr/bin/auks usr/sbin/auksd usr/sbin/auksd-etcd usr/sbin/auks-gateway; do
                 check "/$f -h runs and exits 0" runs_help "$dir/root/$f"
             done
         fi
@@ -136,6 +138,17 @@ verify_deb() {
         check "units: no broad ReadWritePaths=/var/log" not_grep -E '^ReadWritePaths=.*/var/log' "$units"/*.service
         check "sysusers.d declares the auks account" \
             grep -qE '^u auks - ' "$dir/root/usr/lib/sysusers.d/auks-rs.conf"
+        check "sysusers.d declares the auks-gateway account (the User= of its unit)" \
+            grep -qE '^u auks-gateway - ' "$dir/root/usr/lib/sysusers.d/auks-rs.conf"
+        check "postinst falls back to adduser for both accounts" \
+            has_adduser_for "$dir/DEBIAN/postinst" auks auks-gateway
+        # Every program has its man page (lintian: no-manual-page).
+        for f in "$dir"/root/usr/bin/* "$dir"/root/usr/sbin/*; do
+            local sec=8
+            [ "${f%/*}" = "$dir/root/usr/bin" ] && sec=1
+            check "${f#"$dir/root"} has its man page ${f##*/}($sec)" \
+                test -f "$dir/root/usr/share/man/man$sec/${f##*/}.$sec.gz"
+        done
         for f in usr/bin/auks usr/sbin/auksd usr/sbin/auksdrenewer usr/sbin/aukspriv; do
             if [ "$arch" = "$ARCH" ] && [ -x "$dir/root/$f" ]; then
                 check "/$f --version names auks-rs $version and the Slurm and krb5 releases" \
@@ -242,6 +255,28 @@ has_lines() {
     local f=$1 l
     shift
     for l in "$@"; do grep -qxF -- "$l" "$f" || return 1; done
+}
+# md5sums_ok DIR: DIR/DEBIAN/md5sums covers exactly the files of DIR/root
+# outside the conffiles, and every sum matches.
+md5sums_ok() {
+    local d listed files
+    d=$(cd "$1" && pwd) || return 1
+    [ -f "$d/DEBIAN/md5sums" ] || return 1
+    listed=$(awk '{ print $2 }' "$d/DEBIAN/md5sums" | LC_ALL=C sort)
+    files=$(cd "$d/root" && find . -type f | sed 's|^\./||' |
+        { grep -vxF -f <(sed 's|^/||' "$d/DEBIAN/conffiles" 2>/dev/null) || true; } | LC_ALL=C sort)
+    [ "$listed" = "$files" ] || return 1
+    (cd "$d/root" && md5sum --quiet -c "$d/DEBIAN/md5sums" >/dev/null 2>&1)
+}
+# has_adduser_for POSTINST USER...: an `adduser --system ... USER` line
+# (possibly continued with backslashes) for each USER.
+has_adduser_for() {
+    local f=$1 u joined
+    shift
+    joined=$(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$f")
+    for u in "$@"; do
+        grep -qE "adduser --system .* $u\$" <<<"$joined" || return 1
+    done
 }
 # every key of RawConfig (src/gateway/config.rs) appears in the example
 gateway_example_complete() {
