@@ -142,6 +142,8 @@ verify_deb() {
             grep -qE '^u auks-gateway - ' "$dir/root/usr/lib/sysusers.d/auks-rs.conf"
         check "postinst falls back to adduser for both accounts" \
             has_adduser_for "$dir/DEBIAN/postinst" auks auks-gateway
+        check "postinst without systemd-sysusers runs adduser for auks and auks-gateway (stubbed, nothing touched)" \
+            adduser_fallback_ok "$dir/DEBIAN/postinst"
         # Every program has its man page (lintian: no-manual-page).
         for f in "$dir"/root/usr/bin/* "$dir"/root/usr/sbin/*; do
             local sec=8
@@ -277,6 +279,26 @@ has_adduser_for() {
     for u in "$@"; do
         grep -qE "adduser --system .* $u\$" <<<"$joined" || return 1
     done
+}
+# adduser_fallback_ok POSTINST: run `postinst configure` with a PATH that
+# has no systemd-sysusers and stubs for adduser, getent (no account exists),
+# install and systemctl that only record their calls; adduser must be called
+# for both accounts, as system accounts with a group.
+adduser_fallback_ok() {
+    local stub=$TMP/adduser-stub log c
+    rm -rf "$stub"
+    mkdir -p "$stub/bin"
+    log=$stub/calls
+    for c in adduser install systemctl; do
+        printf '#!/bin/sh\necho "%s $*" >>"%s"\n' "$c" "$log" >"$stub/bin/$c"
+    done
+    printf '#!/bin/sh\nexit 2\n' >"$stub/bin/getent"
+    for c in awk; do ln -s "$(command -v "$c")" "$stub/bin/$c"; done
+    chmod 0755 "$stub"/bin/*
+    env -i PATH="$stub/bin" /bin/sh "$1" configure >/dev/null 2>&1 || return 1
+    grep -qE '^adduser --system --group .* auks$' "$log" &&
+        grep -qE '^adduser --system --group .* auks-gateway$' "$log" &&
+        ! grep -q '^systemd-sysusers' "$log"
 }
 # every key of RawConfig (src/gateway/config.rs) appears in the example
 gateway_example_complete() {
