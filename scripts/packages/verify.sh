@@ -3,7 +3,7 @@
 # (verify_deb) and the small predicates they use.
 
 verify_deb() {
-    local deb=$1 pkg version arch dir listing expected actual f mode dest src st
+    local deb=$1 pkg version arch dir expected actual f mode dest src st
     local -a tolerated=()
     echo "==> checking $deb"
     [ -f "$deb" ] || { fail "$deb does not exist"; return; }
@@ -219,7 +219,8 @@ verify_deb() {
         fi
         # PAM loads modules with RTLD_NOW: pam_auks_adopt.so must export the PAM entry
         # points and need no Slurm symbol.
-        local pam=$dir/root/usr/lib/$(multiarch_of "$arch")/security/pam_auks_adopt.so
+        local pam
+        pam=$dir/root/usr/lib/$(multiarch_of "$arch")/security/pam_auks_adopt.so
         if have nm; then
             check "pam_auks_adopt.so exports pam_sm_open_session" \
                 grep -qx pam_sm_open_session <<<"$(nm -D --defined-only "$pam" 2>/dev/null | awk '{ print $NF }')"
@@ -236,7 +237,7 @@ depends_on() {
     local deps=", $1," p
     shift
     for p in "$@"; do
-        [[ "$deps" =~ ,\ $p[\ ,] ]] || return 1
+        [[ "$deps" =~ ,\ ${p}[\ ,] ]] || return 1
     done
 }
 # no_path_matches LISTING ERE: no path of a dpkg-deb -c listing matches.
@@ -293,7 +294,7 @@ adduser_fallback_ok() {
         printf '#!/bin/sh\necho "%s $*" >>"%s"\n' "$c" "$log" >"$stub/bin/$c"
     done
     printf '#!/bin/sh\nexit 2\n' >"$stub/bin/getent"
-    for c in awk; do ln -s "$(command -v "$c")" "$stub/bin/$c"; done
+    ln -s "$(command -v awk)" "$stub/bin/awk"
     chmod 0755 "$stub"/bin/*
     env -i PATH="$stub/bin" /bin/sh "$1" configure >/dev/null 2>&1 || return 1
     grep -qE '^adduser --system --group .* auks$' "$log" &&
