@@ -19,16 +19,18 @@
 #                                             SPANK symbols are tolerated
 #
 # Packages (same layout as packaging/debian/, which is the reference):
-#   auks-rs              auks in /usr/bin; auksd, auksdrenewer, aukspriv in
-#                        /usr/sbin; systemd units in /lib/systemd/system;
-#                        the sysusers.d entry of the `auks` account;
+#   auks-rs              auks in /usr/bin; auksd, auksdrenewer, aukspriv,
+#                        auks-gateway, auksd-etcd in /usr/sbin; systemd
+#                        units in /lib/systemd/system; the sysusers.d
+#                        entries of the `auks` and `auks-gateway` accounts;
 #                        /etc/auks/*.example, /etc/default/aukspriv; man
 #                        pages; bash, zsh and fish completions; docs.
 #   slurm-spank-auks-rs  the SPANK plugin as <Slurm PluginDir>/auks.so and
 #                        its man page auks.so(8); the PAM module as
 #                        /usr/lib/<triplet>/security/pam_auks_adopt.so.
 # No keytab, auks.conf or auks.acl is ever shipped; postinst creates the
-# system account `auks` and /var/cache/auks (0700, owned by auks).
+# system accounts `auks` and `auks-gateway` and /var/cache/auks (0700, owned
+# by auks). Every program has its man page.
 # The man pages must render without warnings (man --warnings), and lintian,
 # when installed, must report no error (its warnings are listed).
 #

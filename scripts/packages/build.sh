@@ -45,6 +45,16 @@ write_control() { # package stage extra-depends...
     } >"$stage/DEBIAN/control"
 }
 
+# DEBIAN/md5sums as dh_md5sums writes it: every file but the conffiles
+# (dpkg keeps their sums itself), paths relative to the root.
+write_md5sums() {
+    local stage=$1
+    (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -print | sed 's|^\./||' |
+        { grep -vxF -f <(sed 's|^/||' DEBIAN/conffiles) || true; } | LC_ALL=C sort |
+        xargs -r -d '\n' md5sum) >"$stage/DEBIAN/md5sums"
+    chmod 0644 "$stage/DEBIAN/md5sums"
+}
+
 build_debs() {
     local out=$1 pkg mode dest src stage epoch bin missing=() f
     local -a skipped=()
@@ -56,7 +66,7 @@ build_debs() {
     fi
 
     # Missing build outputs.
-    for bin in auks auksd auksdrenewer aukspriv auks-gateway libauks.so libpam_auks_adopt.so; do
+    for bin in auks auksd auksdrenewer aukspriv auks-gateway auksd-etcd libauks.so libpam_auks_adopt.so; do
         [ -f "$RELEASE_DIR/$bin" ] || missing+=("$bin")
     done
     for bin in "${missing[@]}"; do
@@ -146,6 +156,7 @@ build_debs() {
     mkdir -p "$out"
     for pkg in "${PACKAGES[@]}"; do
         stage=$TMP/stage/$pkg
+        write_md5sums "$stage"
         find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
         rm -f "$out/${pkg}_"*.deb
         dpkg-deb --root-owner-group -Zxz --build "$stage" "$out/${pkg}_${VERSION}_${ARCH}.deb" >/dev/null

@@ -62,6 +62,11 @@ install_test() {
         check "postinst created the system account auks (uid ${auks_uid:-none}) in the target root" \
             test -n "$auks_uid" -a -n "$auks_gid" -a "${auks_uid:-1000}" -lt 1000
         owner=$auks_uid:$auks_gid
+        local gw_uid gw_gid
+        gw_uid=$(awk -F: '$1 == "auks-gateway" { print $3 }' "$root/etc/passwd" 2>/dev/null || true)
+        gw_gid=$(awk -F: '$1 == "auks-gateway" { print $3 }' "$root/etc/group" 2>/dev/null || true)
+        check "postinst created the system account auks-gateway (uid ${gw_uid:-none}), distinct from auks" \
+            test -n "$gw_uid" -a -n "$gw_gid" -a "${gw_uid:-1000}" -lt 1000 -a "$gw_uid" != "$auks_uid"
     else
         skip "system account in a throwaway root (systemd-sysusers not found; adduser only runs on the real root)"
     fi
@@ -159,7 +164,7 @@ run_lintian() {
         skip "lintian (not installed)"
         return
     fi
-    out=$(lintian --no-tag-display-limit "$@" 2>&1) || true
+    out=$(lintian --tag-display-limit 0 "$@" 2>&1) || true
     if grep -q '^E: ' <<<"$out"; then
         fail "lintian reports errors:"
         grep '^E: ' <<<"$out" | sed 's/^/          /'

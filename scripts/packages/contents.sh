@@ -16,6 +16,7 @@ auks-rs 0755 /usr/sbin/auksd target/release/auksd
 auks-rs 0755 /usr/sbin/auksdrenewer target/release/auksdrenewer
 auks-rs 0755 /usr/sbin/aukspriv target/release/aukspriv
 auks-rs 0755 /usr/sbin/auks-gateway target/release/auks-gateway
+auks-rs 0755 /usr/sbin/auksd-etcd target/release/auksd-etcd
 auks-rs 0644 /lib/systemd/system/auksd.service packaging/systemd/auksd.service
 auks-rs 0644 /lib/systemd/system/auksdrenewer.service packaging/systemd/auksdrenewer.service
 auks-rs 0644 /lib/systemd/system/aukspriv.service packaging/systemd/aukspriv.service
@@ -26,6 +27,8 @@ auks-rs 0644 /usr/share/man/man5/auks.acl.5.gz @man:auks.acl.5@
 auks-rs 0644 /usr/share/man/man8/auksd.8.gz @man:auksd.8@
 auks-rs 0644 /usr/share/man/man8/auksdrenewer.8.gz @man:auksdrenewer.8@
 auks-rs 0644 /usr/share/man/man8/aukspriv.8.gz @man:aukspriv.8@
+auks-rs 0644 /usr/share/man/man8/auks-gateway.8.gz @man:auks-gateway.8@
+auks-rs 0644 /usr/share/man/man8/auksd-etcd.8.gz @man:auksd-etcd.8@
 auks-rs 0644 /usr/share/bash-completion/completions/auks packaging/completions/auks.bash
 auks-rs 0644 /usr/share/zsh/vendor-completions/_auks packaging/completions/_auks
 auks-rs 0644 /usr/share/fish/vendor_completions.d/auks.fish packaging/completions/auks.fish

@@ -3,7 +3,7 @@
 # (verify_deb) and the small predicates they use.
 
 verify_deb() {
-    local deb=$1 pkg version arch dir listing expected actual f mode dest src st
+    local deb=$1 pkg version arch dir expected actual f mode dest src st
     local -a tolerated=()
     echo "==> checking $deb"
     [ -f "$deb" ] || { fail "$deb does not exist"; return; }
@@ -95,6 +95,8 @@ verify_deb() {
 
     # --- extracted tree -----------------------------------------------------
     dpkg-deb -x "$deb" "$dir/root"
+    check "md5sums lists every file but the conffiles, with the right sums" \
+        md5sums_ok "$dir"
     check_man_pages "$dir/root"
     if [ "$pkg" = auks-rs ]; then
         for f in "$dir"/root/usr/bin/* "$dir"/root/usr/sbin/*; do
@@ -105,7 +107,7 @@ verify_deb() {
             fi
         done
         if [ "$arch" = "$ARCH" ]; then
-            for f in usr/bin/auks usr/sbin/auksd; do
+            for f in usr/bin/auks usr/sbin/auksd usr/sbin/auksd-etcd usr/sbin/auks-gateway; do
                 check "/$f -h runs and exits 0" runs_help "$dir/root/$f"
             done
         fi
@@ -136,6 +138,19 @@ verify_deb() {
         check "units: no broad ReadWritePaths=/var/log" not_grep -E '^ReadWritePaths=.*/var/log' "$units"/*.service
         check "sysusers.d declares the auks account" \
             grep -qE '^u auks - ' "$dir/root/usr/lib/sysusers.d/auks-rs.conf"
+        check "sysusers.d declares the auks-gateway account (the User= of its unit)" \
+            grep -qE '^u auks-gateway - ' "$dir/root/usr/lib/sysusers.d/auks-rs.conf"
+        check "postinst falls back to adduser for both accounts" \
+            has_adduser_for "$dir/DEBIAN/postinst" auks auks-gateway
+        check "postinst without systemd-sysusers runs adduser for auks and auks-gateway (stubbed, nothing touched)" \
+            adduser_fallback_ok "$dir/DEBIAN/postinst"
+        # Every program has its man page (lintian: no-manual-page).
+        for f in "$dir"/root/usr/bin/* "$dir"/root/usr/sbin/*; do
+            local sec=8
+            [ "${f%/*}" = "$dir/root/usr/bin" ] && sec=1
+            check "${f#"$dir/root"} has its man page ${f##*/}($sec)" \
+                test -f "$dir/root/usr/share/man/man$sec/${f##*/}.$sec.gz"
+        done
         for f in usr/bin/auks usr/sbin/auksd usr/sbin/auksdrenewer usr/sbin/aukspriv; do
             if [ "$arch" = "$ARCH" ] && [ -x "$dir/root/$f" ]; then
                 check "/$f --version names auks-rs $version and the Slurm and krb5 releases" \
@@ -204,7 +219,8 @@ verify_deb() {
         fi
         # PAM loads modules with RTLD_NOW: pam_auks_adopt.so must export the PAM entry
         # points and need no Slurm symbol.
-        local pam=$dir/root/usr/lib/$(multiarch_of "$arch")/security/pam_auks_adopt.so
+        local pam
+        pam=$dir/root/usr/lib/$(multiarch_of "$arch")/security/pam_auks_adopt.so
         if have nm; then
             check "pam_auks_adopt.so exports pam_sm_open_session" \
                 grep -qx pam_sm_open_session <<<"$(nm -D --defined-only "$pam" 2>/dev/null | awk '{ print $NF }')"
@@ -221,7 +237,7 @@ depends_on() {
     local deps=", $1," p
     shift
     for p in "$@"; do
-        [[ "$deps" =~ ,\ $p[\ ,] ]] || return 1
+        [[ "$deps" =~ ,\ ${p}[\ ,] ]] || return 1
     done
 }
 # no_path_matches LISTING ERE: no path of a dpkg-deb -c listing matches.
@@ -242,6 +258,48 @@ has_lines() {
     local f=$1 l
     shift
     for l in "$@"; do grep -qxF -- "$l" "$f" || return 1; done
+}
+# md5sums_ok DIR: DIR/DEBIAN/md5sums covers exactly the files of DIR/root
+# outside the conffiles, and every sum matches.
+md5sums_ok() {
+    local d listed files
+    d=$(cd "$1" && pwd) || return 1
+    [ -f "$d/DEBIAN/md5sums" ] || return 1
+    listed=$(awk '{ print $2 }' "$d/DEBIAN/md5sums" | LC_ALL=C sort)
+    files=$(cd "$d/root" && find . -type f | sed 's|^\./||' |
+        { grep -vxF -f <(sed 's|^/||' "$d/DEBIAN/conffiles" 2>/dev/null) || true; } | LC_ALL=C sort)
+    [ "$listed" = "$files" ] || return 1
+    (cd "$d/root" && md5sum --quiet -c "$d/DEBIAN/md5sums" >/dev/null 2>&1)
+}
+# has_adduser_for POSTINST USER...: an `adduser --system ... USER` line
+# (possibly continued with backslashes) for each USER.
+has_adduser_for() {
+    local f=$1 u joined
+    shift
+    joined=$(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$f")
+    for u in "$@"; do
+        grep -qE "adduser --system .* $u\$" <<<"$joined" || return 1
+    done
+}
+# adduser_fallback_ok POSTINST: run `postinst configure` with a PATH that
+# has no systemd-sysusers and stubs for adduser, getent (no account exists),
+# install and systemctl that only record their calls; adduser must be called
+# for both accounts, as system accounts with a group.
+adduser_fallback_ok() {
+    local stub=$TMP/adduser-stub log c
+    rm -rf "$stub"
+    mkdir -p "$stub/bin"
+    log=$stub/calls
+    for c in adduser install systemctl; do
+        printf '#!/bin/sh\necho "%s $*" >>"%s"\n' "$c" "$log" >"$stub/bin/$c"
+    done
+    printf '#!/bin/sh\nexit 2\n' >"$stub/bin/getent"
+    ln -s "$(command -v awk)" "$stub/bin/awk"
+    chmod 0755 "$stub"/bin/*
+    env -i PATH="$stub/bin" /bin/sh "$1" configure >/dev/null 2>&1 || return 1
+    grep -qE '^adduser --system --group .* auks$' "$log" &&
+        grep -qE '^adduser --system --group .* auks-gateway$' "$log" &&
+        ! grep -q '^systemd-sysusers' "$log"
 }
 # every key of RawConfig (src/gateway/config.rs) appears in the example
 gateway_example_complete() {
