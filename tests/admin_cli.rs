@@ -10,6 +10,8 @@ const BINS: &[(&str, &str)] = &[
     ("auksd", env!("CARGO_BIN_EXE_auksd")),
     ("auksdrenewer", env!("CARGO_BIN_EXE_auksdrenewer")),
     ("aukspriv", env!("CARGO_BIN_EXE_aukspriv")),
+    ("auksd-etcd", env!("CARGO_BIN_EXE_auksd-etcd")),
+    ("auks-gateway", env!("CARGO_BIN_EXE_auks-gateway")),
 ];
 
 #[test]

@@ -15,6 +15,7 @@ const USAGE: &str = "usage: auks-gateway [-F] [-f CONFIG] [--check]
                        accepted for uniformity with auksd)
   -f, --config CONFIG  configuration file (default /etc/auks/gateway.toml)
   --check              validate the configuration and its files, then exit
+  --version            print the version (and the Slurm and krb5 built against)
   -h, --help           this help";
 
 fn main() -> ExitCode {
@@ -31,6 +32,10 @@ fn main() -> ExitCode {
             },
             Ok(Some(Long("check"))) => check = true,
             Ok(Some(Short('F'))) => {}
+            Ok(Some(Long("version"))) => {
+                print!("{}", auks::version::text("auks-gateway"));
+                return ExitCode::SUCCESS;
+            }
             Ok(Some(Short('h') | Long("help"))) => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;

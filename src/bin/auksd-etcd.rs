@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-const USAGE: &str = "usage: auksd-etcd [-h] [-f conf] COMMAND
+const USAGE: &str = "usage: auksd-etcd [-h] [--version] [-f conf] COMMAND
 
 Administers the auksd repository kept in etcd (auksd block keys
 EtcdEndpoints, EtcdPrefix, EtcdCAFile, EtcdCertFile, EtcdKeyFile,
@@ -187,6 +187,10 @@ fn run(conf: Option<&Path>, cmd: Cmd) -> Result<bool, String> {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--version") {
+        print!("{}", auks::version::text("auksd-etcd"));
+        return ExitCode::SUCCESS;
+    }
     let (conf, cmd) = match parse() {
         Ok(Some(x)) => x,
         Ok(None) => {
