@@ -384,14 +384,7 @@ for f in target/debug/libauks.so target/debug/auks target/debug/auksd target/deb
     [ -e "$TB_REPO/$f" ] || { echo "gateway-tests: $TB_REPO/$f not found: run 'cargo build' first" >&2; exit 2; }
 done
 
-cleanup() {
-    local rc=$?
-    [ -n "$WORK" ] && rm -rf "$WORK"
-    if [ "${TB_KEEP:-0}" != 1 ]; then tb_down > /dev/null 2>&1; fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+suite_trap
 
 tb_lock
 tb_rest_prepare

@@ -439,18 +439,13 @@ for f in target/debug/libauks.so target/debug/auks target/debug/auksd target/deb
 done
 
 TMP_KRB5CC_0_SAVED=""
-cleanup() {
-    local rc=$?
+suite_cleanup_extra() {
     rm -f /tmp/auks-fifo-"$TB_UID"
     rm -rf /tmp/auks-dir-"$TB_UID"
     rm -f /run/auks/krb5cc_0
     if [ -n "$TMP_KRB5CC_0_SAVED" ]; then mv -f "$TMP_KRB5CC_0_SAVED" /tmp/krb5cc_0; else rm -f /tmp/krb5cc_0; fi
-    [ -n "$WORK" ] && rm -rf "$WORK"
-    if [ "${TB_KEEP:-0}" != 1 ]; then tb_down > /dev/null 2>&1; fi
-    exit $rc
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+suite_trap
 
 tb_lock
 # root's own /tmp/krb5cc_0 (if any) is put back at the end

@@ -126,16 +126,11 @@ for f in target/debug/libauks.so target/debug/auks target/debug/auksd target/deb
     [ -e "$TB_REPO/$f" ] || { echo "renewal-slurm-test: $TB_REPO/$f not found: run 'cargo build' first" >&2; exit 2; }
 done
 
-cleanup() {
-    local rc=$?
+suite_cleanup_extra() {
     tb_stop_pidfile "$TB_DIR/auksdrenewer.pid"
     tb_stop_pidfile "$TB_DIR/aukspriv.pid"
-    [ -n "$WORK" ] && rm -rf "$WORK"
-    if [ "${TB_KEEP:-0}" != 1 ]; then tb_down > /dev/null 2>&1; fi
-    exit $rc
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+suite_trap
 
 tb_up || exit 1
 WORK=$(mktemp -d /var/tmp/auks-renewal-test.XXXXXX)

@@ -410,14 +410,7 @@ for f in target/debug/libauks.so target/debug/auks target/debug/auksd; do
     [ -e "$TB_REPO/$f" ] || { echo "slurm-tests: $TB_REPO/$f not found: run 'cargo build' first" >&2; exit 2; }
 done
 
-cleanup() {
-    local rc=$?
-    [ -n "$WORK" ] && rm -rf "$WORK"
-    if [ "${TB_KEEP:-0}" != 1 ]; then tb_down > /dev/null 2>&1; fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+suite_trap
 
 tb_up || exit 1
 WORK=$(mktemp -d /var/tmp/auks-slurm-tests.XXXXXX)

@@ -54,6 +54,21 @@ run_case() {
     "case_$1"
 }
 
+# suite_trap: on exit, run the suite's own suite_cleanup_extra (when it defines
+# one: processes it started, files it moved), remove $WORK and bring the
+# testbed down (unless TB_KEEP=1), keeping the exit status; INT/TERM exit 130.
+suite_trap() {
+    trap suite_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+suite_cleanup() {
+    local rc=$?
+    if declare -F suite_cleanup_extra > /dev/null; then suite_cleanup_extra; fi
+    [ -n "${WORK:-}" ] && rm -rf "$WORK"
+    if [ "${TB_KEEP:-0}" != 1 ]; then tb_down > /dev/null 2>&1; fi
+    exit $rc
+}
+
 assert_report() {
     if [ "$FAILED" -gt 0 ]; then
         echo "failures:"
