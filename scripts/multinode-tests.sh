@@ -28,37 +28,8 @@ NODES=(n1 n2 n3)
 SHARED_GROUP=aukssharedgrp
 AUKS=$TB_REPO/target/debug/auks
 
-OUT=""
-ERR=""
-RC=0
-# run a command as a user under a watchdog (default 60 s) that kills it by pid
-as_user() { # as_user USER CMD
-    local u=$1
-    shift
-    OUT=$WORK/$CASE.out
-    ERR=$WORK/$CASE.err
-    tb_as "$u" "$*" > "$OUT" 2> "$ERR" &
-    local pid=$! t0=$SECONDS
-    watch_pid "$pid" "${LIMIT:-60}"
-    wait "$pid"
-    RC=$?
-    ELAPSED=$((SECONDS - t0))
-}
-as_bob() { as_user "$TB_USER" "$@"; }
-ELAPSED=0
-
-# kill process $1 (and its process group's members we started) if it runs past $2 s
-watch_pid() {
-    local pid=$1 limit=$2 i
-    for i in $(seq 1 $((limit * 10))); do
-        kill -0 "$pid" 2> /dev/null || return 0
-        sleep 0.1
-    done
-    echo "  watchdog: pid $pid still running after ${limit}s: killed" >&2
-    pkill -KILL -P "$pid" 2> /dev/null
-    kill -KILL "$pid" 2> /dev/null
-    WATCHDOG_FIRED=1
-}
+# as_user / as_bob (testbed/assert.sh): each command under a 60 s watchdog here
+AS_USER_LIMIT=60
 
 log_mark() { wc -l < "$(tb_slurmd_log "$1")"; }
 log_since() { tail -n +"$(($2 + 1))" "$(tb_slurmd_log "$1")"; }

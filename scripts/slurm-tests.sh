@@ -20,19 +20,7 @@ WORK=""
 # ---------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------
-OUT=""
-ERR=""
-RC=0
-# run a shell command as the test user; stdout/stderr in $OUT/$ERR, status in $RC
-as_user() { # as_user USER CMD
-    local u=$1
-    shift
-    OUT=$WORK/$CASE.out
-    ERR=$WORK/$CASE.err
-    tb_as "$u" "$*" > "$OUT" 2> "$ERR"
-    RC=$?
-}
-as_bob() { as_user "$TB_USER" "$@"; }
+# as_user / as_bob: testbed/assert.sh
 
 slurmd_log_mark() { wc -l < "$TB_SLURM_LOG/slurmd.log"; }
 slurmd_log_since() { tail -n +"$(($1 + 1))" "$TB_SLURM_LOG/slurmd.log"; }

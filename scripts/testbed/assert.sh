@@ -54,6 +54,42 @@ run_case() {
     "case_$1"
 }
 
+# as_user USER CMD: runs CMD as USER (tb_as) with stdout/stderr in $OUT/$ERR
+# ($WORK/$CASE.out/.err), its status in $RC and its duration in $ELAPSED, under
+# a watchdog that kills it by pid after $LIMIT s (default $AS_USER_LIMIT, 300);
+# as_bob CMD: the same as the testbed's user.
+OUT=""
+ERR=""
+RC=0
+ELAPSED=0
+WATCHDOG_FIRED=""
+as_user() {
+    local u=$1
+    shift
+    OUT=$WORK/$CASE.out
+    ERR=$WORK/$CASE.err
+    tb_as "$u" "$*" > "$OUT" 2> "$ERR" &
+    local pid=$! t0=$SECONDS
+    watch_pid "$pid" "${LIMIT:-${AS_USER_LIMIT:-300}}"
+    wait "$pid"
+    RC=$?
+    ELAPSED=$((SECONDS - t0))
+}
+as_bob() { as_user "$TB_USER" "$@"; }
+
+# watch_pid PID LIMIT: kill PID (and its children) if it runs past LIMIT s
+watch_pid() {
+    local pid=$1 limit=$2 i
+    for i in $(seq 1 $((limit * 10))); do
+        kill -0 "$pid" 2> /dev/null || return 0
+        sleep 0.1
+    done
+    echo "  watchdog: pid $pid still running after ${limit}s: killed" >&2
+    pkill -KILL -P "$pid" 2> /dev/null
+    kill -KILL "$pid" 2> /dev/null
+    WATCHDOG_FIRED=1
+}
+
 # suite_trap: on exit, run the suite's own suite_cleanup_extra (when it defines
 # one: processes it started, files it moved), remove $WORK and bring the
 # testbed down (unless TB_KEEP=1), keeping the exit status; INT/TERM exit 130.
