@@ -36,20 +36,7 @@ log_since() { tail -n +"$(($2 + 1))" "$(tb_slurmd_log "$1")"; }
 marks() { local n; for n in "${NODES[@]}"; do MARK[$n]=$(log_mark "$n"); done; }
 declare -A MARK
 
-user_jobs() { squeue -h -u "$1" -o %i 2> /dev/null; }
-
-wait_clean() { # wait_clean UID
-    local uid=$1 i name
-    name=$(getent passwd "$uid" | cut -d: -f1)
-    for i in $(seq 1 75); do
-        if [ -z "$(user_jobs "$name")" ] && ! pgrep -u "$uid" > /dev/null \
-            && ! compgen -G "/tmp/krb5cc_${uid}_*" > /dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    return 1
-}
+# user_jobs / wait_clean: testbed/assert.sh
 
 no_leftovers() {
     if wait_clean "$TB_UID"; then

@@ -25,21 +25,7 @@ WORK=""
 slurmd_log_mark() { wc -l < "$TB_SLURM_LOG/slurmd.log"; }
 slurmd_log_since() { tail -n +"$(($1 + 1))" "$TB_SLURM_LOG/slurmd.log"; }
 
-user_jobs() { squeue -h -u "$1" -o %i 2>/dev/null; }
-
-# wait until the user has no job, no process and no per-job ccache left
-wait_clean() { # wait_clean UID [SECONDS]
-    local uid=$1 limit=${2:-15} i name
-    name=$(getent passwd "$uid" | cut -d: -f1)
-    for i in $(seq 1 $((limit * 5))); do
-        if [ -z "$(user_jobs "$name")" ] && ! pgrep -u "$uid" > /dev/null \
-            && ! compgen -G "/tmp/krb5cc_${uid}_*" > /dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    return 1
-}
+# user_jobs / wait_clean: testbed/assert.sh
 
 # after a job: nothing of the user left on the node
 no_leftovers() { # no_leftovers [UID]

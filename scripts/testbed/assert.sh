@@ -1,5 +1,8 @@
-# Assertions shared by the cluster suites (scripts/slurm-tests.sh,
-# scripts/renewal-slurm-test.sh, scripts/gateway-tests.sh, scripts/pam-tests.sh).
+# Assertions and helpers shared by the cluster suites (scripts/slurm-tests.sh,
+# scripts/multinode-tests.sh, scripts/renewal-slurm-test.sh,
+# scripts/gateway-tests.sh, scripts/pam-tests.sh): pass/fail, case selection,
+# as_user under a watchdog, wait_clean, and the exit trap. A suite may define
+# its own variant of a helper after sourcing this file.
 # Each case sets CASE; assert_report prints the failures and `N passed, N failed`
 # last and returns non-zero if anything failed. A suite sets SELECTED=("$@")
 # (the case names given on its command line) and runs each case with run_case.
@@ -88,6 +91,23 @@ watch_pid() {
     pkill -KILL -P "$pid" 2> /dev/null
     kill -KILL "$pid" 2> /dev/null
     WATCHDOG_FIRED=1
+}
+
+# user_jobs NAME: the job ids of a user
+user_jobs() { squeue -h -u "$1" -o %i 2>/dev/null; }
+
+# wait until the user has no job, no process and no per-job ccache left
+wait_clean() { # wait_clean UID [SECONDS]
+    local uid=$1 limit=${2:-15} i name
+    name=$(getent passwd "$uid" | cut -d: -f1)
+    for i in $(seq 1 $((limit * 5))); do
+        if [ -z "$(user_jobs "$name")" ] && ! pgrep -u "$uid" > /dev/null \
+            && ! compgen -G "/tmp/krb5cc_${uid}_*" > /dev/null; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    return 1
 }
 
 # suite_trap: on exit, run the suite's own suite_cleanup_extra (when it defines
