@@ -125,7 +125,7 @@ pub(super) fn dispatch(
         };
         // Serve readable pending connections in the order they were
         // accepted (a complete AP-REQ joins the FIFO queue in that order).
-        let all = std::mem::take(&mut pending);
+        let all = std::mem::replace(&mut pending, Vec::with_capacity(ready.len()));
         for (mut p, r) in all.into_iter().zip(ready) {
             if !r {
                 pending.push(p);
