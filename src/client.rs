@@ -1,7 +1,7 @@
 //! The AUKS client API: one request per connection, primary/secondary
 //! fail-over with `Retries` rounds (spec §2.1), `Timeout` bounding each
-//! whole attempt (connect, handshake, request, reply; the C client has no
-//! timeout at all), IPv4 and IPv6.
+//! whole attempt (connect, service ticket from the KDC, handshake,
+//! request, reply; the C client has no timeout at all), IPv4 and IPv6.
 //!
 //! Errors are classified so that programs can give an exit status per
 //! failure class and a message that says what happened and what to do.
@@ -265,6 +265,9 @@ impl Client {
         // and reply (a DUMP reply gets [`DUMP_ALLOWANCE`] more).
         let deadline = self.connect_timeout().map(|t| Instant::now() + t);
         let stream = self.tcp_connect(ep, deadline).map_err(Attempt::Transport)?;
+        if let Some(d) = deadline {
+            service_ticket_by(ctx, &ccache, &ep.principal, d)?;
+        }
         let mut session = match Session::connect_by(
             ctx,
             stream,
@@ -431,6 +434,75 @@ impl Client {
             Reply::Error(ref i) => Err(Self::refused(&ans, i, "dump", None)),
             _ => Err(Self::unexpected(&ans)),
         }
+    }
+}
+
+/// Margin under which a cached service ticket is treated as expired (it
+/// must still be valid when the daemon reads the AP-REQ).
+const TICKET_MARGIN: i64 = 30;
+
+/// Make sure the ccache holds a service ticket for `server` by `deadline`,
+/// so that the handshake does not wait for the KDC beyond `Timeout`:
+/// libkrb5 bounds its KDC exchanges by its own timeouts only (several
+/// seconds per KDC and pass), and has no per-context setting for them.
+///
+/// A valid cached ticket (the usual case) costs one read of the ccache.
+/// Otherwise the ticket is fetched on a helper thread with its own context
+/// (`krb5_get_credentials` stores it in the ccache, where the handshake
+/// finds it); at the deadline the attempt fails and the helper is left to
+/// finish on its own (libkrb5 gives up by itself later; it holds nothing
+/// but its own context).
+fn service_ticket_by(
+    ctx: &Context,
+    ccache: &Ccache<'_>,
+    server: &str,
+    deadline: Instant,
+) -> std::result::Result<(), Attempt> {
+    let wanted = krb5::Principal::parse(ctx, server)
+        .and_then(|p| p.name())
+        .map_err(|e| Attempt::Auth(e.to_string()))?;
+    let now = ctx.now();
+    let cached = ccache.creds().is_ok_and(|all| {
+        all.iter().any(|c| {
+            c.endtime() > now + TICKET_MARGIN
+                && c.server_principal()
+                    .and_then(|p| p.name())
+                    .is_ok_and(|n| n == wanted)
+        })
+    });
+    if cached {
+        return Ok(());
+    }
+    let name = ccache
+        .full_name()
+        .map_err(|e| Attempt::Auth(ccache_hint(&e)))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let fetch = move || {
+        let r = (|| {
+            let ctx = Context::new()?;
+            let cc = Ccache::resolve(&ctx, &name)?;
+            let sp = krb5::Principal::parse(&ctx, &wanted)?;
+            // The AP-REQ built here is never sent: only the ticket that
+            // krb5_get_credentials stored in the ccache is wanted.
+            krb5::AuthContext::for_session(&ctx)?.mk_req(&cc, &sp)?;
+            Ok::<(), krb5::Error>(())
+        })();
+        let _ = tx.send(r.map_err(|e| ccache_hint(&e)));
+    };
+    std::thread::Builder::new()
+        .name("auks-tgs".into())
+        .spawn(fetch)
+        .map_err(|e| Attempt::Auth(format!("cannot start the service ticket request: {e}")))?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    match rx.recv_timeout(left) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Attempt::Auth(e)),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Attempt::Auth(format!(
+            "timed out: the KDC gave no service ticket for {server} within the request's Timeout"
+        ))),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(Attempt::Auth(
+            "the service ticket request stopped without an answer".into(),
+        )),
     }
 }
 

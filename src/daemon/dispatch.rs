@@ -12,6 +12,7 @@
 //! line by line.
 
 use super::droplog::{self, DropReason};
+use super::pool::MAINTAIN_EVERY;
 use super::worker::{self, Conn};
 use super::Shared;
 use crate::session::{Preauth, PreauthStep};
@@ -100,7 +101,14 @@ pub(super) fn dispatch(
             for p in &pending {
                 fds.push(PollFd::new(p.stream.as_fd(), PollFlags::POLLIN));
             }
-            match poll(&mut fds, PollTimeout::from(200u16)) {
+            // While work is queued, come back soon enough to give it a
+            // thread if the workers wait for their clients (Pool::maintain).
+            let wait = if shared.pool.has_queued() {
+                MAINTAIN_EVERY.as_millis() as u16
+            } else {
+                200
+            };
+            match poll(&mut fds, PollTimeout::from(wait)) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => {
@@ -115,17 +123,19 @@ pub(super) fn dispatch(
                 .collect();
             (r[0], r[1..].to_vec())
         };
-        // Serve readable pending connections (iterate backwards so that
-        // removal keeps the indices of `ready` valid).
-        for i in (0..ready.len()).rev() {
-            if !ready[i] {
+        // Serve readable pending connections in the order they were
+        // accepted (a complete AP-REQ joins the FIFO queue in that order).
+        let all = std::mem::replace(&mut pending, Vec::with_capacity(ready.len()));
+        for (mut p, r) in all.into_iter().zip(ready) {
+            if !r {
+                pending.push(p);
                 continue;
             }
-            let step = advance(&mut pending[i]);
+            let step = advance(&mut p);
             if let Ok(None) = step {
+                pending.push(p);
                 continue;
             }
-            let p = pending.swap_remove(i);
             release(&mut per_addr, p.peer);
             match step {
                 Ok(Some(ap_req)) => {
@@ -161,6 +171,10 @@ pub(super) fn dispatch(
                 }
                 Ok(None) => {}
             }
+        }
+        // Queued work behind workers that wait for their clients.
+        for _ in 0..shared.pool.maintain() {
+            worker::spawn(shared);
         }
         // Expire slow handshakes.
         let now = Instant::now();

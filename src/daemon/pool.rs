@@ -1,18 +1,27 @@
 //! The queue between the dispatcher and the workers, and the elastic pool
 //! of worker threads that drains it.
 //!
-//! The queue is unbounded: a connection that completed its pre-auth
-//! handshake is never dropped because a queue is full (each one costs a
-//! socket and its AP-REQ; the dispatcher's pre-auth limits bound how many
-//! can exist). `QueueSize` is the length above which the daemon says so in
-//! its log. `Workers` threads always run. A worker waiting for its client
-//! (the next request, a slow reader) says so ([`Pool::block_begin`]); when
+//! The queue is unbounded and first-in first-out: a connection that
+//! completed its pre-auth handshake is never dropped because a queue is
+//! full (each one costs a socket and its AP-REQ; the dispatcher's pre-auth
+//! limits bound how many can exist), and connections are served in the
+//! order they became ready. `QueueSize` is the length above which the
+//! daemon says so in its log.
+//!
+//! `Workers` threads always run. A worker waiting for its client (the next
+//! request, a slow reader) says so ([`Pool::block_begin`]). When
 //! connections are queued and fewer than `Workers` threads are free to
 //! work, one more thread is started, up to [`MAX_THREADS`]; an extra thread
-//! exits after [`IDLE_EXIT`] without work. So sessions that keep their
-//! worker waiting (idle or slow authenticated clients) cannot starve the
-//! others, while a CPU-bound burst is served by `Workers` threads from the
-//! queue instead of hundreds of threads competing for the cores.
+//! exits after [`IDLE_EXIT`] without work. A worker counts as taken by its
+//! client only once it has waited [`BLOCKED_LONG`]: a client that answers
+//! within a few milliseconds (the usual case, even on a loaded machine)
+//! does not add threads, so a CPU-bound burst is served by about `Workers`
+//! threads in arrival order instead of hundreds of threads competing for
+//! the cores (which made the latency tail several times the mean); idle
+//! or slow authenticated clients cost the queued work at most
+//! [`BLOCKED_LONG`] before another thread takes it ([`Pool::maintain`],
+//! called by the dispatcher at least every [`MAINTAIN_EVERY`] while work
+//! is queued).
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -22,13 +31,24 @@ use std::time::{Duration, Instant};
 pub const MAX_THREADS: usize = 256;
 /// Time an extra worker waits for work before it exits.
 pub const IDLE_EXIT: Duration = Duration::from_secs(10);
+/// How long a worker must have waited for its client before queued work
+/// gets another thread.
+pub const BLOCKED_LONG: Duration = Duration::from_millis(50);
+/// How often [`Pool::maintain`] must be called while work is queued.
+pub const MAINTAIN_EVERY: Duration = Duration::from_millis(10);
 
 struct Inner<T> {
     queue: VecDeque<T>,
     threads: usize,
+    /// Threads counted in `threads` that have not called
+    /// [`Pool::started`] yet (work they are coming for).
+    starting: usize,
     idle: usize,
-    /// Threads waiting for their client.
-    blocked: usize,
+    /// Since when each waiting worker waits for its client (`None`: a free
+    /// slot); a worker's slot is its [`Blocked`] token.
+    blocked: Vec<Option<Instant>>,
+    /// How long a wait must last before it counts (see [`BLOCKED_LONG`]).
+    grace: Duration,
     min: usize,
     max: usize,
     closed: bool,
@@ -41,6 +61,11 @@ pub struct Pool<T> {
     work: Condvar,
     gone: Condvar,
 }
+
+/// A worker's wait for its client, from [`Pool::block_begin`] to
+/// [`Pool::block_end`].
+#[derive(Debug)]
+pub struct Blocked(usize);
 
 /// What [`Pool::push`] asks of the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,13 +81,20 @@ impl<T> Pool<T> {
     /// A pool that wants `min` permanent workers (started by the caller
     /// through [`Pool::reserve_min`]).
     pub fn new(min: usize) -> Self {
+        Self::with_grace(min, BLOCKED_LONG)
+    }
+
+    /// [`Pool::new`] with another [`BLOCKED_LONG`] (tests).
+    pub fn with_grace(min: usize, grace: Duration) -> Self {
         let min = min.max(1);
         Pool {
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
                 threads: 0,
+                starting: 0,
                 idle: 0,
-                blocked: 0,
+                blocked: Vec::new(),
+                grace,
                 min,
                 max: MAX_THREADS.max(min),
                 closed: false,
@@ -85,6 +117,7 @@ impl<T> Pool<T> {
         g.max = MAX_THREADS.max(g.min);
         let missing = g.min.saturating_sub(g.threads);
         g.threads += missing;
+        g.starting += missing;
         // Extra threads above the new minimum exit when idle.
         self.work.notify_all();
         missing
@@ -98,9 +131,23 @@ impl<T> Pool<T> {
         self.set_min(min)
     }
 
-    /// A thread counted by [`Pool::push`] or [`Pool::set_min`] could not be
-    /// started.
+    /// A thread counted by [`Pool::push`], [`Pool::maintain`] or
+    /// [`Pool::set_min`] could not be started.
     pub fn spawn_failed(&self) {
+        let mut g = self.lock();
+        g.threads = g.threads.saturating_sub(1);
+        g.starting = g.starting.saturating_sub(1);
+        self.gone.notify_all();
+    }
+
+    /// A counted thread runs (first thing it does).
+    pub fn started(&self) {
+        let mut g = self.lock();
+        g.starting = g.starting.saturating_sub(1);
+    }
+
+    /// A started thread exits without serving (it could not set itself up).
+    pub fn abandon(&self) {
         let mut g = self.lock();
         g.threads = g.threads.saturating_sub(1);
         self.gone.notify_all();
@@ -112,36 +159,76 @@ impl<T> Pool<T> {
         g.queue.push_back(item);
         let len = g.queue.len();
         g.peak = g.peak.max(len);
-        let spawn = Self::wants_thread(&mut g);
-        self.work.notify_one();
+        let spawn = Self::wants_thread(&mut g, Instant::now());
+        if g.idle > 0 {
+            self.work.notify_one();
+        }
         Pushed { len, spawn }
     }
 
     /// Whether queued work waits for a thread that is not coming: no idle
-    /// worker, fewer than `min` threads not blocked on a client. Counts the
-    /// thread to start.
-    fn wants_thread(g: &mut Inner<T>) -> bool {
-        let free = g.threads.saturating_sub(g.blocked);
-        let spawn = !g.closed && g.idle < g.queue.len() && free < g.min && g.threads < g.max;
+    /// worker, fewer than `min` threads not taken by a client for long.
+    /// Counts the thread to start.
+    fn wants_thread(g: &mut Inner<T>, now: Instant) -> bool {
+        if g.closed || g.idle + g.starting >= g.queue.len() || g.threads >= g.max {
+            return false;
+        }
+        let grace = g.grace;
+        let taken = g
+            .blocked
+            .iter()
+            .flatten()
+            .filter(|since| now.saturating_duration_since(**since) >= grace)
+            .count();
+        let spawn = g.threads.saturating_sub(taken) < g.min;
         if spawn {
             g.threads += 1;
+            g.starting += 1;
         }
         spawn
     }
 
-    /// The calling worker starts waiting for its client. Returns true when
-    /// the caller must start one more thread (already counted) because
-    /// queued work would otherwise wait.
-    pub fn block_begin(&self) -> bool {
+    /// Threads to start now (already counted) because queued work waits
+    /// behind workers taken by their clients for [`BLOCKED_LONG`]. Called
+    /// by the dispatcher at least every [`MAINTAIN_EVERY`] while
+    /// [`Pool::has_queued`].
+    pub fn maintain(&self) -> usize {
         let mut g = self.lock();
-        g.blocked += 1;
-        Self::wants_thread(&mut g)
+        let now = Instant::now();
+        let mut n = 0;
+        while Self::wants_thread(&mut g, now) {
+            n += 1;
+        }
+        n
+    }
+
+    /// Whether connections wait in the queue.
+    pub fn has_queued(&self) -> bool {
+        !self.lock().queue.is_empty()
+    }
+
+    /// The calling worker starts waiting for its client.
+    pub fn block_begin(&self) -> Blocked {
+        let mut g = self.lock();
+        let now = Some(Instant::now());
+        match g.blocked.iter().position(Option::is_none) {
+            Some(i) => {
+                g.blocked[i] = now;
+                Blocked(i)
+            }
+            None => {
+                g.blocked.push(now);
+                Blocked(g.blocked.len() - 1)
+            }
+        }
     }
 
     /// The calling worker's wait for its client is over.
-    pub fn block_end(&self) {
+    pub fn block_end(&self, b: Blocked) {
         let mut g = self.lock();
-        g.blocked = g.blocked.saturating_sub(1);
+        if let Some(slot) = g.blocked.get_mut(b.0) {
+            *slot = None;
+        }
     }
 
     /// Worker side: the next item, waiting for one; None means "exit now"
@@ -205,7 +292,7 @@ impl<T> Pool<T> {
 
     /// Threads waiting for their client.
     pub fn blocked(&self) -> usize {
-        self.lock().blocked
+        self.lock().blocked.iter().flatten().count()
     }
 }
 
@@ -218,6 +305,7 @@ mod tests {
         for _ in 0..n {
             let (p, out) = (Arc::clone(p), Arc::clone(out));
             std::thread::spawn(move || {
+                p.started();
                 while let Some(x) = p.next() {
                     out.lock().unwrap().push(x);
                 }
@@ -247,24 +335,59 @@ mod tests {
     }
 
     #[test]
-    fn workers_blocked_on_clients_are_replaced() {
-        let p: Pool<u32> = Pool::new(2);
+    fn workers_blocked_on_clients_are_replaced_after_the_grace() {
+        let p: Pool<u32> = Pool::with_grace(2, Duration::from_millis(100));
         assert_eq!(p.reserve_min(), 2);
-        assert!(!p.block_begin(), "nothing queued");
-        assert!(p.push(1).spawn, "one of two blocked, work queued: one more");
-        assert!(p.block_begin(), "two of three blocked: one more");
+        assert!(!p.push(0).spawn, "the two threads are coming");
+        assert_eq!(p.next(), Some(0));
+        p.started();
+        p.started();
+        let a = p.block_begin();
+        assert!(!p.push(1).spawn, "one of two waits, not for long yet");
+        assert_eq!(p.maintain(), 0);
+        let b = p.block_begin();
+        assert_eq!(p.maintain(), 0, "both wait, within the grace");
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(p.blocked(), 2);
+        assert_eq!(
+            p.maintain(),
+            1,
+            "one queued item, two workers taken: one more"
+        );
+        assert_eq!(p.maintain(), 0, "already coming");
+        assert!(p.push(2).spawn, "two queued, one thread coming: one more");
+        assert_eq!(p.maintain(), 0);
         assert_eq!(p.stats().1, 4);
-        assert!(!p.push(2).spawn, "two threads free");
-        p.block_end();
-        p.block_end();
+        p.started();
+        p.started();
+        p.block_end(a);
+        p.block_end(b);
         assert_eq!(p.blocked(), 0);
+        assert!(!p.push(3).spawn, "four threads free");
         // Up to the maximum only.
+        let held: Vec<Blocked> = (0..2 * MAX_THREADS).map(|_| p.block_begin()).collect();
+        std::thread::sleep(Duration::from_millis(150));
         for _ in 0..2 * MAX_THREADS {
-            if p.block_begin() {
-                p.push(0);
-            }
+            p.push(0);
         }
+        p.maintain();
         assert_eq!(p.stats().1, MAX_THREADS);
+        for b in held {
+            p.block_end(b);
+        }
+        assert_eq!(p.blocked(), 0);
+    }
+
+    #[test]
+    fn queued_items_come_out_in_arrival_order() {
+        let p: Pool<u32> = Pool::new(1);
+        assert_eq!(p.reserve_min(), 1);
+        for i in 0..100 {
+            p.push(i);
+        }
+        p.close();
+        let got: Vec<u32> = std::iter::from_fn(|| p.next()).collect();
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 use super::authz::{self, Refusal};
 use super::droplog::DropReason;
+use super::pool::Blocked;
 use super::repo::{AddOutcome, RepoError};
 use super::{Shared, State};
 use crate::acl::Role;
@@ -71,20 +72,39 @@ pub(super) fn spawn(shared: &Arc<Shared>) {
 
 /// Worker thread body: serve queued connections until the pool says stop.
 fn worker(shared: Arc<Shared>) {
+    shared.pool.started();
     let ctx = match Context::new() {
         Ok(c) => c,
         Err(e) => {
             crate::log!(1, "auksd : worker cannot create Kerberos context: {e}");
-            shared.pool.spawn_failed();
+            shared.pool.abandon();
             return;
         }
     };
+    // The keytab handle and the server principal, kept from one session
+    // to the next while the configuration names the same ones (a FILE
+    // keytab is read again at each verification, so a rotated key is
+    // seen at once).
+    let mut ident: Option<Ident<'_>> = None;
     while let Some(conn) = shared.pool.next() {
         let st = shared.state();
+        if !ident.as_ref().is_some_and(|i| i.is_for(&st)) {
+            ident = match Ident::new(&ctx, &st) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    crate::log!(1, "auksd : Kerberos set-up failed: {e}");
+                    None
+                }
+            };
+        }
+        let Some(id) = &ident else {
+            continue;
+        };
         let w = Worker {
             shared: &shared,
             st: &st,
             ctx: &ctx,
+            id,
         };
         // A panic while serving one client must not take the worker down
         // (and, the repository being poison-tolerant, nothing else either).
@@ -96,10 +116,34 @@ fn worker(shared: Arc<Shared>) {
     }
 }
 
+/// The daemon's Kerberos identity as one worker's context holds it.
+struct Ident<'a> {
+    keytab_name: String,
+    principal_name: String,
+    keytab: Keytab<'a>,
+    principal: Principal<'a>,
+}
+
+impl<'a> Ident<'a> {
+    fn new(ctx: &'a Context, st: &State) -> crate::krb5::Result<Self> {
+        Ok(Ident {
+            keytab: Keytab::resolve(ctx, &st.keytab)?,
+            principal: Principal::parse(ctx, &st.server_principal)?,
+            keytab_name: st.keytab.clone(),
+            principal_name: st.server_principal.clone(),
+        })
+    }
+
+    fn is_for(&self, st: &State) -> bool {
+        self.keytab_name == st.keytab && self.principal_name == st.server_principal
+    }
+}
+
 struct Worker<'a> {
     shared: &'a Arc<Shared>,
     st: &'a State,
     ctx: &'a Context,
+    id: &'a Ident<'a>,
 }
 
 /// A reply, or a reply already encoded (DUMP).
@@ -162,19 +206,18 @@ fn refused(r: Refusal) -> (Reply, String) {
 
 impl Worker<'_> {
     /// Run `io`, a wait for the client, telling the pool so that queued
-    /// work gets another thread meanwhile.
+    /// work gets another thread if the wait lasts.
     fn waiting<R>(&self, io: impl FnOnce() -> R) -> R {
         /// Ends the wait even if `io` panics.
-        struct Blocked<'a>(&'a Shared);
-        impl Drop for Blocked<'_> {
+        struct Waiting<'a>(&'a Shared, Option<Blocked>);
+        impl Drop for Waiting<'_> {
             fn drop(&mut self) {
-                self.0.pool.block_end();
+                if let Some(b) = self.1.take() {
+                    self.0.pool.block_end(b);
+                }
             }
         }
-        if self.shared.pool.block_begin() {
-            spawn(self.shared);
-        }
-        let _blocked = Blocked(self.shared);
+        let _w = Waiting(self.shared, Some(self.shared.pool.block_begin()));
         io()
     }
 
@@ -182,22 +225,12 @@ impl Worker<'_> {
         let start = Instant::now();
         let peer_ip = conn.peer.map_or_else(|| "?".into(), |a| a.to_string());
         let st = self.st;
-        let (kt, sp) = match (
-            Keytab::resolve(self.ctx, &st.keytab),
-            Principal::parse(self.ctx, &st.server_principal),
-        ) {
-            (Ok(k), Ok(p)) => (k, p),
-            (Err(e), _) | (_, Err(e)) => {
-                crate::log!(1, "auksd : Kerberos set-up failed: {e}");
-                return;
-            }
-        };
         let (mut s, client) = match Session::accept(
             self.ctx,
             conn.stream,
             &conn.ap_req,
-            &kt,
-            &sp,
+            &self.id.keytab,
+            &self.id.principal,
             st.conf.auksd.replay_cache,
             st.conf.common.nat,
             IO_TIMEOUT,
