@@ -125,6 +125,10 @@ fn main() {
     krb5_bindings();
     spank_bindings();
     built_against();
+    // libauks.so is never unmapped (dlclose is a no-op): a thread it
+    // started may outlive the hook that started it (the client's service
+    // ticket request left to finish after the request's Timeout).
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
 }
 
 fn krb5_bindings() {
