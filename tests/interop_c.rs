@@ -237,10 +237,13 @@ fn rust_client_dumps_a_c_auksd_of_5000_credentials() {
     let kt = f.realm.path().join("cdump.keytab");
     f.realm.add_randkey_to_keytab(&f.realm.princ(template), &kt);
     let tcc = f.realm.path().join("cdump.cc");
-    f.realm.kinit_keytab_with(template, &kt, &tcc, &["-r", "7d"]);
+    f.realm
+        .kinit_keytab_with(template, &kt, &tcc, &["-r", "7d"]);
     let bytes = std::fs::read(&tcc).expect("read the template ccache");
     assert!(
-        bytes.windows(template.len()).any(|w| w == template.as_bytes()),
+        bytes
+            .windows(template.len())
+            .any(|w| w == template.as_bytes()),
         "the template ccache names {template}"
     );
     let dir = f.auksd.cache_dir();
