@@ -39,10 +39,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# A port below the ephemeral range (the load generator's thousands of
+# connections in TIME_WAIT occupy ports of that range) that nothing listens on.
 free_port() {
-    local p
+    local p lo
+    read -r lo _ < /proc/sys/net/ipv4/ip_local_port_range
+    [ "$lo" -gt 12000 ] || lo=32768
     while :; do
-        p=$(shuf -i 20000-60999 -n 1)
+        p=$(shuf -i 10000-$((lo - 1)) -n 1)
         (echo > "/dev/tcp/127.0.0.1/$p") 2> /dev/null || { echo "$p"; return; }
     done
 }
@@ -89,14 +93,22 @@ kdb5_util create -s -r $REALM -P bench-master-pw > /dev/null 2>&1 || { echo "ben
     echo "addprinc -randkey auks/localhost"; echo "ktadd -k $W/auks.keytab auks/localhost"
     echo "addprinc -randkey bench";          echo "ktadd -k $W/bench.keytab bench"
     echo "addprinc -randkey host/bench";     echo "ktadd -k $W/admin.keytab host/bench"
+    echo "addprinc -randkey b000000";        echo "ktadd -k $W/pop.keytab b000000"
 } | kadmin.local -r $REALM > /dev/null 2>&1
 krb5kdc -n -P "$W/kdc.pid" > "$W/kdc.out" 2>&1 &
 KDC_PID=$!
-for _ in $(seq 50); do kinit -k -t "$W/bench.keytab" -c "FILE:$W/bench.cc" -r 7d bench 2> /dev/null && break; sleep 0.1; done
-kinit -k -t "$W/admin.keytab" -c "FILE:$W/admin.cc" -r 7d host/bench || exit 1
+# The KDC may take seconds to answer while other builds load the CPUs.
+for _ in $(seq 300); do kinit -k -t "$W/bench.keytab" -c "FILE:$W/bench.cc" -r 7d bench 2> /dev/null && break; sleep 0.1; done
+kinit -k -t "$W/admin.keytab" -c "FILE:$W/admin.cc" -r 7d host/bench || { cat "$W/kdc.out" "$W/kdc.log" >&2; exit 1; }
+kinit -k -t "$W/pop.keytab" -c "FILE:$W/pop.cc" -r 7d b000000 || exit 1
 BUID=4242
 grep -v '^bench:' /etc/passwd > "$W/passwd"; echo "bench:x:$BUID:$BUID::/nonexistent:/usr/sbin/nologin" >> "$W/passwd"
 cp /etc/group "$W/group"; echo "bench:x:$BUID:" >> "$W/group"
+# The large repositories hold one credential per account b<uid>, uids from
+# 100000 on, listed after the machine's accounts (a flat file, as nss_wrapper
+# reads it): the C auksd maps each file's principal to its uid by getpwnam.
+cp "$W/passwd" "$W/passwd.big"
+awk 'BEGIN { for (u = 100000; u < 200000; u++) printf "b%d:x:%d:%d::/nonexistent:/usr/sbin/nologin\n", u, u, u }' >> "$W/passwd.big"
 
 mkdir -m 700 "$W/cache"
 cat > "$W/auks.acl" << EOF
@@ -120,25 +132,30 @@ auksd {
 }
 renewer { LogFile = "$W/renewer.log" ; LogLevel = 1 ; Delay = 60 ; MinLifeTime = 300 ; }
 EOF
+sed 's/Timeout = 30 ;/Timeout = 600 ;/' "$W/auks.conf" > "$W/auks-dump.conf"
+grep -q 'Timeout = 600 ;' "$W/auks-dump.conf" || { echo "bench-auksd: auks-dump.conf without its Timeout" >&2; exit 1; }
 
 # --- one daemon ------------------------------------------------------------
 ms_now() { date +%s%3N; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$D_PID/status" 2> /dev/null || echo 0; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$D_PID/status" 2> /dev/null || echo 0; }
-# start_daemon BINARY: sets D_PID and LISTEN_MS
+# start_daemon BINARY PASSWD: sets D_PID and LISTEN_MS ("-" if the port did
+# not open within 15 minutes or the daemon exited; the C auksd listens only
+# after loading every credential).
 start_daemon() {
-    local t0 t1
+    local t0 t1 up=0
     : > "$W/auksd.log"
     t0=$(ms_now)
-    LD_PRELOAD=$NSSW NSS_WRAPPER_PASSWD=$W/passwd NSS_WRAPPER_GROUP=$W/group \
+    LD_PRELOAD=$NSSW NSS_WRAPPER_PASSWD=$2 NSS_WRAPPER_GROUP=$W/group \
         "$1" -F -f "$W/auks.conf" >> "$W/auksd.log" 2>&1 &
     D_PID=$!
-    for _ in $(seq 2000); do
-        (echo > "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null && break
+    while [ $(($(ms_now) - t0)) -lt 900000 ] && kill -0 "$D_PID" 2> /dev/null; do
+        (echo > "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null && { up=1; break; }
         sleep 0.005
     done
     t1=$(ms_now)
     LISTEN_MS=$((t1 - t0))
+    [ "$up" = 1 ] || { LISTEN_MS="-"; echo "bench-auksd: $1 did not listen (log: $(tail -c 300 "$W/auksd.log"))" >&2; }
     START_MS=$t0
 }
 stop_daemon() {
@@ -146,20 +163,65 @@ stop_daemon() {
     D_PID=""
 }
 # loaded_ms: milliseconds from start until every credential is loaded: our
-# auksd logs it (it listens first); the C auksd loads before it listens.
+# auksd listens first and logs "repository loaded: N credentials" (waited
+# for, at most 10 minutes); the C auksd loads CacheDir before it creates
+# its socket (auks_cred_repo_init, then the dispatcher), and logs its count
+# only at LogLevel 4, so its time to listen is its time to fully loaded.
 loaded_ms() {
-    for _ in $(seq 6000); do
+    [ "$LOADS_FIRST" = 1 ] && { echo "$LISTEN_MS"; return; }
+    for _ in $(seq 60000); do
         if grep -q "repository loaded" "$W/auksd.log"; then
             echo $(($(ms_now) - START_MS))
             return
         fi
-        [ "$LOADS_FIRST" = 1 ] && { echo "$LISTEN_MS"; return; }
+        kill -0 "$D_PID" 2> /dev/null || break
         sleep 0.01
     done
     echo "-"
 }
+# populate N: N credentials in CacheDir, files aukscc_<uid> for the accounts
+# b<uid> (uid from 100000 on), each a copy of b000000's ccache with the client
+# principal renamed (same length, so every length field stays valid): both
+# daemons load the same files, and the C auksd, which maps the principal to a
+# uid, sees N distinct users.
+populate() {
+    rm -rf "$W/cache"; mkdir -m 700 "$W/cache"
+    perl -MFcntl -e '
+        my ($src, $dir, $n) = @ARGV;
+        open(my $f, "<:raw", $src) or die "$src: $!";
+        my $cc = do { local $/; <$f> };
+        close $f;
+        $cc =~ /b000000/ or die "$src: principal b000000 not found";
+        for my $u (100000 .. 100000 + $n - 1) {
+            (my $o = $cc) =~ s/b000000/b$u/g;
+            my $p = "$dir/aukscc_$u";
+            sysopen(my $h, $p, O_WRONLY | O_CREAT | O_EXCL, 0600) or die "$p: $!";
+            binmode $h;
+            print $h $o or die "$p: $!";
+            close $h or die "$p: $!";
+        }' "$W/pop.cc" "$W/cache" "$1" || exit 1
+    sync
+}
 dump_count() {
     "$LOAD" --op dump --conf "$W/auks.conf" --ccache "$W/admin.cc" 2> /dev/null | sed -n 's/.*records=\([0-9]*\).*/\1/p'
+}
+# dump_big N: one DUMP of the whole repository by our client, with the
+# client's Timeout at 600 s (auks-dump.conf): the C auksd builds its reply,
+# 32 KiB per record, in memory before it sends a byte (at 100 000: 3.3 GB,
+# over a minute, and a peak of about 5 times its RSS), then our client holds
+# several copies of that reply while it decrypts it (16 GB for 3.3 GB in
+# November 2026). Skipped unless 6 times the daemon's RSS is available,
+# rather than pushing the machine into the OOM killer.
+dump_big() {
+    local rss avail tm=()
+    rss=$(rss_kb)
+    avail=$(awk '/^MemAvailable/ {print $2}' /proc/meminfo)
+    if [ "$avail" -lt $((6 * rss)) ]; then
+        echo "   DUMP of $1: skipped (daemon RSS $rss kB, only $avail kB of memory available)"
+        return
+    fi
+    [ -x /usr/bin/time ] && tm=(/usr/bin/time -f "client peak RSS %M kB,")
+    echo "   DUMP of $1: $("${tm[@]}" "$LOAD" --op dump --conf "$W/auks-dump.conf" --ccache "$W/admin.cc" 2>&1 | tr '\n' ' ')daemon RSS after $(rss_kb) kB, peak $(hwm_kb) kB"
 }
 point() { # op clients -> "rps p50 p99 failed"
     "$LOAD" --op "$1" --clients "$2" --seconds "$SECS" --conf "$W/auks.conf" --ccache "$W/bench.cc" --uid $BUID 2> "$W/load.err" |
@@ -171,7 +233,7 @@ bench() {
     local name=$1 bin=$2 c line
     LOADS_FIRST=$3
     rm -rf "$W/cache"; mkdir -m 700 "$W/cache"
-    start_daemon "$bin"
+    start_daemon "$bin" "$W/passwd"
     "$LOAD" --op add --clients 1 --seconds 0.2 --conf "$W/auks.conf" --ccache "$W/bench.cc" > /dev/null
     echo "== $name: requests/s, p50 and p99 in ms (failed requests)"
     printf "%-4s %8s  %26s  %26s\n" "" "clients" "GET rps / p50 / p99 (fail)" "ADD rps / p50 / p99 (fail)"
@@ -183,16 +245,16 @@ bench() {
     echo "   RSS with 1 credential: $(rss_kb) kB"
     stop_daemon
     for n in 10000 100000; do
-        rm -rf "$W/cache"; mkdir -m 700 "$W/cache"
-        "$LOAD" --op populate --ccache "$W/bench.cc" --dir "$W/cache" --uid 100000 --count "$n" > /dev/null
-        sync
-        start_daemon "$bin"
+        populate "$n"
+        start_daemon "$bin" "$W/passwd.big"
         line=$(loaded_ms)
         sleep 1
-        own=$(sed -n 's/.*repository loaded: [0-9]* credentials in \([0-9.]*\) s.*/ (the loader: \1 s)/p' "$W/auksd.log")
-        echo "   $n credentials: port open after ${LISTEN_MS} ms, all loaded after ${line} ms${own}, RSS $(rss_kb) kB, DUMP lists $(dump_count)"
+        own=$(sed -n 's/.*repository loaded: \([0-9]*\) credentials in \([0-9.]*\) s.*/ (the loader: \1 in \2 s)/p' "$W/auksd.log")
         if [ "$n" = 100000 ]; then
-            echo "   DUMP of $n: $("$LOAD" --op dump --conf "$W/auks.conf" --ccache "$W/admin.cc" 2>&1), RSS after $(rss_kb) kB, peak RSS $(hwm_kb) kB"
+            echo "   $n credentials: port open after ${LISTEN_MS} ms, all loaded after ${line} ms${own}, RSS $(rss_kb) kB"
+            dump_big "$n"
+        else
+            echo "   $n credentials: port open after ${LISTEN_MS} ms, all loaded after ${line} ms${own}, RSS $(rss_kb) kB, DUMP lists $(dump_count)"
         fi
         stop_daemon
     done

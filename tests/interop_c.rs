@@ -9,9 +9,14 @@
 //! ```sh
 //! AUKS_C_PREFIX=/path/to/prefix cargo test --test interop_c -- --ignored
 //! ```
+//!
+//! The large case (issue 12): a C auksd holding 5 000 credentials of 5 000
+//! accounts (nss_wrapper, never the machine's /etc/passwd) pads every DUMP
+//! record to 32 KiB, a 160 MiB reply; our client lists every one of them.
 
 mod common;
 
+use common::load::{dump_rows, Accounts};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
@@ -64,6 +69,10 @@ struct Fx {
 }
 
 fn setup() -> Fx {
+    setup_with(AuksdOpts::default())
+}
+
+fn setup_with(opts: AuksdOpts) -> Fx {
     let realm = Realm::start();
     let alice = alice();
     let alice_cc = realm.user_ccache(&alice, ALICE_PW);
@@ -72,7 +81,7 @@ fn setup() -> Fx {
     realm.add_randkey_to_keytab(&admin, &kt);
     let admin_cc = realm.path().join("admin.cc");
     realm.kinit_keytab(&admin, &kt, &admin_cc);
-    let auksd = Auksd::start(&realm, AuksdOpts::default());
+    let auksd = Auksd::start(&realm, opts);
     Fx {
         realm,
         auksd,
@@ -122,32 +131,62 @@ fn c_client_against_rust_auksd() {
     assert!(log.contains("dump request succeed"), "{log}");
 }
 
+/// Stop our auksd of `f` and start the C auksd on its configuration (same
+/// port, keytab, ACL and CacheDir) with the extra environment `env`; returns
+/// once the C daemon accepts connections (it loads CacheDir first), with
+/// the path of its log (with `-F` the C auksd logs to stderr).
+fn start_c_auksd(f: &mut Fx, env: &[(String, String)], max: Duration) -> (CDaemon, PathBuf) {
+    let conf = f.auksd.conf_path();
+    let port = f.auksd.port();
+    f.auksd.stop();
+    let log = f.realm.path().join("c-auksd.log");
+    let logf = std::fs::File::create(&log).expect("create the C auksd log");
+    let mut c = CDaemon(
+        f.realm
+            .command(c_prefix().join("sbin/auksd"))
+            .envs(env.iter().cloned())
+            .args(["-F", "-f"])
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().expect("dup the C auksd log"))
+            .stderr(logf)
+            .spawn()
+            .expect("start the C auksd"),
+    );
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(st)) = c.0.try_wait() {
+            panic!("the C auksd exited ({st})\n{}", read_log());
+        }
+        assert!(t.elapsed() < max, "C auksd did not listen within {max:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (c, log)
+}
+
+/// `bytes` with every occurrence of `from` replaced by `to` (same length).
+fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len(), "a ccache rename keeps every length");
+    let mut out = bytes.to_vec();
+    let mut i = 0;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
 #[test]
 #[ignore = "needs a C AUKS build: AUKS_C_PREFIX=/prefix cargo test --test interop_c -- --ignored"]
 fn rust_client_against_c_auksd() {
     let mut f = setup();
     let conf = f.auksd.conf_path();
-    let port = f.auksd.port();
-    f.auksd.stop();
-    let _c = CDaemon(
-        f.realm
-            .command(c_prefix().join("sbin/auksd"))
-            .args(["-F", "-f"])
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the C auksd"),
-    );
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "C auksd did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _c = start_c_auksd(&mut f, &[], Duration::from_secs(10));
     let r =
         |cc: &Path, user: Option<&LocalUser>, args: &[&str]| auks(&f.realm, &conf, cc, user, args);
     assert_ok(&r(&f.alice_cc, Some(&f.alice), &["-p"]));
@@ -177,4 +216,87 @@ fn rust_client_against_c_auksd() {
         &["-g", "-u", &uid, "-C", &got.display().to_string()],
     );
     assert_fail_with(&o, 8, &format!("no credential stored for uid {uid}"));
+}
+
+#[test]
+#[ignore = "needs a C AUKS build: AUKS_C_PREFIX=/prefix cargo test --test interop_c -- --ignored"]
+fn rust_client_dumps_a_c_auksd_of_5000_credentials() {
+    // Accounts cdump1000..cdump5999: 5 000 names of one length.
+    const FIRST: u32 = 1000;
+    const N: u32 = 5000;
+    // LogLevel 4: the C auksd logs the count of credentials it loaded.
+    let mut f = setup_with(AuksdOpts {
+        timeout: 120,
+        extra_auksd: "LogLevel = 4 ;".into(),
+        ..AuksdOpts::default()
+    });
+    let acc = Accounts::create("cdump", 300_000, FIRST + N);
+    // One real TGT, copied into CacheDir once per account with its client
+    // principal renamed (the C auksd maps that principal to the uid).
+    let template = "cdump0000";
+    let kt = f.realm.path().join("cdump.keytab");
+    f.realm.add_randkey_to_keytab(&f.realm.princ(template), &kt);
+    let tcc = f.realm.path().join("cdump.cc");
+    f.realm
+        .kinit_keytab_with(template, &kt, &tcc, &["-r", "7d"]);
+    let bytes = std::fs::read(&tcc).expect("read the template ccache");
+    assert!(
+        bytes
+            .windows(template.len())
+            .any(|w| w == template.as_bytes()),
+        "the template ccache names {template}"
+    );
+    let dir = f.auksd.cache_dir();
+    for i in FIRST..FIRST + N {
+        let name = acc.name(i);
+        write_file(
+            &dir.join(format!("aukscc_{}", acc.uid(i))),
+            replace_all(&bytes, template.as_bytes(), name.as_bytes()),
+            0o600,
+        );
+    }
+    let conf = f.auksd.conf_path();
+    let (_c, c_log) = start_c_auksd(&mut f, &acc.env(), Duration::from_secs(120));
+    let log = std::fs::read_to_string(&c_log).unwrap_or_default();
+    assert!(
+        log.contains(&format!("{N} cred(s) loaded from cachedir")),
+        "the C auksd did not load all {N} files\n{}",
+        &log[log.len().saturating_sub(4000)..]
+    );
+
+    let t = Instant::now();
+    let o = AuksRun::new(&f.realm, &conf)
+        .ccache(&f.admin_cc)
+        .args(&["-D"])
+        .timeout(Duration::from_secs(300))
+        .run();
+    assert_ok(&o);
+    eprintln!(
+        "figure: auks -D of {N} credentials from the C auksd took {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    let rows = dump_rows(&stdout_of(&o));
+    assert_eq!(rows.len(), N as usize, "DUMP must list every credential");
+    for i in FIRST..FIRST + N {
+        let uid = acc.uid(i);
+        let want = f.realm.princ(&acc.name(i));
+        assert!(
+            rows.iter().any(|(u, p, _)| *u == uid && *p == want),
+            "uid {uid} ({want}) missing from the DUMP"
+        );
+    }
+    // The last one is served by GET as well, under its own principal.
+    let got = f.realm.path().join("cdump-got.cc");
+    let last = acc.uid(FIRST + N - 1).to_string();
+    assert_ok(&auks(
+        &f.realm,
+        &conf,
+        &f.admin_cc,
+        None,
+        &["-g", "-u", &last, "-C", &got.display().to_string()],
+    ));
+    assert_eq!(
+        f.realm.ccache_principal(&got),
+        f.realm.princ(&acc.name(FIRST + N - 1))
+    );
 }
