@@ -5,16 +5,15 @@
 
 use std::ptr;
 
-use zeroize::Zeroizing;
-
 use super::address::KrbAddr;
 use super::ccache::Ccache;
 use super::context::Context;
 use super::creds::Creds;
-use super::data::{data_for, take_data};
+use super::data::take_data;
 use super::error::{Error, Result};
 use super::ffi;
 use super::keytab::Keytab;
+use super::libdata::LibData;
 use super::principal::{unparse, Principal};
 
 /// An auth context: the session state (keys, sequence numbers, addresses)
@@ -155,8 +154,7 @@ impl<'a> AuthContext<'a> {
     /// Client step: verify the AP-REP (mutual authentication).
     pub fn rd_rep(&self, ap_rep: &[u8]) -> Result<()> {
         self.require_key("krb5_rd_rep")?;
-        let mut buf = ap_rep.to_vec();
-        let input = data_for(&mut buf);
+        let input = data_of(ap_rep)?;
         let mut repl: *mut ffi::krb5_ap_rep_enc_part = ptr::null_mut();
         // SAFETY: input points to a live buffer; repl is freed below.
         let code = unsafe { ffi::krb5_rd_rep(self.ctx.raw, self.raw, &input, &mut repl) };
@@ -175,8 +173,7 @@ impl<'a> AuthContext<'a> {
         server: &Principal<'_>,
         keytab: &Keytab<'_>,
     ) -> Result<(String, bool)> {
-        let mut buf = ap_req.to_vec();
-        let input = data_for(&mut buf);
+        let input = data_of(ap_req)?;
         let mut options: ffi::krb5_flags = 0;
         let mut ticket: *mut ffi::krb5_ticket = ptr::null_mut();
         // SAFETY: valid auth context, input buffer, server principal and
@@ -223,32 +220,35 @@ impl<'a> AuthContext<'a> {
     }
 
     /// Encrypt one application message as KRB-PRIV (key usage 13, the
-    /// session subkey, next sequence number).
-    pub fn mk_priv(&self, plain: &[u8]) -> Result<Vec<u8>> {
+    /// session subkey, next sequence number). Neither the plaintext nor the
+    /// message is copied: the result is libkrb5's own buffer.
+    pub fn mk_priv(&self, plain: &[u8]) -> Result<LibData<'a>> {
         self.require_key("krb5_mk_priv")?;
-        let mut buf = Zeroizing::new(plain.to_vec());
-        let input = data_for(&mut buf);
+        let input = data_of(plain)?;
         let mut out = ffi::krb5_data::default();
-        // SAFETY: input points to a live buffer; out is freed by take_data.
-        self.ctx.check("krb5_mk_priv", unsafe {
-            ffi::krb5_mk_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut())
-        })?;
-        Ok(take_data(self.ctx, &mut out, false).to_vec())
+        // SAFETY: input points to `plain`, alive for the call and only read
+        // (the parameter is `const krb5_data *`); out is taken over below.
+        let code =
+            unsafe { ffi::krb5_mk_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut()) };
+        let out = LibData::take(self.ctx, &mut out);
+        self.ctx.check("krb5_mk_priv", code)?;
+        Ok(out)
     }
 
     /// Decrypt and verify one KRB-PRIV (addresses and sequence number are
-    /// checked by libkrb5).
-    pub fn rd_priv(&self, msg: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    /// checked by libkrb5). The message is read in place and the plaintext
+    /// is libkrb5's own buffer (wiped when dropped): no copy of either.
+    pub fn rd_priv(&self, msg: &[u8]) -> Result<LibData<'a>> {
         self.require_key("krb5_rd_priv")?;
-        let mut buf = msg.to_vec();
-        let input = data_for(&mut buf);
+        let input = data_of(msg)?;
         let mut out = ffi::krb5_data::default();
-        // SAFETY: input points to a live buffer; out is wiped and freed by
-        // take_data.
-        self.ctx.check("krb5_rd_priv", unsafe {
-            ffi::krb5_rd_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut())
-        })?;
-        Ok(take_data(self.ctx, &mut out, true))
+        // SAFETY: input points to `msg`, alive for the call and only read
+        // (the parameter is `const krb5_data *`); out is taken over below.
+        let code =
+            unsafe { ffi::krb5_rd_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut()) };
+        let out = LibData::take(self.ctx, &mut out);
+        self.ctx.check("krb5_rd_priv", code)?;
+        Ok(out)
     }
 
     /// Refuse `op` before the handshake has set a session key.
@@ -262,6 +262,18 @@ impl<'a> AuthContext<'a> {
             ))
         }
     }
+}
+
+/// A `krb5_data` reading `buf` for a libkrb5 call that takes it as
+/// `const krb5_data *` (never written through); refused above 4 GiB.
+fn data_of(buf: &[u8]) -> Result<ffi::krb5_data> {
+    let length = u32::try_from(buf.len())
+        .map_err(|_| Error::local("krb5_data", "message larger than 4 GiB"))?;
+    Ok(ffi::krb5_data {
+        magic: 0,
+        length,
+        data: buf.as_ptr().cast_mut().cast(),
+    })
 }
 
 impl Drop for AuthContext<'_> {

@@ -4,10 +4,9 @@
 
 use super::frame::{bound, push_frame, read_frame, write_all};
 use super::{Result, SessionError, GROW_FROM, MAX_PRIV_MSG};
-use crate::krb5::AuthContext;
+use crate::krb5::{AuthContext, LibData};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-use zeroize::Zeroizing;
 
 /// An authenticated session: the socket plus the auth context holding the
 /// session subkey and both sequence numbers.
@@ -20,7 +19,7 @@ pub struct Session<'a> {
     pub(super) deadline: Option<Instant>,
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
     /// The peer's socket address.
     pub fn peer(&self) -> SocketAddr {
         self.peer
@@ -55,15 +54,22 @@ impl Session<'_> {
 
     /// Receive one application message of at most `max` bytes of
     /// plaintext, within the I/O timeout.
-    pub fn recv(&mut self, max: usize) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn recv(&mut self, max: usize) -> Result<LibData<'a>> {
         self.recv_within(max, self.io_timeout)
     }
 
     /// Receive one application message, waiting at most `wait` for it.
-    pub fn recv_within(&mut self, max: usize, wait: Duration) -> Result<Zeroizing<Vec<u8>>> {
+    ///
+    /// Memory: the frame (ciphertext) is read once and decrypted in place
+    /// by libkrb5, whose plaintext buffer is returned as is; the frame is
+    /// freed before this returns. A DUMP reply thus costs its ciphertext
+    /// plus its plaintext at the peak, and the plaintext alone after.
+    pub fn recv_within(&mut self, max: usize, wait: Duration) -> Result<LibData<'a>> {
         let deadline = bound(wait, self.deadline);
         let limit = max.saturating_add(4096).min(MAX_PRIV_MSG);
         let msg = read_frame(&mut self.stream, limit, deadline, "reading message")?;
-        Ok(self.ac.rd_priv(&msg)?)
+        let plain = self.ac.rd_priv(&msg)?;
+        drop(msg);
+        Ok(plain)
     }
 }
