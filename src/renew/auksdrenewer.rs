@@ -6,7 +6,7 @@ use super::policy::{decide, Decision, Times};
 use crate::client::Client;
 use crate::config::ClientConfig;
 use crate::cred;
-use crate::krb5::Context;
+use crate::krb5::{Ccache, Context};
 use crate::timefmt::fmt_time;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -79,9 +79,71 @@ fn renew_record(
 }
 
 /// Threads renewing in parallel during a pass, each with its own Kerberos
-/// context and client sessions (a renewal is ~3-4 ms of KDC and auksd round
-/// trips: 12 threads make 100 000 credentials fit in a 60 s `Delay`).
+/// context, in-memory ccache and client sessions. A renewal is a few ms of
+/// KDC and auksd round trips but well under a millisecond of CPU in this
+/// process: enough threads keep the KDC and auksd busy on every core.
 pub const RENEW_THREADS: usize = 12;
+
+/// A renewal thread's private copy of the renewer's own credentials in a
+/// MEMORY ccache: its TGT, then the auksd service ticket the first ADD
+/// fetches. Every later ADD authenticates from memory, without opening,
+/// locking and reading the FILE ccache each time (nor asking the KDC again
+/// for a service ticket). Destroyed (keys wiped) when dropped.
+struct ThreadCcache<'a> {
+    cc: Option<Ccache<'a>>,
+    name: String,
+}
+
+impl<'a> ThreadCcache<'a> {
+    /// Copy the default ccache's credentials into a new MEMORY ccache.
+    fn copy_default(ctx: &'a Context) -> Result<Self, crate::krb5::Error> {
+        let src = Ccache::default(ctx)?;
+        let principal = src.principal()?;
+        let creds = src.creds()?;
+        drop(src);
+        let cc = Ccache::new_unique(ctx, "MEMORY")?;
+        let me = ThreadCcache {
+            name: cc.full_name()?,
+            cc: Some(cc),
+        };
+        if let Some(cc) = &me.cc {
+            cc.initialize(&principal)?;
+            for mut c in creds {
+                cc.store(&mut c)?;
+            }
+        }
+        Ok(me)
+    }
+}
+
+impl Drop for ThreadCcache<'_> {
+    fn drop(&mut self) {
+        if let Some(cc) = self.cc.take() {
+            if let Err(e) = cc.destroy() {
+                crate::log!(2, "auksdrenewer : cannot destroy {}: {e}", self.name);
+            }
+        }
+    }
+}
+
+/// The client a renewal thread uses: `client` authenticating from a
+/// private in-memory copy of its credentials when one could be made (else
+/// `client` itself, reading the ccache at each request).
+fn thread_client<'a>(client: &Client, ctx: &'a Context) -> Option<(Client, ThreadCcache<'a>)> {
+    match ThreadCcache::copy_default(ctx) {
+        Ok(cc) => {
+            let c = Client::new(client.conf.clone()).with_auth_ccache(Some(cc.name.clone()));
+            Some((c, cc))
+        }
+        Err(e) => {
+            crate::log!(
+                2,
+                "auksdrenewer : no in-memory copy of the ccache ({e}): reading it at each request"
+            );
+            None
+        }
+    }
+}
 
 /// The counters the renewing threads share.
 #[derive(Default)]
@@ -163,6 +225,8 @@ pub fn renewer_pass(client: &Client, stop: &AtomicBool) -> PassStats {
                         return;
                     }
                 };
+                let own = thread_client(client, &ctx);
+                let client = own.as_ref().map_or(client, |(c, _)| c);
                 while !stop.load(Ordering::SeqCst) {
                     let Some(rec) = records.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         break;
