@@ -2,7 +2,9 @@
 //! padded to the full 32 KiB capacity, and more records than the 4 096 our
 //! client once accepted. A stand-in daemon (the library's session layer
 //! with the real service keytab of a throw-away KDC) sends 4 200 such
-//! records, 138 MB; `Client::dump` returns all of them.
+//! records, 138 MB; `Client::dump` returns all of them. That reply is
+//! decrypted where it was received (one copy of it, not libkrb5's four):
+//! the same reply with one ciphertext byte changed on the way is refused.
 //!
 //! One test in this binary: it points the process-wide `KRB5_CONFIG` at
 //! the throw-away realm (libkrb5 reads it in-process).
@@ -84,6 +86,39 @@ fn c_like_daemon(l: TcpListener, keytab: PathBuf) {
     let _ = s.recv(proto::MAX_MESSAGE); // CLOSE
 }
 
+/// Relay one connection from `front` to the daemon at `port`, flipping
+/// one bit of the daemon's byte number `at` on its way to the client.
+fn tampering_relay(front: TcpListener, port: u16, at: usize) {
+    let (mut client, _) = front.accept().unwrap();
+    let mut daemon = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    for s in [&client, &daemon] {
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    }
+    let (mut c2, mut d2) = (client.try_clone().unwrap(), daemon.try_clone().unwrap());
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut d2);
+        let _ = d2.shutdown(std::net::Shutdown::Write);
+    });
+    let mut buf = vec![0u8; 1 << 16];
+    let mut seen = 0usize;
+    loop {
+        let n = match daemon.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if (seen..seen + n).contains(&at) {
+            buf[at - seen] ^= 0x01;
+        }
+        seen += n;
+        if client.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    let _ = up.join();
+    assert!(seen > at, "the relay saw only {seen} bytes");
+}
+
 #[test]
 fn client_reads_a_c_daemon_dump_of_more_than_4096_padded_records() {
     let realm = Realm::start();
@@ -122,4 +157,27 @@ fn client_reads_a_c_daemon_dump_of_more_than_4096_padded_records() {
             "record {i}: data (not padding)"
         );
     }
+    drop(all);
+
+    // The same reply with one bit of its ciphertext changed on the way:
+    // refused by the integrity check of the in-place decryption.
+    let l2 = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let daemon_port = l2.local_addr().unwrap().port();
+    let kt2 = auksd.keytab_path();
+    let server2 = std::thread::spawn(move || c_like_daemon(l2, kt2));
+    let front = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let front_port = front.local_addr().unwrap().port();
+    let conf2 = auksd.dir().join("tampered.conf");
+    auksd.write_client_conf(&conf2, front_port, front_port);
+    let relay = std::thread::spawn(move || tampering_relay(front, daemon_port, 50_000_000));
+    let c2 = Client::from_config_file(Some(&conf2))
+        .unwrap()
+        .with_auth_ccache(Some(format!("FILE:{}", alice_cc.display())));
+    let err = c2
+        .dump()
+        .expect_err("a tampered DUMP reply must be refused");
+    assert_eq!(err.exit_code(), 9, "a protocol error: {err}");
+    assert!(err.to_string().contains("krb5_k_decrypt_iov"), "{err}");
+    relay.join().expect("relay");
+    server2.join().expect("second stand-in daemon");
 }

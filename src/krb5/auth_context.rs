@@ -26,6 +26,13 @@ pub struct AuthContext<'a> {
     /// `rd_priv`) are refused here: libkrb5 does not always check for it
     /// (`krb5_mk_rep` on a fresh context dereferences NULL).
     keyed: bool,
+    /// The addresses last set, as (type, bytes): checked against those of
+    /// a message read in place ([`AuthContext::rd_priv_in_place`]).
+    pub(super) local_addr: Option<(i32, Vec<u8>)>,
+    pub(super) remote_addr: Option<(i32, Vec<u8>)>,
+    /// A message was read in place: the receive sequence number libkrb5
+    /// keeps was not advanced, so nothing more may be received.
+    pub(super) recv_spent: bool,
 }
 
 impl<'a> AuthContext<'a> {
@@ -41,6 +48,9 @@ impl<'a> AuthContext<'a> {
             ctx,
             raw,
             keyed: false,
+            local_addr: None,
+            remote_addr: None,
+            recv_spent: false,
         };
         // SAFETY: valid auth context.
         ctx.check("krb5_auth_con_setflags", unsafe {
@@ -55,7 +65,7 @@ impl<'a> AuthContext<'a> {
     }
 
     /// Set the local/remote addresses (ports never set, §2.3).
-    pub fn set_addrs(&self, local: KrbAddr, remote: KrbAddr) -> Result<()> {
+    pub fn set_addrs(&mut self, local: KrbAddr, remote: KrbAddr) -> Result<()> {
         let (lt, mut lb) = local.parts();
         let (rt, mut rb) = remote.parts();
         let mut la = ffi::krb5_address {
@@ -74,7 +84,10 @@ impl<'a> AuthContext<'a> {
         // them into the auth context.
         self.ctx.check("krb5_auth_con_setaddrs", unsafe {
             ffi::krb5_auth_con_setaddrs(self.ctx.raw, self.raw, &mut la, &mut ra)
-        })
+        })?;
+        self.local_addr = Some((lt, lb));
+        self.remote_addr = Some((rt, rb));
+        Ok(())
     }
 
     /// Server side: choose the replay cache. `enabled` uses the library's
@@ -239,7 +252,7 @@ impl<'a> AuthContext<'a> {
     /// checked by libkrb5). The message is read in place and the plaintext
     /// is libkrb5's own buffer (wiped when dropped): no copy of either.
     pub fn rd_priv(&self, msg: &[u8]) -> Result<LibData<'a>> {
-        self.require_key("krb5_rd_priv")?;
+        self.require_receive("krb5_rd_priv")?;
         let input = data_of(msg)?;
         let mut out = ffi::krb5_data::default();
         // SAFETY: input points to `msg`, alive for the call and only read
@@ -249,6 +262,19 @@ impl<'a> AuthContext<'a> {
         let out = LibData::take(self.ctx, &mut out);
         self.ctx.check("krb5_rd_priv", code)?;
         Ok(out)
+    }
+
+    /// Refuse to receive before the handshake, or after a message was
+    /// read in place.
+    pub(super) fn require_receive(&self, op: &'static str) -> Result<()> {
+        self.require_key(op)?;
+        if self.recv_spent {
+            return Err(Error::local(
+                op,
+                "a message was read in place: this session receives nothing more",
+            ));
+        }
+        Ok(())
     }
 
     /// Refuse `op` before the handshake has set a session key.
@@ -293,7 +319,7 @@ mod tests {
     #[test]
     fn session_context_takes_addresses_and_a_replay_cache() {
         let ctx = Context::new().unwrap();
-        let ac = AuthContext::for_session(&ctx).unwrap();
+        let mut ac = AuthContext::for_session(&ctx).unwrap();
         let ip = KrbAddr::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
         ac.set_addrs(ip, KrbAddr::Dummy).unwrap();
         let server = Principal::parse(&ctx, "auks/server@EXAMPLE.ORG").unwrap();

@@ -1,10 +1,15 @@
-//! [`LibData`]: a buffer libkrb5 allocated (a KRB-PRIV or its decrypted
-//! user data), kept where the library put it instead of being copied into
-//! a Rust vector, and wiped then freed when dropped. For a DUMP reply of
-//! 100 000 credentials, the copy avoided is as large as the message.
+//! Received and sent KRB-PRIV buffers without copies: [`LibData`], a
+//! buffer libkrb5 allocated (a KRB-PRIV or its decrypted user data), kept
+//! where the library put it instead of being copied into a Rust vector and
+//! wiped then freed when dropped; and [`Plaintext`], the user data of a
+//! received message, either such a buffer or a range of the received frame
+//! itself, decrypted in place. For a DUMP reply of 100 000 credentials,
+//! each copy avoided is as large as the message.
 
-use std::ops::Deref;
+use std::ops::{Deref, Range};
 use std::ptr;
+
+use zeroize::Zeroizing;
 
 use super::context::Context;
 use super::ffi;
@@ -55,6 +60,41 @@ impl std::fmt::Debug for LibData<'_> {
     }
 }
 
+/// The plaintext of a received KRB-PRIV, wiped when dropped.
+pub enum Plaintext<'a> {
+    /// libkrb5's buffer (`krb5_rd_priv`).
+    Lib(LibData<'a>),
+    /// A range of the received frame, decrypted in place
+    /// ([`super::AuthContext::rd_priv_in_place`]).
+    InPlace {
+        frame: Zeroizing<Vec<u8>>,
+        range: Range<usize>,
+    },
+}
+
+impl Deref for Plaintext<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Plaintext::Lib(d) => d,
+            Plaintext::InPlace { frame, range } => frame.get(range.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+impl AsRef<[u8]> for Plaintext<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl std::fmt::Debug for Plaintext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Plaintext(<{} bytes>)", self.len())
+    }
+}
+
 impl Drop for LibData<'_> {
     fn drop(&mut self) {
         if !self.raw.data.is_null() {
@@ -79,5 +119,19 @@ mod tests {
         let l = LibData::take(&ctx, &mut d);
         assert!(l.is_empty());
         assert_eq!(format!("{l:?}"), "LibData(<0 bytes>)");
+    }
+
+    #[test]
+    fn in_place_plaintext_is_its_range() {
+        let p = Plaintext::InPlace {
+            frame: Zeroizing::new(b"xxhelloyy".to_vec()),
+            range: 2..7,
+        };
+        assert_eq!(&p[..], b"hello");
+        let bad = Plaintext::InPlace {
+            frame: Zeroizing::new(vec![1, 2]),
+            range: 1..9,
+        };
+        assert!(bad.is_empty());
     }
 }

@@ -27,6 +27,7 @@
 //! - `keytab`: [`Keytab`] and the AS exchange from a keytab;
 //! - `address`: [`KrbAddr`], the KRB-PRIV sender/receiver addresses;
 //! - `libdata`: [`LibData`], a KRB-PRIV buffer left where libkrb5 put it;
+//! - `priv_in_place`: a large KRB-PRIV decrypted where it was received;
 //! - `auth_context`: [`AuthContext`], the handshake steps and KRB-PRIV;
 //! - `krb_error`: [`mk_error`] / [`rd_error`] (KRB-ERROR);
 //! - `krb_cred`: [`encode_krb_cred`] / [`decode_krb_cred`] (KRB-CRED);
@@ -51,6 +52,7 @@ mod krb_error;
 mod libdata;
 pub mod password;
 mod principal;
+mod priv_in_place;
 mod tgs;
 
 pub use address::KrbAddr;
@@ -62,6 +64,6 @@ pub use error::{Error, Result};
 pub use keytab::Keytab;
 pub use krb_cred::{decode_krb_cred, encode_krb_cred};
 pub use krb_error::{mk_error, rd_error};
-pub use libdata::LibData;
+pub use libdata::{LibData, Plaintext};
 pub use principal::Principal;
 pub use tgs::{addressless_tgt, cross_realm_tgt, renew_tgt};

@@ -4,9 +4,10 @@
 
 use super::frame::{bound, push_frame, read_frame, write_all};
 use super::{Result, SessionError, GROW_FROM, MAX_PRIV_MSG};
-use crate::krb5::{AuthContext, LibData};
+use crate::krb5::{AuthContext, Plaintext};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// An authenticated session: the socket plus the auth context holding the
 /// session subkey and both sequence numbers.
@@ -54,22 +55,29 @@ impl<'a> Session<'a> {
 
     /// Receive one application message of at most `max` bytes of
     /// plaintext, within the I/O timeout.
-    pub fn recv(&mut self, max: usize) -> Result<LibData<'a>> {
+    pub fn recv(&mut self, max: usize) -> Result<Plaintext<'a>> {
         self.recv_within(max, self.io_timeout)
     }
 
     /// Receive one application message, waiting at most `wait` for it.
     ///
-    /// Memory: the frame (ciphertext) is read once and decrypted in place
-    /// by libkrb5, whose plaintext buffer is returned as is; the frame is
-    /// freed before this returns. A DUMP reply thus costs its ciphertext
-    /// plus its plaintext at the peak, and the plaintext alone after.
-    pub fn recv_within(&mut self, max: usize, wait: Duration) -> Result<LibData<'a>> {
+    /// Memory: a frame above [`GROW_FROM`] (a DUMP reply, 3.3 GB from a C
+    /// auksd holding 100 000 credentials) is decrypted where it was read
+    /// and its plaintext is a range of it: one copy of the message, where
+    /// `krb5_rd_priv` holds four at its peak. Such a message must be the
+    /// last one the session receives (libkrb5's receive sequence number
+    /// cannot be advanced from outside): later receives are refused.
+    /// Smaller messages go through `krb5_rd_priv`, whose own plaintext
+    /// buffer is returned without a copy.
+    pub fn recv_within(&mut self, max: usize, wait: Duration) -> Result<Plaintext<'a>> {
         let deadline = bound(wait, self.deadline);
         let limit = max.saturating_add(4096).min(MAX_PRIV_MSG);
         let msg = read_frame(&mut self.stream, limit, deadline, "reading message")?;
-        let plain = self.ac.rd_priv(&msg)?;
-        drop(msg);
-        Ok(plain)
+        if msg.len() > GROW_FROM {
+            let mut frame = Zeroizing::new(msg);
+            let range = self.ac.rd_priv_in_place(&mut frame)?;
+            return Ok(Plaintext::InPlace { frame, range });
+        }
+        Ok(Plaintext::Lib(self.ac.rd_priv(&msg)?))
     }
 }
