@@ -288,13 +288,18 @@ impl AuthContext<'_> {
         let part = parse_enc_part(msg, plain)?;
         self.check_seq(part.seq)?;
         let addr = |(t, r): &(i64, Range<usize>)| (*t, msg.get(r.clone()).unwrap_or_default());
-        if let Some((t, a)) = &self.remote_addr {
-            if addr(&part.sender) != (i64::from(*t), a.as_slice()) {
-                return Err(Error::local(OP, "sender address does not match the peer's"));
-            }
+        // As krb5_rd_priv: the remote address is required and must be the
+        // sender's; a receiver address, when sent, must be ours (an AUKS
+        // session always sets its local address).
+        let same = |got: &(i64, Range<usize>), want: &Option<(i32, Vec<u8>)>| {
+            want.as_ref()
+                .is_some_and(|(t, a)| addr(got) == (i64::from(*t), a.as_slice()))
+        };
+        if !same(&part.sender, &self.remote_addr) {
+            return Err(Error::local(OP, "sender address does not match the peer's"));
         }
-        if let (Some(r), Some((t, a))) = (&part.receiver, &self.local_addr) {
-            if addr(r) != (i64::from(*t), a.as_slice()) {
+        if let Some(r) = &part.receiver {
+            if !same(r, &self.local_addr) {
                 return Err(Error::local(OP, "receiver address is not ours"));
             }
         }
