@@ -313,10 +313,12 @@ impl AuthContext<'_> {
         self.ctx.check("krb5_auth_con_getremoteseqnumber", unsafe {
             ffi::krb5_auth_con_getremoteseqnumber(self.ctx.raw, self.raw, &mut want)
         })?;
-        match seq {
-            // Compared as unsigned 32-bit numbers (UInt32 on the wire).
-            Some(s) if s as u32 == want as u32 => Ok(()),
-            _ => Err(Error::local(OP, "sequence number out of order")),
+        // An absent number is 0 (MIT's encoder omits a zero one); compared
+        // as unsigned 32-bit numbers (UInt32 on the wire).
+        if seq.unwrap_or(0) as u32 == want as u32 {
+            Ok(())
+        } else {
+            Err(Error::local(OP, "sequence number out of order"))
         }
     }
 }
