@@ -33,6 +33,8 @@ pub struct AuthContext<'a> {
     /// A message was read in place: the receive sequence number libkrb5
     /// keeps was not advanced, so nothing more may be received.
     pub(super) recv_spent: bool,
+    /// Likewise, a message was sent in place: nothing more may be sent.
+    pub(super) send_spent: bool,
 }
 
 impl<'a> AuthContext<'a> {
@@ -51,6 +53,7 @@ impl<'a> AuthContext<'a> {
             local_addr: None,
             remote_addr: None,
             recv_spent: false,
+            send_spent: false,
         };
         // SAFETY: valid auth context.
         ctx.check("krb5_auth_con_setflags", unsafe {
@@ -236,7 +239,7 @@ impl<'a> AuthContext<'a> {
     /// session subkey, next sequence number). Neither the plaintext nor the
     /// message is copied: the result is libkrb5's own buffer.
     pub fn mk_priv(&self, plain: &[u8]) -> Result<LibData<'a>> {
-        self.require_key("krb5_mk_priv")?;
+        self.require_send("krb5_mk_priv")?;
         let input = data_of(plain)?;
         let mut out = ffi::krb5_data::default();
         // SAFETY: input points to `plain`, alive for the call and only read
@@ -272,6 +275,19 @@ impl<'a> AuthContext<'a> {
             return Err(Error::local(
                 op,
                 "a message was read in place: this session receives nothing more",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuse to send before the handshake, or after a message was sent
+    /// in place.
+    pub(super) fn require_send(&self, op: &'static str) -> Result<()> {
+        self.require_key(op)?;
+        if self.send_spent {
+            return Err(Error::local(
+                op,
+                "a message was sent in place: this session sends nothing more",
             ));
         }
         Ok(())

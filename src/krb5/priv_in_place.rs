@@ -1,5 +1,6 @@
 //! One large KRB-PRIV (a DUMP reply: 3.3 GB from a C auksd holding 100 000
-//! credentials) decrypted where it was received.
+//! credentials) decrypted where it was received, or sealed where it is
+//! built.
 //!
 //! `krb5_rd_priv` holds four copies of such a message at its peak (the
 //! caller's, the decoded ciphertext, the decrypted scratch buffer and the
@@ -12,10 +13,16 @@
 //! the expected one, sender address equal to the remote address, receiver
 //! address (when present) equal to the local one.
 //!
-//! The auth context's receive sequence number cannot be advanced through
-//! libkrb5's API, so a context that read a message this way refuses any
-//! further receive ([`AuthContext::rd_priv`] and this one): it is for the
-//! last message a session receives.
+//! Sending, `krb5_mk_priv` likewise holds the encoded plaintext, the
+//! ciphertext and the encoded message besides the caller's plaintext;
+//! [`AuthContext::mk_priv_in_place`] copies the plaintext once into the
+//! buffer of the final message and encrypts it there (what `krb5_mk_priv`
+//! writes: sequence number, sender and receiver addresses, no timestamp).
+//!
+//! The auth context's sequence numbers cannot be advanced through
+//! libkrb5's API, so a context that read (sent) a message this way refuses
+//! any further receive (send): it is for the last message a session
+//! receives (sends).
 
 use std::ops::Range;
 use std::ptr;
@@ -23,6 +30,7 @@ use std::ptr;
 use super::auth_context::AuthContext;
 use super::error::{Error, Result};
 use super::ffi;
+use zeroize::Zeroizing;
 
 const OP: &str = "KRB-PRIV in place";
 
@@ -323,6 +331,224 @@ impl AuthContext<'_> {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Sealing
+
+/// Size of a DER element header (tag and length) for `len` content bytes.
+fn header_len(len: usize) -> usize {
+    match len {
+        0..=0x7f => 2,
+        0x80..=0xff => 3,
+        0x100..=0xffff => 4,
+        0x1_0000..=0xff_ffff => 5,
+        _ => 6,
+    }
+}
+
+/// Size of a whole DER element of `len` content bytes.
+fn tlv_len(len: usize) -> usize {
+    header_len(len).saturating_add(len)
+}
+
+/// Append a DER element header.
+fn put_header(out: &mut Vec<u8>, tag: u8, len: usize) {
+    out.push(tag);
+    let b = (len as u64).to_be_bytes();
+    match header_len(len) {
+        2 => out.push(len as u8),
+        n => {
+            out.push(0x80 | (n - 2) as u8);
+            out.extend_from_slice(&b[8 - (n - 2)..]);
+        }
+    }
+}
+
+/// Minimal two's-complement content of a non-negative INTEGER.
+fn int_bytes(v: u32) -> Vec<u8> {
+    let b = v.to_be_bytes();
+    let skip = b.iter().take_while(|&&x| x == 0).count().min(3);
+    let mut out = b[skip..].to_vec();
+    if out[0] & 0x80 != 0 {
+        out.insert(0, 0);
+    }
+    out
+}
+
+/// `[n] INTEGER v`.
+fn put_int_field(out: &mut Vec<u8>, n: u8, v: &[u8]) {
+    put_header(out, 0xa0 | n, tlv_len(v.len()));
+    put_header(out, 0x02, v.len());
+    out.extend_from_slice(v);
+}
+
+fn int_field_len(v: &[u8]) -> usize {
+    tlv_len(tlv_len(v.len()))
+}
+
+/// `[n] HostAddress { [0] type, [1] OCTET STRING }`, and its size.
+fn address_len(t: &[u8], a: &[u8]) -> usize {
+    tlv_len(tlv_len(int_field_len(t) + tlv_len(tlv_len(a.len()))))
+}
+
+fn put_address(out: &mut Vec<u8>, n: u8, t: &[u8], a: &[u8]) {
+    let seq = int_field_len(t) + tlv_len(tlv_len(a.len()));
+    put_header(out, 0xa0 | n, tlv_len(seq));
+    put_header(out, 0x30, seq);
+    put_int_field(out, 0, t);
+    put_header(out, 0xa1, tlv_len(a.len()));
+    put_header(out, 0x04, a.len());
+    out.extend_from_slice(a);
+}
+
+impl AuthContext<'_> {
+    /// The key KRB-PRIV messages are sent with: the sending subkey, else
+    /// the session key (as `krb5_mk_priv`).
+    fn send_key(&self) -> Result<Key<'_>> {
+        let mut raw: ffi::krb5_key = ptr::null_mut();
+        // SAFETY: valid auth context; raw receives a new reference or NULL.
+        self.ctx.check("krb5_auth_con_getsendsubkey_k", unsafe {
+            ffi::krb5_auth_con_getsendsubkey_k(self.ctx.raw, self.raw, &mut raw)
+        })?;
+        if raw.is_null() {
+            // SAFETY: as above, for the session key.
+            self.ctx.check("krb5_auth_con_getkey_k", unsafe {
+                ffi::krb5_auth_con_getkey_k(self.ctx.raw, self.raw, &mut raw)
+            })?;
+        }
+        if raw.is_null() {
+            return Err(Error::local(OP, "no session key"));
+        }
+        Ok(Key { ctx: self.ctx, raw })
+    }
+
+    /// One crypto length of `etype` (header, trailer) from libkrb5.
+    fn crypto_len(&self, etype: ffi::krb5_enctype, what: u32, data: usize) -> Result<usize> {
+        let mut n: u32 = 0;
+        if what == ffi::KRB5_CRYPTO_TYPE_PADDING {
+            let data = u32::try_from(data).map_err(|_| bad("message larger than 4 GiB"))?;
+            // SAFETY: valid context; n receives a length.
+            self.ctx.check("krb5_c_padding_length", unsafe {
+                ffi::krb5_c_padding_length(self.ctx.raw, etype, data as usize, &mut n)
+            })?;
+        } else {
+            // SAFETY: valid context; n receives a length.
+            self.ctx.check("krb5_c_crypto_length", unsafe {
+                ffi::krb5_c_crypto_length(self.ctx.raw, etype, what as ffi::krb5_cryptotype, &mut n)
+            })?;
+        }
+        Ok(n as usize)
+    }
+
+    /// Build the KRB-PRIV of `plain` in one buffer, the plaintext copied
+    /// into it once and encrypted there. Afterwards this context sends
+    /// nothing more (see the module doc).
+    pub fn mk_priv_in_place(&mut self, plain: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.require_send(OP)?;
+        self.send_spent = true;
+        let key = self.send_key()?;
+        let mut seq: ffi::krb5_int32 = 0;
+        // SAFETY: valid auth context; seq receives a number.
+        self.ctx.check("krb5_auth_con_getlocalseqnumber", unsafe {
+            ffi::krb5_auth_con_getlocalseqnumber(self.ctx.raw, self.raw, &mut seq)
+        })?;
+        let seq = int_bytes(seq as u32);
+        let (lt, la) = self
+            .local_addr
+            .clone()
+            .ok_or_else(|| Error::local(OP, "no local address"))?;
+        let remote = self.remote_addr.clone();
+        let (lt, rt) = (
+            int_bytes(lt as u32),
+            remote.as_ref().map(|(t, _)| int_bytes(*t as u32)),
+        );
+        // EncKrbPrivPart: [0] user-data, [3] seq-number (absent when 0, as
+        // MIT encodes it), [4] s-address, [5] r-address.
+        let with_seq = seq != [0];
+        let body = tlv_len(tlv_len(plain.len()))
+            + if with_seq { int_field_len(&seq) } else { 0 }
+            + address_len(&lt, &la)
+            + match (&rt, &remote) {
+                (Some(t), Some((_, a))) => address_len(t, a),
+                _ => 0,
+            };
+        let part = tlv_len(tlv_len(body));
+        // SAFETY: valid key reference.
+        let etype = unsafe { ffi::krb5_k_key_enctype(self.ctx.raw, key.raw) };
+        let head = self.crypto_len(etype, ffi::KRB5_CRYPTO_TYPE_HEADER, 0)?;
+        let pad = self.crypto_len(etype, ffi::KRB5_CRYPTO_TYPE_PADDING, part)?;
+        let trail = self.crypto_len(etype, ffi::KRB5_CRYPTO_TYPE_TRAILER, 0)?;
+        let cipher = head + part + pad + trail;
+        let etype_b = int_bytes(etype as u32);
+        let enc = int_field_len(&etype_b) + tlv_len(tlv_len(cipher));
+        let msg_body = int_field_len(&[5]) + int_field_len(&[21]) + tlv_len(tlv_len(enc));
+        let total = tlv_len(tlv_len(msg_body));
+        if total > u32::MAX as usize {
+            return Err(bad("message larger than 4 GiB"));
+        }
+        let mut out = Zeroizing::new(Vec::with_capacity(total));
+        put_header(&mut out, 0x75, tlv_len(msg_body));
+        put_header(&mut out, 0x30, msg_body);
+        put_int_field(&mut out, 0, &[5]);
+        put_int_field(&mut out, 1, &[21]);
+        put_header(&mut out, 0xa3, tlv_len(enc));
+        put_header(&mut out, 0x30, enc);
+        put_int_field(&mut out, 0, &etype_b);
+        put_header(&mut out, 0xa2, tlv_len(cipher));
+        put_header(&mut out, 0x04, cipher);
+        let at = out.len();
+        out.resize(at + head, 0);
+        put_header(&mut out, 0x7c, tlv_len(body));
+        put_header(&mut out, 0x30, body);
+        put_header(&mut out, 0xa0, tlv_len(plain.len()));
+        put_header(&mut out, 0x04, plain.len());
+        out.extend_from_slice(plain);
+        if with_seq {
+            put_int_field(&mut out, 3, &seq);
+        }
+        put_address(&mut out, 4, &lt, &la);
+        if let (Some(t), Some((_, a))) = (&rt, &remote) {
+            put_address(&mut out, 5, t, a);
+        }
+        out.resize(total, 0);
+        if out.len() != total || at + cipher != total {
+            return Err(Error::local(OP, "internal error: message size"));
+        }
+        let region = out.get_mut(at..).ok_or_else(|| bad("cipher"))?;
+        let (h, rest) = region.split_at_mut(head);
+        let (d, rest) = rest.split_at_mut(part);
+        let (p, t) = rest.split_at_mut(pad);
+        let iov_of = |flags: u32, b: &mut [u8]| ffi::krb5_crypto_iov {
+            flags: flags as ffi::krb5_cryptotype,
+            data: ffi::krb5_data {
+                magic: 0,
+                length: b.len() as u32,
+                data: b.as_mut_ptr().cast(),
+            },
+        };
+        let mut iov = [
+            iov_of(ffi::KRB5_CRYPTO_TYPE_HEADER, h),
+            iov_of(ffi::KRB5_CRYPTO_TYPE_DATA, d),
+            iov_of(ffi::KRB5_CRYPTO_TYPE_PADDING, p),
+            iov_of(ffi::KRB5_CRYPTO_TYPE_TRAILER, t),
+        ];
+        // SAFETY: the iovs cover disjoint parts of `out`, borrowed mutably
+        // for the call and sized by libkrb5's own lengths for this enctype;
+        // libkrb5 fills header, padding and trailer and encrypts the data
+        // in place, as krb5_k_encrypt lays them out. No cipher state.
+        self.ctx.check("krb5_k_encrypt_iov", unsafe {
+            ffi::krb5_k_encrypt_iov(
+                self.ctx.raw,
+                key.raw,
+                ffi::KRB5_KEYUSAGE_KRB_PRIV_ENCPART as ffi::krb5_keyusage,
+                ptr::null(),
+                iov.as_mut_ptr(),
+                iov.len(),
+            )
+        })?;
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +608,43 @@ mod tests {
             m2[3] = b;
             let _ = parse_krb_priv(&m2);
         }
+    }
+
+    #[test]
+    fn der_headers_and_integers_are_minimal() {
+        for len in [
+            0usize,
+            1,
+            0x7f,
+            0x80,
+            0xff,
+            0x100,
+            0xffff,
+            0x1_0000,
+            0x100_0000,
+            0xffff_ffff,
+        ] {
+            let mut v = Vec::new();
+            put_header(&mut v, 0x04, len);
+            assert_eq!(v.len(), header_len(len), "{len}");
+            let content = vec![0u8; len.min(0x1_0001)];
+            if content.len() == len {
+                v.extend_from_slice(&content);
+                let mut d = Der::new(&v, 0..v.len());
+                assert_eq!(d.element(0x04, "x").unwrap().len(), len);
+            }
+        }
+        assert_eq!(int_bytes(0), vec![0]);
+        assert_eq!(int_bytes(5), vec![5]);
+        assert_eq!(int_bytes(0x80), vec![0, 0x80]);
+        assert_eq!(int_bytes(0x1234), vec![0x12, 0x34]);
+        assert_eq!(int_bytes(0xffff_ffff), vec![0, 0xff, 0xff, 0xff, 0xff]);
+        let mut v = Vec::new();
+        put_address(&mut v, 4, &int_bytes(2), &[127, 0, 0, 1]);
+        assert_eq!(v.len(), address_len(&int_bytes(2), &[127, 0, 0, 1]));
+        let mut d = Der::new(&v, 0..v.len());
+        let (t, a) = d.address(4, "a").unwrap();
+        assert_eq!((t, &v[a]), (2, &[127u8, 0, 0, 1][..]));
     }
 
     #[test]

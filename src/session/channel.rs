@@ -32,25 +32,35 @@ impl<'a> Session<'a> {
         self.deadline = deadline;
     }
 
-    /// Send one application message as a KRB-PRIV frame.
+    /// Send one application message as a KRB-PRIV frame. A message above
+    /// [`GROW_FROM`] (a DUMP reply) is sealed in place ([`Session::send_last`]).
     pub fn send(&mut self, plain: &[u8]) -> Result<()> {
-        let msg = self.ac.mk_priv(plain)?;
-        let by = bound(self.io_timeout, self.deadline);
-        if msg.len() > GROW_FROM {
-            // A large message (a DUMP reply): no copy just to prepend the
-            // length; two segments do not matter at this size.
-            let len = u32::try_from(msg.len()).map_err(|_| SessionError::TooLarge {
-                what: "sending message",
-                len: msg.len() as u64,
-                max: MAX_PRIV_MSG,
-            })?;
-            write_all(&mut self.stream, &len.to_be_bytes(), by, "sending message")?;
-            return write_all(&mut self.stream, &msg, by, "sending message");
+        if plain.len() > GROW_FROM {
+            return self.send_last(plain);
         }
+        let msg = self.ac.mk_priv(plain)?;
         let mut out = Vec::with_capacity(msg.len() + 4);
         push_frame(&mut out, &msg);
         drop(msg);
+        let by = bound(self.io_timeout, self.deadline);
         write_all(&mut self.stream, &out, by, "sending message")
+    }
+
+    /// Send the last message of this session: the KRB-PRIV is built in one
+    /// buffer, the plaintext copied into it once and encrypted there (one
+    /// copy of a DUMP reply besides the caller's, where `krb5_mk_priv`
+    /// makes three); the session sends nothing after it.
+    pub fn send_last(&mut self, plain: &[u8]) -> Result<()> {
+        let msg = self.ac.mk_priv_in_place(plain)?;
+        let len = u32::try_from(msg.len()).map_err(|_| SessionError::TooLarge {
+            what: "sending message",
+            len: msg.len() as u64,
+            max: MAX_PRIV_MSG,
+        })?;
+        let by = bound(self.io_timeout, self.deadline);
+        // No copy just to prepend the length: two segments.
+        write_all(&mut self.stream, &len.to_be_bytes(), by, "sending message")?;
+        write_all(&mut self.stream, &msg, by, "sending message")
     }
 
     /// Receive one application message of at most `max` bytes of
