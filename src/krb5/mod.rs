@@ -27,7 +27,8 @@
 //! - `keytab`: [`Keytab`] and the AS exchange from a keytab;
 //! - `address`: [`KrbAddr`], the KRB-PRIV sender/receiver addresses;
 //! - `libdata`: [`LibData`], a KRB-PRIV buffer left where libkrb5 put it;
-//! - `priv_in_place`: a large KRB-PRIV decrypted where it was received;
+//! - `der`: the DER reader/writer of `priv_in_place`;
+//! - `priv_in_place`: a large KRB-PRIV sealed and opened in its own buffer;
 //! - `auth_context`: [`AuthContext`], the handshake steps and KRB-PRIV;
 //! - `krb_error`: [`mk_error`] / [`rd_error`] (KRB-ERROR);
 //! - `krb_cred`: [`encode_krb_cred`] / [`decode_krb_cred`] (KRB-CRED);
@@ -44,6 +45,7 @@ mod ccache;
 mod context;
 mod creds;
 mod data;
+mod der;
 mod error;
 mod ffi;
 mod keytab;
