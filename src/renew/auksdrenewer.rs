@@ -126,21 +126,21 @@ impl Drop for ThreadCcache<'_> {
     }
 }
 
-/// The client a renewal thread uses: `client` authenticating from a
-/// private in-memory copy of its credentials when one could be made (else
-/// `client` itself, reading the ccache at each request).
-fn thread_client<'a>(client: &Client, ctx: &'a Context) -> Option<(Client, ThreadCcache<'a>)> {
+/// The client a renewal thread uses: authenticating from a private
+/// in-memory copy of the default ccache when one could be made (else from
+/// the default ccache itself, read at each request).
+fn thread_client<'a>(conf: &ClientConfig, ctx: &'a Context) -> (Client, Option<ThreadCcache<'a>>) {
     match ThreadCcache::copy_default(ctx) {
         Ok(cc) => {
-            let c = Client::new(client.conf.clone()).with_auth_ccache(Some(cc.name.clone()));
-            Some((c, cc))
+            let c = Client::new(conf.clone()).with_auth_ccache(Some(cc.name.clone()));
+            (c, Some(cc))
         }
         Err(e) => {
             crate::log!(
                 2,
                 "auksdrenewer : no in-memory copy of the ccache ({e}): reading it at each request"
             );
-            None
+            (Client::new(conf.clone()), None)
         }
     }
 }
@@ -199,12 +199,13 @@ fn renew_one(client: &Client, ctx: &Context, rec: &crate::proto::CredRecord, t: 
     }
 }
 
-/// One DUMP → renew → ADD pass (§6), on up to [`RENEW_THREADS`] threads.
-/// Stops early when `stop` is set. Skipped credentials are logged one by
+/// One DUMP → renew → ADD pass (§6), on up to [`RENEW_THREADS`] threads,
+/// authenticating to auksd with the default ccache (`KRB5CCNAME`), each
+/// thread from its own in-memory copy of it. Stops early when `stop` is set. Skipped credentials are logged one by
 /// one at level 2 only; the summary line says how many were renewed,
 /// skipped and failed.
-pub fn renewer_pass(client: &Client, stop: &AtomicBool) -> PassStats {
-    let records = match client.dump() {
+pub fn renewer_pass(conf: &ClientConfig, stop: &AtomicBool) -> PassStats {
+    let records = match Client::new(conf.clone()).dump() {
         Ok(r) => r,
         Err(e) => {
             crate::log!(1, "auksdrenewer : DUMP failed, pass skipped: {e}");
@@ -225,15 +226,15 @@ pub fn renewer_pass(client: &Client, stop: &AtomicBool) -> PassStats {
                         return;
                     }
                 };
-                let own = thread_client(client, &ctx);
-                let client = own.as_ref().map_or(client, |(c, _)| c);
+                // (the ccache copy lives as long as the client using it)
+                let (client, _own) = thread_client(conf, &ctx);
                 while !stop.load(Ordering::SeqCst) {
                     let Some(rec) = records.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         break;
                     };
                     // A panic in one renewal must not end the pass.
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        renew_one(client, &ctx, rec, tally)
+                        renew_one(&client, &ctx, rec, tally)
                     }));
                     if r.is_err() {
                         tally.failed.fetch_add(1, Ordering::Relaxed);
@@ -317,7 +318,6 @@ pub fn run_renewer(opts: &RenewerOptions) -> Result<(), RenewerError> {
             conf.renewer.delay,
             conf.renewer.min_lifetime
         );
-        let client = Client::new(conf.clone());
         let delay = Duration::from_secs(conf.renewer.delay.max(1));
         // With the daemons' repository in etcd: one pass per cluster.
         let lock = crate::store::pass_lock::PassLock::from_conf_file(&conf.path)
@@ -329,7 +329,7 @@ pub fn run_renewer(opts: &RenewerOptions) -> Result<(), RenewerError> {
             let started = Instant::now();
             match lock.may_run() {
                 crate::store::pass_lock::Decision::Run => {
-                    let st = renewer_pass(&client, &term);
+                    let st = renewer_pass(&conf, &term);
                     metrics.pass(
                         started.elapsed(),
                         st.renewed,
