@@ -21,11 +21,6 @@ pub struct LibData<'a> {
     raw: ffi::krb5_data,
 }
 
-// SAFETY: the buffer is plain memory owned by this value alone; freeing it
-// with the context it came from is valid from any thread the context may be
-// used from (the context is Send and outlives the value).
-unsafe impl Send for LibData<'_> {}
-
 impl<'a> LibData<'a> {
     /// Take over the contents of `d`, which libkrb5 filled (or left
     /// empty); `d` is left empty.
