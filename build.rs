@@ -74,6 +74,18 @@ const FUNCTIONS: &[&str] = &[
     "krb5_free_data_contents",
     "krb5_mk_priv",
     "krb5_rd_priv",
+    // a large KRB-PRIV (DUMP reply) without copies (src/krb5/priv_in_place.rs)
+    "krb5_auth_con_getrecvsubkey_k",
+    "krb5_auth_con_getkey_k",
+    "krb5_auth_con_getremoteseqnumber",
+    "krb5_k_key_enctype",
+    "krb5_k_decrypt_iov",
+    "krb5_k_free_key",
+    "krb5_auth_con_getsendsubkey_k",
+    "krb5_auth_con_getlocalseqnumber",
+    "krb5_k_encrypt_iov",
+    "krb5_c_crypto_length",
+    "krb5_c_padding_length",
     "krb5_mk_ncred",
     "krb5_rd_cred",
     "krb5_timeofday",
@@ -119,6 +131,12 @@ const VARS: &[&str] = &[
     "KRB5KRB_AP_ERR_TKT_EXPIRED",
     "KRB5KDC_ERR_TGT_REVOKED",
     "ERROR_TABLE_BASE_krb5",
+    "KRB5_KEYUSAGE_KRB_PRIV_ENCPART",
+    "KRB5_CRYPTO_TYPE_STREAM",
+    "KRB5_CRYPTO_TYPE_DATA",
+    "KRB5_CRYPTO_TYPE_HEADER",
+    "KRB5_CRYPTO_TYPE_PADDING",
+    "KRB5_CRYPTO_TYPE_TRAILER",
 ];
 
 fn main() {
@@ -135,6 +153,7 @@ fn krb5_bindings() {
     println!("cargo:rerun-if-changed=wrapper.h");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rustc-link-lib=krb5");
+    println!("cargo:rustc-link-lib=k5crypto");
 
     let mut builder = bindgen::Builder::default()
         .header("wrapper.h")

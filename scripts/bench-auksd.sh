@@ -7,7 +7,9 @@
 #   * GET and ADD requests/s, p50 and p99 at 1, 16, 64 and 256 clients;
 #   * RSS of auksd at 1, 10 000 and 100 000 stored credentials;
 #   * time to listen and time to fully loaded at 100 000 credentials;
-#   * DUMP of 100 000 credentials.
+#   * DUMP of 100 000 credentials;
+#   * one auksdrenewer pass over 100 000 stored credentials (section
+#     "renewer pass at 100 000", our daemon and renewer only).
 # When AUKS_C_PREFIX points at a hand-built C AUKS (its sbin/auksd), the C
 # daemon is measured in the same run, with the same configuration.
 # Prints figures only (no pass/fail). Run as root; builds the release binaries.
@@ -269,3 +271,49 @@ if [ -n "${AUKS_C_PREFIX:-}" ]; then
         echo "bench-auksd: $AUKS_C_PREFIX/sbin/auksd not found: C column skipped" >&2
     fi
 fi
+
+# --- renewer pass at 100 000 -------------------------------------------------
+# One auksdrenewer pass (DUMP, then for each credential a TGS renewal at the
+# KDC and an ADD to auksd, each a new authenticated session) over RN stored
+# credentials, all due (MinLifeTime above the ticket life). The repository
+# holds copies of one renewable TGT under RN uids, so every ADD stores the
+# renewed TGT under the uid of its principal (bench): the KDC and ADD work
+# is that of RN distinct users, the file written is always the same one.
+# Prints the pass time, the renewer's summary line (renewed/skipped/failed),
+# its peak RSS and the CPU seconds auksdrenewer, auksd and the KDC spent.
+RN=${AUKS_BENCH_RENEW_N:-100000}
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$1/stat" 2> /dev/null || echo 0; }
+renewer_pass() {
+    local r_pid t0 t1 k0 d0 k1 d1 rc peak h done_line
+    rm -rf "$W/cache"; mkdir -m 700 "$W/cache"
+    "$LOAD" --op populate --ccache "$W/bench.cc" --dir "$W/cache" --uid 100000 --count "$RN" > /dev/null
+    sync
+    LOADS_FIRST=0
+    start_daemon "$OURS"
+    loaded_ms > /dev/null
+    sed -e "s|^renewer {.*|renewer { LogFile = \"$W/renewer.log\" ; LogLevel = 1 ; Delay = 600 ; MinLifeTime = 3600000 ; }|" \
+        "$W/auks.conf" > "$W/renewer.conf"
+    : > "$W/renewer.out"
+    k0=$(cpu_s "$KDC_PID"); d0=$(cpu_s "$D_PID")
+    t0=$(ms_now)
+    KRB5CCNAME=FILE:$W/admin.cc "$REPO/target/release/auksdrenewer" -F -f "$W/renewer.conf" >> "$W/renewer.out" 2>&1 &
+    r_pid=$!
+    peak=0
+    for _ in $(seq 18000); do # at most 30 minutes
+        grep -q "pass done" "$W/renewer.out" && break
+        kill -0 "$r_pid" 2> /dev/null || break
+        h=$(awk '/^VmHWM/ {print $2}' "/proc/$r_pid/status" 2> /dev/null) && [ -n "$h" ] && peak=$h
+        sleep 0.1
+    done
+    t1=$(ms_now)
+    h=$(awk '/^VmHWM/ {print $2}' "/proc/$r_pid/status" 2> /dev/null) && [ -n "$h" ] && peak=$h
+    rc=$(cpu_s "$r_pid"); k1=$(cpu_s "$KDC_PID"); d1=$(cpu_s "$D_PID")
+    kill -TERM "$r_pid" 2> /dev/null; wait "$r_pid" 2> /dev/null
+    done_line=$(grep -o "pass done.*" "$W/renewer.out" | head -1)
+    echo "== renewer pass at $RN: auksdrenewer ($REPO/target/release/auksdrenewer) against our auksd"
+    echo "   pass over $RN credentials: $(awk -v ms=$((t1 - t0)) 'BEGIN {printf "%.1f", ms / 1000}') s (${done_line:-no summary line: see below}), peak RSS ${peak} kB"
+    echo "   CPU during the pass: auksdrenewer ${rc} s, auksd $(awk -v a="$d0" -v b="$d1" 'BEGIN {printf "%.1f", b - a}') s, KDC $(awk -v a="$k0" -v b="$k1" 'BEGIN {printf "%.1f", b - a}') s"
+    [ -n "$done_line" ] || grep -v "renewed: end" "$W/renewer.out" | tail -5 | sed 's/^/   /'
+    stop_daemon
+}
+renewer_pass

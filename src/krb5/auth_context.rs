@@ -5,16 +5,15 @@
 
 use std::ptr;
 
-use zeroize::Zeroizing;
-
 use super::address::KrbAddr;
 use super::ccache::Ccache;
 use super::context::Context;
 use super::creds::Creds;
-use super::data::{data_for, take_data};
+use super::data::take_data;
 use super::error::{Error, Result};
 use super::ffi;
 use super::keytab::Keytab;
+use super::libdata::LibData;
 use super::principal::{unparse, Principal};
 
 /// An auth context: the session state (keys, sequence numbers, addresses)
@@ -27,6 +26,15 @@ pub struct AuthContext<'a> {
     /// `rd_priv`) are refused here: libkrb5 does not always check for it
     /// (`krb5_mk_rep` on a fresh context dereferences NULL).
     keyed: bool,
+    /// The addresses last set, as (type, bytes): checked against those of
+    /// a message read in place ([`AuthContext::rd_priv_in_place`]).
+    pub(super) local_addr: Option<(i32, Vec<u8>)>,
+    pub(super) remote_addr: Option<(i32, Vec<u8>)>,
+    /// A message was read in place: the receive sequence number libkrb5
+    /// keeps was not advanced, so nothing more may be received.
+    pub(super) recv_spent: bool,
+    /// Likewise, a message was sent in place: nothing more may be sent.
+    pub(super) send_spent: bool,
 }
 
 impl<'a> AuthContext<'a> {
@@ -42,6 +50,10 @@ impl<'a> AuthContext<'a> {
             ctx,
             raw,
             keyed: false,
+            local_addr: None,
+            remote_addr: None,
+            recv_spent: false,
+            send_spent: false,
         };
         // SAFETY: valid auth context.
         ctx.check("krb5_auth_con_setflags", unsafe {
@@ -56,7 +68,7 @@ impl<'a> AuthContext<'a> {
     }
 
     /// Set the local/remote addresses (ports never set, §2.3).
-    pub fn set_addrs(&self, local: KrbAddr, remote: KrbAddr) -> Result<()> {
+    pub fn set_addrs(&mut self, local: KrbAddr, remote: KrbAddr) -> Result<()> {
         let (lt, mut lb) = local.parts();
         let (rt, mut rb) = remote.parts();
         let mut la = ffi::krb5_address {
@@ -75,7 +87,10 @@ impl<'a> AuthContext<'a> {
         // them into the auth context.
         self.ctx.check("krb5_auth_con_setaddrs", unsafe {
             ffi::krb5_auth_con_setaddrs(self.ctx.raw, self.raw, &mut la, &mut ra)
-        })
+        })?;
+        self.local_addr = Some((lt, lb));
+        self.remote_addr = Some((rt, rb));
+        Ok(())
     }
 
     /// Server side: choose the replay cache. `enabled` uses the library's
@@ -155,8 +170,7 @@ impl<'a> AuthContext<'a> {
     /// Client step: verify the AP-REP (mutual authentication).
     pub fn rd_rep(&self, ap_rep: &[u8]) -> Result<()> {
         self.require_key("krb5_rd_rep")?;
-        let mut buf = ap_rep.to_vec();
-        let input = data_for(&mut buf);
+        let input = data_of(ap_rep)?;
         let mut repl: *mut ffi::krb5_ap_rep_enc_part = ptr::null_mut();
         // SAFETY: input points to a live buffer; repl is freed below.
         let code = unsafe { ffi::krb5_rd_rep(self.ctx.raw, self.raw, &input, &mut repl) };
@@ -175,8 +189,7 @@ impl<'a> AuthContext<'a> {
         server: &Principal<'_>,
         keytab: &Keytab<'_>,
     ) -> Result<(String, bool)> {
-        let mut buf = ap_req.to_vec();
-        let input = data_for(&mut buf);
+        let input = data_of(ap_req)?;
         let mut options: ffi::krb5_flags = 0;
         let mut ticket: *mut ffi::krb5_ticket = ptr::null_mut();
         // SAFETY: valid auth context, input buffer, server principal and
@@ -223,32 +236,61 @@ impl<'a> AuthContext<'a> {
     }
 
     /// Encrypt one application message as KRB-PRIV (key usage 13, the
-    /// session subkey, next sequence number).
-    pub fn mk_priv(&self, plain: &[u8]) -> Result<Vec<u8>> {
-        self.require_key("krb5_mk_priv")?;
-        let mut buf = Zeroizing::new(plain.to_vec());
-        let input = data_for(&mut buf);
+    /// session subkey, next sequence number). Neither the plaintext nor the
+    /// message is copied: the result is libkrb5's own buffer.
+    pub fn mk_priv(&self, plain: &[u8]) -> Result<LibData<'a>> {
+        self.require_send("krb5_mk_priv")?;
+        let input = data_of(plain)?;
         let mut out = ffi::krb5_data::default();
-        // SAFETY: input points to a live buffer; out is freed by take_data.
-        self.ctx.check("krb5_mk_priv", unsafe {
-            ffi::krb5_mk_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut())
-        })?;
-        Ok(take_data(self.ctx, &mut out, false).to_vec())
+        // SAFETY: input points to `plain`, alive for the call and only read
+        // (the parameter is `const krb5_data *`); out is taken over below.
+        let code =
+            unsafe { ffi::krb5_mk_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut()) };
+        let out = LibData::take(self.ctx, &mut out);
+        self.ctx.check("krb5_mk_priv", code)?;
+        Ok(out)
     }
 
     /// Decrypt and verify one KRB-PRIV (addresses and sequence number are
-    /// checked by libkrb5).
-    pub fn rd_priv(&self, msg: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        self.require_key("krb5_rd_priv")?;
-        let mut buf = msg.to_vec();
-        let input = data_for(&mut buf);
+    /// checked by libkrb5). The message is read in place and the plaintext
+    /// is libkrb5's own buffer (wiped when dropped): no copy of either.
+    pub fn rd_priv(&self, msg: &[u8]) -> Result<LibData<'a>> {
+        self.require_receive("krb5_rd_priv")?;
+        let input = data_of(msg)?;
         let mut out = ffi::krb5_data::default();
-        // SAFETY: input points to a live buffer; out is wiped and freed by
-        // take_data.
-        self.ctx.check("krb5_rd_priv", unsafe {
-            ffi::krb5_rd_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut())
-        })?;
-        Ok(take_data(self.ctx, &mut out, true))
+        // SAFETY: input points to `msg`, alive for the call and only read
+        // (the parameter is `const krb5_data *`); out is taken over below.
+        let code =
+            unsafe { ffi::krb5_rd_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut()) };
+        let out = LibData::take(self.ctx, &mut out);
+        self.ctx.check("krb5_rd_priv", code)?;
+        Ok(out)
+    }
+
+    /// Refuse to receive before the handshake, or after a message was
+    /// read in place.
+    pub(super) fn require_receive(&self, op: &'static str) -> Result<()> {
+        self.require_key(op)?;
+        if self.recv_spent {
+            return Err(Error::local(
+                op,
+                "a message was read in place: this session receives nothing more",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuse to send before the handshake, or after a message was sent
+    /// in place.
+    pub(super) fn require_send(&self, op: &'static str) -> Result<()> {
+        self.require_key(op)?;
+        if self.send_spent {
+            return Err(Error::local(
+                op,
+                "a message was sent in place: this session sends nothing more",
+            ));
+        }
+        Ok(())
     }
 
     /// Refuse `op` before the handshake has set a session key.
@@ -262,6 +304,18 @@ impl<'a> AuthContext<'a> {
             ))
         }
     }
+}
+
+/// A `krb5_data` reading `buf` for a libkrb5 call that takes it as
+/// `const krb5_data *` (never written through); refused above 4 GiB.
+fn data_of(buf: &[u8]) -> Result<ffi::krb5_data> {
+    let length = u32::try_from(buf.len())
+        .map_err(|_| Error::local("krb5_data", "message larger than 4 GiB"))?;
+    Ok(ffi::krb5_data {
+        magic: 0,
+        length,
+        data: buf.as_ptr().cast_mut().cast(),
+    })
 }
 
 impl Drop for AuthContext<'_> {
@@ -281,7 +335,7 @@ mod tests {
     #[test]
     fn session_context_takes_addresses_and_a_replay_cache() {
         let ctx = Context::new().unwrap();
-        let ac = AuthContext::for_session(&ctx).unwrap();
+        let mut ac = AuthContext::for_session(&ctx).unwrap();
         let ip = KrbAddr::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
         ac.set_addrs(ip, KrbAddr::Dummy).unwrap();
         let server = Principal::parse(&ctx, "auks/server@EXAMPLE.ORG").unwrap();

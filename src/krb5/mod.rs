@@ -7,9 +7,10 @@
 //! failing call becomes an [`Error`] carrying libkrb5's own message.
 //!
 //! Secrets: credential contents are freed with `krb5_free_cred_contents`,
-//! which wipes the session key; KRB-CRED and KRB-PRIV plaintext buffers are
-//! copied into [`zeroize::Zeroizing`] vectors and the library's copies are
-//! wiped before they are freed.
+//! which wipes the session key; KRB-CRED plaintext buffers are copied into
+//! [`zeroize::Zeroizing`] vectors and the library's copies are wiped before
+//! they are freed; KRB-PRIV messages and their plaintext stay in the
+//! library's buffer ([`LibData`], wiped when dropped), never copied.
 //!
 //! No I/O happens here: the handshake is split into its Kerberos steps
 //! (`mk_req`/`rd_rep` on the client, `rd_req`/`mk_rep`/`mk_error` on the
@@ -25,6 +26,9 @@
 //! - `ccache`: [`Ccache`], a credential cache handle;
 //! - `keytab`: [`Keytab`] and the AS exchange from a keytab;
 //! - `address`: [`KrbAddr`], the KRB-PRIV sender/receiver addresses;
+//! - `libdata`: [`LibData`], a KRB-PRIV buffer left where libkrb5 put it;
+//! - `der`: the DER reader/writer of `priv_in_place`;
+//! - `priv_in_place`: a large KRB-PRIV sealed and opened in its own buffer;
 //! - `auth_context`: [`AuthContext`], the handshake steps and KRB-PRIV;
 //! - `krb_error`: [`mk_error`] / [`rd_error`] (KRB-ERROR);
 //! - `krb_cred`: [`encode_krb_cred`] / [`decode_krb_cred`] (KRB-CRED);
@@ -41,13 +45,16 @@ mod ccache;
 mod context;
 mod creds;
 mod data;
+mod der;
 mod error;
 mod ffi;
 mod keytab;
 mod krb_cred;
 mod krb_error;
+mod libdata;
 pub mod password;
 mod principal;
+mod priv_in_place;
 mod tgs;
 
 pub use address::KrbAddr;
@@ -59,5 +66,6 @@ pub use error::{Error, Result};
 pub use keytab::Keytab;
 pub use krb_cred::{decode_krb_cred, encode_krb_cred};
 pub use krb_error::{mk_error, rd_error};
+pub use libdata::{LibData, Plaintext};
 pub use principal::Principal;
 pub use tgs::{addressless_tgt, cross_realm_tgt, renew_tgt};

@@ -6,7 +6,7 @@ use super::policy::{decide, Decision, Times};
 use crate::client::Client;
 use crate::config::ClientConfig;
 use crate::cred;
-use crate::krb5::Context;
+use crate::krb5::{Ccache, Context};
 use crate::timefmt::fmt_time;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -79,9 +79,71 @@ fn renew_record(
 }
 
 /// Threads renewing in parallel during a pass, each with its own Kerberos
-/// context and client sessions (a renewal is ~3-4 ms of KDC and auksd round
-/// trips: 12 threads make 100 000 credentials fit in a 60 s `Delay`).
+/// context, in-memory ccache and client sessions. A renewal is a few ms of
+/// KDC and auksd round trips but well under a millisecond of CPU in this
+/// process: enough threads keep the KDC and auksd busy on every core.
 pub const RENEW_THREADS: usize = 12;
+
+/// A renewal thread's private copy of the renewer's own credentials in a
+/// MEMORY ccache: its TGT, then the auksd service ticket the first ADD
+/// fetches. Every later ADD authenticates from memory, without opening,
+/// locking and reading the FILE ccache each time (nor asking the KDC again
+/// for a service ticket). Destroyed (keys wiped) when dropped.
+struct ThreadCcache<'a> {
+    cc: Option<Ccache<'a>>,
+    name: String,
+}
+
+impl<'a> ThreadCcache<'a> {
+    /// Copy the default ccache's credentials into a new MEMORY ccache.
+    fn copy_default(ctx: &'a Context) -> Result<Self, crate::krb5::Error> {
+        let src = Ccache::default(ctx)?;
+        let principal = src.principal()?;
+        let creds = src.creds()?;
+        drop(src);
+        let cc = Ccache::new_unique(ctx, "MEMORY")?;
+        let me = ThreadCcache {
+            name: cc.full_name()?,
+            cc: Some(cc),
+        };
+        if let Some(cc) = &me.cc {
+            cc.initialize(&principal)?;
+            for mut c in creds {
+                cc.store(&mut c)?;
+            }
+        }
+        Ok(me)
+    }
+}
+
+impl Drop for ThreadCcache<'_> {
+    fn drop(&mut self) {
+        if let Some(cc) = self.cc.take() {
+            if let Err(e) = cc.destroy() {
+                crate::log!(2, "auksdrenewer : cannot destroy {}: {e}", self.name);
+            }
+        }
+    }
+}
+
+/// The client a renewal thread uses: authenticating from a private
+/// in-memory copy of the default ccache when one could be made (else from
+/// the default ccache itself, read at each request).
+fn thread_client<'a>(conf: &ClientConfig, ctx: &'a Context) -> (Client, Option<ThreadCcache<'a>>) {
+    match ThreadCcache::copy_default(ctx) {
+        Ok(cc) => {
+            let c = Client::new(conf.clone()).with_auth_ccache(Some(cc.name.clone()));
+            (c, Some(cc))
+        }
+        Err(e) => {
+            crate::log!(
+                2,
+                "auksdrenewer : no in-memory copy of the ccache ({e}): reading it at each request"
+            );
+            (Client::new(conf.clone()), None)
+        }
+    }
+}
 
 /// The counters the renewing threads share.
 #[derive(Default)]
@@ -137,12 +199,13 @@ fn renew_one(client: &Client, ctx: &Context, rec: &crate::proto::CredRecord, t: 
     }
 }
 
-/// One DUMP → renew → ADD pass (§6), on up to [`RENEW_THREADS`] threads.
-/// Stops early when `stop` is set. Skipped credentials are logged one by
+/// One DUMP → renew → ADD pass (§6), on up to [`RENEW_THREADS`] threads,
+/// authenticating to auksd with the default ccache (`KRB5CCNAME`), each
+/// thread from its own in-memory copy of it. Stops early when `stop` is set. Skipped credentials are logged one by
 /// one at level 2 only; the summary line says how many were renewed,
 /// skipped and failed.
-pub fn renewer_pass(client: &Client, stop: &AtomicBool) -> PassStats {
-    let records = match client.dump() {
+pub fn renewer_pass(conf: &ClientConfig, stop: &AtomicBool) -> PassStats {
+    let records = match Client::new(conf.clone()).dump() {
         Ok(r) => r,
         Err(e) => {
             crate::log!(1, "auksdrenewer : DUMP failed, pass skipped: {e}");
@@ -163,13 +226,15 @@ pub fn renewer_pass(client: &Client, stop: &AtomicBool) -> PassStats {
                         return;
                     }
                 };
+                // (the ccache copy lives as long as the client using it)
+                let (client, _own) = thread_client(conf, &ctx);
                 while !stop.load(Ordering::SeqCst) {
                     let Some(rec) = records.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         break;
                     };
                     // A panic in one renewal must not end the pass.
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        renew_one(client, &ctx, rec, tally)
+                        renew_one(&client, &ctx, rec, tally)
                     }));
                     if r.is_err() {
                         tally.failed.fetch_add(1, Ordering::Relaxed);
@@ -253,7 +318,6 @@ pub fn run_renewer(opts: &RenewerOptions) -> Result<(), RenewerError> {
             conf.renewer.delay,
             conf.renewer.min_lifetime
         );
-        let client = Client::new(conf.clone());
         let delay = Duration::from_secs(conf.renewer.delay.max(1));
         // With the daemons' repository in etcd: one pass per cluster.
         let lock = crate::store::pass_lock::PassLock::from_conf_file(&conf.path)
@@ -265,7 +329,7 @@ pub fn run_renewer(opts: &RenewerOptions) -> Result<(), RenewerError> {
             let started = Instant::now();
             match lock.may_run() {
                 crate::store::pass_lock::Decision::Run => {
-                    let st = renewer_pass(&client, &term);
+                    let st = renewer_pass(&conf, &term);
                     metrics.pass(
                         started.elapsed(),
                         st.renewed,

@@ -4,7 +4,7 @@
 
 use super::frame::{bound, push_frame, read_frame, write_all};
 use super::{Result, SessionError, GROW_FROM, MAX_PRIV_MSG};
-use crate::krb5::AuthContext;
+use crate::krb5::{AuthContext, Plaintext};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -20,7 +20,7 @@ pub struct Session<'a> {
     pub(super) deadline: Option<Instant>,
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
     /// The peer's socket address.
     pub fn peer(&self) -> SocketAddr {
         self.peer
@@ -32,38 +32,62 @@ impl Session<'_> {
         self.deadline = deadline;
     }
 
-    /// Send one application message as a KRB-PRIV frame.
+    /// Send one application message as a KRB-PRIV frame. A message above
+    /// [`GROW_FROM`] (a DUMP reply) is sealed in place ([`Session::send_last`]).
     pub fn send(&mut self, plain: &[u8]) -> Result<()> {
-        let msg = self.ac.mk_priv(plain)?;
-        let by = bound(self.io_timeout, self.deadline);
-        if msg.len() > GROW_FROM {
-            // A large message (a DUMP reply): no copy just to prepend the
-            // length; two segments do not matter at this size.
-            let len = u32::try_from(msg.len()).map_err(|_| SessionError::TooLarge {
-                what: "sending message",
-                len: msg.len() as u64,
-                max: MAX_PRIV_MSG,
-            })?;
-            write_all(&mut self.stream, &len.to_be_bytes(), by, "sending message")?;
-            return write_all(&mut self.stream, &msg, by, "sending message");
+        if plain.len() > GROW_FROM {
+            return self.send_last(plain);
         }
+        let msg = self.ac.mk_priv(plain)?;
         let mut out = Vec::with_capacity(msg.len() + 4);
         push_frame(&mut out, &msg);
         drop(msg);
+        let by = bound(self.io_timeout, self.deadline);
         write_all(&mut self.stream, &out, by, "sending message")
+    }
+
+    /// Send the last message of this session: the KRB-PRIV is built in one
+    /// buffer, the plaintext copied into it once and encrypted there (one
+    /// copy of a DUMP reply besides the caller's, where `krb5_mk_priv`
+    /// makes three); the session sends nothing after it.
+    pub fn send_last(&mut self, plain: &[u8]) -> Result<()> {
+        let msg = self.ac.mk_priv_in_place(plain)?;
+        let len = u32::try_from(msg.len()).map_err(|_| SessionError::TooLarge {
+            what: "sending message",
+            len: msg.len() as u64,
+            max: MAX_PRIV_MSG,
+        })?;
+        let by = bound(self.io_timeout, self.deadline);
+        // No copy just to prepend the length: two segments.
+        write_all(&mut self.stream, &len.to_be_bytes(), by, "sending message")?;
+        write_all(&mut self.stream, &msg, by, "sending message")
     }
 
     /// Receive one application message of at most `max` bytes of
     /// plaintext, within the I/O timeout.
-    pub fn recv(&mut self, max: usize) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn recv(&mut self, max: usize) -> Result<Plaintext<'a>> {
         self.recv_within(max, self.io_timeout)
     }
 
     /// Receive one application message, waiting at most `wait` for it.
-    pub fn recv_within(&mut self, max: usize, wait: Duration) -> Result<Zeroizing<Vec<u8>>> {
+    ///
+    /// Memory: a frame above [`GROW_FROM`] (a DUMP reply, 3.3 GB from a C
+    /// auksd holding 100 000 credentials) is decrypted where it was read
+    /// and its plaintext is a range of it: one copy of the message, where
+    /// `krb5_rd_priv` holds four at its peak. Such a message must be the
+    /// last one the session receives (libkrb5's receive sequence number
+    /// cannot be advanced from outside): later receives are refused.
+    /// Smaller messages go through `krb5_rd_priv`, whose own plaintext
+    /// buffer is returned without a copy.
+    pub fn recv_within(&mut self, max: usize, wait: Duration) -> Result<Plaintext<'a>> {
         let deadline = bound(wait, self.deadline);
         let limit = max.saturating_add(4096).min(MAX_PRIV_MSG);
         let msg = read_frame(&mut self.stream, limit, deadline, "reading message")?;
-        Ok(self.ac.rd_priv(&msg)?)
+        if msg.len() > GROW_FROM {
+            let mut frame = Zeroizing::new(msg);
+            let range = self.ac.rd_priv_in_place(&mut frame)?;
+            return Ok(Plaintext::InPlace { frame, range });
+        }
+        Ok(Plaintext::Lib(self.ac.rd_priv(&msg)?))
     }
 }
