@@ -289,7 +289,7 @@ renewer_pass() {
     "$LOAD" --op populate --ccache "$W/bench.cc" --dir "$W/cache" --uid 100000 --count "$RN" > /dev/null
     sync
     LOADS_FIRST=0
-    start_daemon "$OURS"
+    start_daemon "$OURS" "$W/passwd"
     loaded_ms > /dev/null
     sed -e "s|^renewer {.*|renewer { LogFile = \"$W/renewer.log\" ; LogLevel = 1 ; Delay = 600 ; MinLifeTime = 3600000 ; }|" \
         "$W/auks.conf" > "$W/renewer.conf"
