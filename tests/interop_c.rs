@@ -300,3 +300,51 @@ fn rust_client_dumps_a_c_auksd_of_5000_credentials() {
         f.realm.princ(&acc.name(FIRST + N - 1))
     );
 }
+
+/// The other direction of the large DUMP: our auksd encrypts a DUMP reply
+/// above 1 MiB in place (`Session::send_last`); the C client decrypts it
+/// with `krb5_rd_priv` and lists every one of 2 000 credentials.
+#[test]
+#[ignore = "needs a C AUKS build: AUKS_C_PREFIX=/prefix cargo test --test interop_c -- --ignored"]
+fn c_client_dumps_a_rust_auksd_of_2000_credentials() {
+    const FIRST: u32 = 1000;
+    const N: u32 = 2000;
+    let acc = Accounts::create("rdump", 310_000, FIRST + N);
+    let mut f = setup_with(AuksdOpts {
+        env: acc.env(),
+        ..AuksdOpts::default()
+    });
+    let template = "rdump0000";
+    let kt = f.realm.path().join("rdump.keytab");
+    f.realm.add_randkey_to_keytab(&f.realm.princ(template), &kt);
+    let tcc = f.realm.path().join("rdump.cc");
+    f.realm
+        .kinit_keytab_with(template, &kt, &tcc, &["-r", "7d"]);
+    let bytes = std::fs::read(&tcc).expect("read the template ccache");
+    let dir = f.auksd.cache_dir();
+    for i in FIRST..FIRST + N {
+        write_file(
+            &dir.join(format!("aukscc_{}", acc.uid(i))),
+            replace_all(&bytes, template.as_bytes(), acc.name(i).as_bytes()),
+            0o600,
+        );
+    }
+    f.auksd.restart();
+    let conf = f.auksd.conf_path();
+    let dump = c_auks(&f.realm, &conf, &f.admin_cc, None, &["-D"]);
+    assert_ok(&dump);
+    let rows = dump_rows(&stdout_of(&dump));
+    assert_eq!(
+        rows.len(),
+        N as usize,
+        "the C client must list every credential\n{}",
+        out(&dump)
+    );
+    for i in [FIRST, FIRST + N / 2, FIRST + N - 1] {
+        let (uid, want) = (acc.uid(i), f.realm.princ(&acc.name(i)));
+        assert!(
+            rows.iter().any(|(u, p, _)| *u == uid && *p == want),
+            "uid {uid} ({want}) missing from the C client's DUMP"
+        );
+    }
+}
