@@ -35,7 +35,7 @@ impl Repo {
     }
 
     /// Load every `aukscc_<uid>` cache of the directory (§5.5) on `threads`
-    /// threads, remove leftover temporary directories, then mark the
+    /// threads, remove leftover temporary files and directories, then mark the
     /// repository loaded. Unreadable files are reported and left in place.
     pub fn load_all(&self, threads: usize) -> LoadSummary {
         let start = Instant::now();
@@ -50,8 +50,16 @@ impl Repo {
                 for e in entries.filter_map(|e| e.ok()) {
                     let name = e.file_name().to_string_lossy().into_owned();
                     let ft = e.file_type().ok();
-                    if name.starts_with(".auks-") && ft.is_some_and(|t| t.is_dir()) {
-                        match std::fs::remove_dir_all(e.path()) {
+                    if name.starts_with(".auks-") && ft.is_some() {
+                        // A write cut short (kill -9, power loss): the
+                        // hidden temporary file (or, from older releases,
+                        // directory) of a ccache that never got its name.
+                        let gone = if ft.is_some_and(|t| t.is_dir()) {
+                            std::fs::remove_dir_all(e.path())
+                        } else {
+                            std::fs::remove_file(e.path())
+                        };
+                        match gone {
                             Ok(()) => sum.leftovers_removed += 1,
                             Err(err) => sum
                                 .details

@@ -95,11 +95,13 @@ fn load_reports_bad_files_and_removes_leftovers() {
     std::fs::write(dir.path().join("aukscc_x"), b"x").unwrap();
     std::fs::create_dir(dir.path().join(".auks-abc")).unwrap();
     std::fs::write(dir.path().join(".auks-abc/ccache"), b"half").unwrap();
+    std::fs::write(dir.path().join(".auks-k3J9x0PqZ2aB"), b"half").unwrap();
     let r = Repo::open(dir.path());
     let s = r.load_all(4);
     assert_eq!((s.loaded, s.failed, s.ignored), (0, 1, 1), "{s:?}");
-    assert_eq!(s.leftovers_removed, 1);
+    assert_eq!(s.leftovers_removed, 2);
     assert!(!dir.path().join(".auks-abc").exists());
+    assert!(!dir.path().join(".auks-k3J9x0PqZ2aB").exists());
     assert!(dir.path().join("aukscc_7").exists(), "bad files stay");
     assert!(r.is_loaded());
 }
