@@ -15,7 +15,6 @@ pub use renewer::{signal_renewer, start_renewer, stop_renewer};
 use super::args::{self, Mode, PluginArgs, SyncMode};
 use super::glue::{log_error, log_info, log_verbose};
 use super::ids::{Switch, Target};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// The job's identity on this node.
@@ -97,7 +96,7 @@ pub struct StepState {
     /// The job user's full identity for the processes the plugin starts.
     pub identity: Option<super::spawn::Identity>,
     pub ccache: Option<JobCcache>,
-    pub renewer: Option<Child>,
+    pub renewer: Option<super::spawn::Child>,
     /// When the renewer was sent its stop signal, and whether that was
     /// SIGKILL already.
     pub renewer_signalled: Option<(Instant, bool)>,

@@ -8,7 +8,8 @@ use crate::spank::args::{self, PluginArgs};
 use crate::spank::glue::{log_error, log_info, log_verbose};
 use crate::spank::ids::Switch;
 use crate::spank::spawn;
-use std::process::{Child, Command, Stdio};
+use crate::spank::spawn::{Child, Exit};
+use std::ffi::OsStr;
 use std::time::{Duration, Instant};
 
 /// How long the renewer gets to exit after SIGTERM before SIGKILL.
@@ -26,30 +27,25 @@ pub fn start_renewer(a: &PluginArgs, st: &mut StepState) -> i32 {
     if !cc.ours || st.renewer.is_some() {
         return 0;
     }
-    let mut cmd = Command::new(&a.renewer);
-    cmd.arg("-R")
-        .arg("loop")
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("KRB5CCNAME", &cc.name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .current_dir("/");
-    spawn::prepare(&mut cmd, id, libc::SIGTERM);
+    let krb5_config = std::env::var_os("KRB5_CONFIG");
+    let mut env: Vec<(&str, &OsStr)> = vec![
+        ("PATH", OsStr::new("/usr/local/bin:/usr/bin:/bin")),
+        ("KRB5CCNAME", OsStr::new(&cc.name)),
+    ];
     if let Some(conf) = &a.conf {
-        cmd.env("AUKS_CONF", conf);
+        env.push(("AUKS_CONF", conf.as_os_str()));
     }
-    if let Some(k) = std::env::var_os("KRB5_CONFIG") {
-        cmd.env("KRB5_CONFIG", k);
+    if let Some(k) = &krb5_config {
+        env.push(("KRB5_CONFIG", k));
     }
     // In user_init this thread runs with euid = user and real/saved uid 0.
     // The child sets its groups and ids from root: raise this thread's
-    // euid to 0 just around the fork.
+    // euid to 0 just around the fork. The step does not wait for the
+    // renewer's exec (spawn::spawn).
     let t0 = std::time::Instant::now();
     let spawned = match Switch::to_effective_root() {
         Ok(root) => {
-            let r = cmd.spawn();
+            let r = spawn::spawn(&a.renewer, &["-R", "loop"], &env, id, libc::SIGTERM);
             if let Err(e) = root.restore() {
                 log_error(&format!("auks: cannot restore thread ids: {e}"));
                 std::process::abort();
@@ -81,13 +77,20 @@ pub fn start_renewer(a: &PluginArgs, st: &mut StepState) -> i32 {
     }
 }
 
-/// Outcome of waiting for the renewer.
+/// Whether the renewer has ended (and is reaped); one that could not
+/// start at all ([`spawn::EXEC_FAILED`]) is reported.
 fn reaped(child: &mut Child) -> bool {
     match child.try_wait() {
-        Ok(Some(_)) => true,
-        Ok(None) => false,
-        // ECHILD: slurmstepd reaped it already.
-        Err(_) => true,
+        None => false,
+        Some(Exit::Code(spawn::EXEC_FAILED)) => {
+            log_error(&format!(
+                "auks: the credential renewer (pid {}) could not be started (exit status {}): the credential was not renewed",
+                child.id(),
+                spawn::EXEC_FAILED
+            ));
+            true
+        }
+        Some(_) => true,
     }
 }
 
