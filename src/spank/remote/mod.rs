@@ -8,6 +8,7 @@
 //! signals, stops and reaps the `auks -R loop` process.
 
 pub mod credential;
+pub mod deferred;
 pub mod renewer;
 
 pub use renewer::{signal_renewer, start_renewer, stop_renewer};
@@ -97,6 +98,8 @@ pub struct StepState {
     pub identity: Option<super::spawn::Identity>,
     pub ccache: Option<JobCcache>,
     pub renewer: Option<super::spawn::Child>,
+    /// The renewer's start timer, until the renewer is stopped.
+    pub deferred: Option<deferred::Deferred>,
     /// When the renewer was sent its stop signal, and whether that was
     /// SIGKILL already.
     pub renewer_signalled: Option<(Instant, bool)>,
@@ -200,7 +203,7 @@ fn sync_once(a: &PluginArgs, st: &mut StepState) {
 /// task exits (it is reaped in [`exit`]).
 pub fn task_exit(env: &dyn StepEnv, a: &PluginArgs, st: &mut StepState) -> i32 {
     st.exited_tasks += 1;
-    if st.renewer.is_none() {
+    if st.renewer.is_none() && st.deferred.is_none() {
         return 0;
     }
     match env.local_task_count() {
