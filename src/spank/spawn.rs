@@ -26,10 +26,10 @@
 //!   `Command::uid`/`gid` (std would drop every supplementary group before
 //!   the `pre_exec` step could set them).
 //! - [`spawn`]: a bare `fork` that does not wait for the `exec` (the
-//!   renewer, started in every step before the tasks: std's `spawn` blocks
-//!   the step until the child has exec'd, about a millisecond). The program
-//!   is checked before the fork; a failed `exec` ends the child with status
-//!   [`EXEC_FAILED`], which the plugin reports when it reaps it.
+//!   renewer: std's `spawn` blocks the caller until the child has exec'd,
+//!   about a millisecond). The program is checked before the fork; a failed
+//!   `exec` ends the child with status [`EXEC_FAILED`], which the plugin
+//!   reports when it reaps it.
 
 use std::ffi::CString;
 use std::io;

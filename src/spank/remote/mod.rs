@@ -4,8 +4,9 @@
 //! fixes listed in §11 items 19–20).
 //!
 //! This file holds the step's state and the hooks; [`credential`] gets and
-//! stores (and at the end destroys) the credential, [`renewer`] starts,
-//! signals, stops and reaps the `auks -R loop` process.
+//! stores (and at the end destroys) the credential, [`renewer`] starts
+//! (through the timer of [`deferred`]), signals, stops and reaps the
+//! `auks -R loop` process.
 
 pub mod credential;
 pub mod deferred;
