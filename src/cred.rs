@@ -3,10 +3,16 @@
 //! derives from it (spec §4).
 //!
 //! Storing into a FILE ccache is atomic: the cache is written by libkrb5
-//! inside a fresh private directory (mode 0700) next to the target, then
-//! renamed over (or, for a brand-new per-job cache, onto a name that must
-//! not exist yet). A reader never sees a half-written cache, and no step
-//! follows a symlink planted at the target name.
+//! under a temporary name, then renamed over the target (or, for a
+//! brand-new per-job cache, onto a name that must not exist yet). A reader
+//! never sees a half-written cache, and no step follows a symlink planted
+//! at the target name. Where the target's directory is trusted (owned by
+//! root or the caller, and sticky or writable by its owner only, as `/tmp`
+//! or auksd's `CacheDir`) the temporary name is a random hidden file next
+//! to the target, created with `O_EXCL` by libkrb5: nobody else can remove
+//! or replace it there. Elsewhere it lives in a fresh private directory
+//! (mode 0700) next to the target, which costs a `mkdir` and an `rmdir`
+//! (a per-job cache is written in every job step).
 
 use crate::krb5::{self, Ccache, Context, Creds};
 use crate::proto::{CredRecord, MAX_CRED_DATA, MAX_PRINCIPAL_LEN};
@@ -388,6 +394,15 @@ fn store_file(
     let file_name = path
         .file_name()
         .ok_or_else(|| fail("not a file name".into()))?;
+    let flags = match placement {
+        Placement::Replace => nix::fcntl::RenameFlags::empty(),
+        Placement::New => nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+    };
+    let target = parent.join(file_name);
+    if trusted_dir(&parent) {
+        store_beside(ctx, creds, &parent, &target, flags).map_err(fail)?;
+        return Ok(format!("FILE:{shown}"));
+    }
     let dir = tempfile::Builder::new()
         .prefix(".auks-")
         .tempdir_in(&parent)
@@ -407,16 +422,115 @@ fn store_file(
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| fail(e.to_string()))?;
-    let flags = match placement {
-        Placement::Replace => nix::fcntl::RenameFlags::empty(),
-        Placement::New => nix::fcntl::RenameFlags::RENAME_NOREPLACE,
-    };
-    nix::fcntl::renameat2(None, &tmp, None, &parent.join(file_name), flags).map_err(|e| {
-        fail(match e {
-            nix::errno::Errno::EEXIST => "the file already exists".to_string(),
-            e => e.desc().to_string(),
-        })
-    })?;
+    nix::fcntl::renameat2(None, &tmp, None, &target, flags).map_err(|e| fail(rename_error(e)))?;
     drop(dir);
     Ok(format!("FILE:{shown}"))
+}
+
+fn rename_error(e: nix::errno::Errno) -> String {
+    match e {
+        nix::errno::Errno::EEXIST => "the file already exists".to_string(),
+        e => e.desc().to_string(),
+    }
+}
+
+/// A directory where a hidden temporary file of ours cannot be removed or
+/// replaced by anyone else: owned by root or by the caller, and sticky or
+/// writable by its owner only.
+fn trusted_dir(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(dir) else {
+        return false;
+    };
+    let euid = nix::unistd::geteuid().as_raw();
+    m.is_dir()
+        && (m.uid() == 0 || m.uid() == euid)
+        && (m.mode() & libc::S_ISVTX != 0 || m.mode() & 0o022 == 0)
+}
+
+/// Twelve random characters for a temporary name (the kernel's generator;
+/// a time-based value should it fail: `O_EXCL` still guarantees a new file).
+fn random_name() -> String {
+    const SET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut b = [0u8; 12];
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            ^ u128::from(std::process::id());
+        b.copy_from_slice(&t.to_le_bytes()[..12]);
+    }
+    b.iter()
+        .map(|x| SET[usize::from(*x) % SET.len()] as char)
+        .collect()
+}
+
+/// [`store_file`] in a [`trusted_dir`]: libkrb5 writes `.auks-<random>`
+/// next to `target` (its initialisation creates the file with `O_EXCL`,
+/// mode 0600, owned by the caller), which must then be a regular file of
+/// mode 0600 (checked without following a symlink) and is renamed onto
+/// `target` with `flags`. The temporary file is removed on failure.
+fn store_beside(
+    ctx: &Context,
+    creds: &mut [Creds<'_>],
+    dir: &Path,
+    target: &Path,
+    flags: nix::fcntl::RenameFlags,
+) -> std::result::Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = dir.join(format!(".auks-{}", random_name()));
+    let written = Ccache::resolve(ctx, &format!("FILE:{}", tmp.display()))
+        .map_err(|e| e.to_string())
+        .and_then(|cc| init_and_store(&cc, creds).map_err(|e| e.to_string()))
+        .and_then(|()| {
+            let m = std::fs::symlink_metadata(&tmp).map_err(|e| e.to_string())?;
+            let euid = nix::unistd::geteuid().as_raw();
+            if !m.file_type().is_file() || m.mode() & 0o7777 != 0o600 || m.uid() != euid {
+                return Err("libkrb5 did not create a private regular file".to_string());
+            }
+            nix::fcntl::renameat2(None, &tmp, None, target, flags).map_err(rename_error)
+        });
+    if written.is_err() {
+        // Only a file of ours can be removed from a sticky directory.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{random_name, trusted_dir};
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn trusted_directories() {
+        assert!(
+            trusted_dir(std::path::Path::new("/tmp")),
+            "/tmp: root, sticky"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let set = |mode| std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(mode));
+        set(0o700).unwrap();
+        assert!(trusted_dir(d.path()), "ours, 0700");
+        set(0o777).unwrap();
+        assert!(!trusted_dir(d.path()), "world-writable, not sticky");
+        set(0o1777).unwrap();
+        assert!(trusted_dir(d.path()), "sticky");
+        assert!(!trusted_dir(&d.path().join("missing")));
+        if nix::unistd::geteuid().is_root() {
+            set(0o755).unwrap();
+            nix::unistd::chown(d.path(), Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+            assert!(!trusted_dir(d.path()), "someone else's directory");
+        }
+    }
+
+    #[test]
+    fn temporary_names_are_random() {
+        let mut seen: Vec<String> = (0..16).map(|_| random_name()).collect();
+        assert!(seen.iter().all(|n| n.len() == 12), "{seen:?}");
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 16, "{seen:?}");
+    }
 }

@@ -75,7 +75,9 @@ pub fn write(dir: &Path, rec: &Record) -> Result<PathBuf, RecordError> {
             .open(&tmp)?;
         f.set_permissions(fs::Permissions::from_mode(0o600))?;
         f.write_all(rec.encode().as_bytes())?;
-        f.sync_all()?;
+        // No fsync: a record only describes a running job step and is
+        // meaningless after a crash, and an fsync costs every job step
+        // about a millisecond where /run is not a tmpfs.
         fs::rename(&tmp, &path)
     })();
     match result {

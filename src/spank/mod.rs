@@ -267,7 +267,11 @@ mod hooks {
                 }
                 Ctx::Remote => with_state(|s| {
                     let rc = remote::fetch(&spank, &s.args, s.option, &mut s.step);
-                    record::after_fetch(step_id(&spank), &s.step);
+                    if s.step.ccache.as_ref().is_some_and(|c| c.ours) {
+                        let t = std::time::Instant::now();
+                        record::after_fetch(step_id(&spank), &s.step);
+                        s.step.phases.done_push("record", t.elapsed());
+                    }
                     rc
                 }),
                 _ => 0,

@@ -16,17 +16,30 @@
 //! - stdio on /dev/null and `/` as working directory (set by the caller
 //!   through std's [`Command`]).
 //!
-//! Choice: std's process API with one `pre_exec` step, rather than a
-//! start-up step inside the renewer binary. Everything the child does
-//! between `fork` and `exec` is a raw system call on data prepared before
-//! the fork (no allocation, no lock: slurmstepd is multi-threaded), and the
-//! same code serves the `HelperScript`, which is not our binary. The ids
-//! are not set with `Command::uid`/`gid` (std would drop every
-//! supplementary group before the `pre_exec` step could set them).
+//! Choice: the set-up runs in the child between `fork` and `exec`, rather
+//! than in a start-up step inside the renewer binary. Everything the child
+//! does there is a raw system call on data prepared before the fork (no
+//! allocation, no lock: slurmstepd is multi-threaded), and the same code
+//! serves the `HelperScript`, which is not our binary. Two ways in:
+//! - [`prepare`]: std's process API with one `pre_exec` step (the helper,
+//!   whose result the step waits for anyway). The ids are not set with
+//!   `Command::uid`/`gid` (std would drop every supplementary group before
+//!   the `pre_exec` step could set them).
+//! - [`spawn`]: a bare `fork` that does not wait for the `exec` (the
+//!   renewer: std's `spawn` blocks the caller until the child has exec'd,
+//!   about a millisecond). The program is checked before the fork; a failed
+//!   `exec` ends the child with status [`EXEC_FAILED`], which the plugin
+//!   reports when it reaps it.
 
+use std::ffi::CString;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::Command;
+
+/// Exit status of a [`spawn`]ed child whose set-up or `exec` failed.
+pub const EXEC_FAILED: i32 = 127;
 
 /// Who the child becomes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +103,156 @@ pub fn prepare(cmd: &mut Command, id: &Identity, death: libc::c_int) {
     unsafe {
         cmd.pre_exec(move || child_setup(&groups, uid, gid, parent, death));
     }
+}
+
+/// A process started by [`spawn`], reaped by [`Child::try_wait`].
+#[derive(Debug)]
+pub struct Child {
+    pid: libc::pid_t,
+}
+
+/// How a [`Child`] ended (`waitpid` status decoded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    /// Reaped by someone else (`ECHILD`).
+    Unknown,
+}
+
+impl Child {
+    /// The child's pid (also its session and process group).
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// `waitpid(WNOHANG)`: `Some` once it has ended (and is reaped).
+    pub fn try_wait(&mut self) -> Option<Exit> {
+        let mut status: libc::c_int = 0;
+        // SAFETY: plain system call on our own child's pid and a local int.
+        let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+        if r == 0 {
+            return None;
+        }
+        if r < 0 {
+            // ECHILD: slurmstepd reaped it already (EINTR: ask again later).
+            return (io::Error::last_os_error().raw_os_error() != Some(libc::EINTR))
+                .then_some(Exit::Unknown);
+        }
+        Some(if libc::WIFEXITED(status) {
+            Exit::Code(libc::WEXITSTATUS(status))
+        } else if libc::WIFSIGNALED(status) {
+            Exit::Signal(libc::WTERMSIG(status))
+        } else {
+            Exit::Unknown
+        })
+    }
+}
+
+/// A NUL-free C string, or an `InvalidInput` error naming `what`.
+fn c_string(bytes: &[u8], what: &str) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what} contains a NUL byte"),
+        )
+    })
+}
+
+/// Whether `program` is a regular file with an execute bit (checked before
+/// the fork: a bare-fork child cannot report a failed `exec` back).
+fn check_program(program: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let m = std::fs::metadata(program)?;
+    if !m.is_file() || m.permissions().mode() & 0o111 == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "not an executable regular file",
+        ));
+    }
+    Ok(())
+}
+
+/// Start `program args...` as `id` with environment `env` (nothing else),
+/// stdio on /dev/null, `/` as working directory and the hygiene of the
+/// module documentation, without waiting for its `exec`. `death` is the
+/// signal it gets when slurmstepd dies. The calling thread must be
+/// privileged enough to set the child's ids (effective uid 0).
+pub fn spawn(
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+    id: &Identity,
+    death: libc::c_int,
+) -> io::Result<Child> {
+    check_program(program)?;
+    // Everything the child touches is made here, before the fork.
+    let path = c_string(program.as_os_str().as_bytes(), "the program path")?;
+    let mut argv_owned = vec![path.clone()];
+    for a in args {
+        argv_owned.push(c_string(a.as_bytes(), "an argument")?);
+    }
+    let mut env_owned = Vec::with_capacity(env.len());
+    for (k, v) in env {
+        let mut kv = k.as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        env_owned.push(c_string(&kv, "an environment variable")?);
+    }
+    let argv: Vec<*const libc::c_char> = argv_owned
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const libc::c_char> = env_owned
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let groups: Vec<libc::gid_t> = id.groups.clone();
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: fork in a multi-threaded process; the child below only makes
+    // async-signal-safe raw system calls on memory prepared above (owned by
+    // this frame, which the child never leaves) and ends in execve or
+    // _exit: no allocation, no lock, no unwinding.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: as above; the pointers are valid NUL-terminated strings
+        // and NULL-terminated arrays of them.
+        unsafe {
+            let ok = child_stdio()
+                && child_setup(&groups, id.uid, id.gid, parent, death).is_ok()
+                && libc::chdir(c"/".as_ptr()) == 0;
+            if ok {
+                libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            }
+            libc::_exit(EXEC_FAILED);
+        }
+    }
+    Ok(Child { pid })
+}
+
+/// In the child: stdin, stdout and stderr on /dev/null. Raw calls only.
+fn child_stdio() -> bool {
+    // SAFETY: async-signal-safe system calls on a static path and integers.
+    unsafe {
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd < 0 {
+            return false;
+        }
+        for std_fd in 0..=2 {
+            if libc::dup2(fd, std_fd) < 0 {
+                return false;
+            }
+        }
+        if fd > 2 {
+            libc::close(fd);
+        }
+    }
+    true
 }
 
 /// The child's side, between fork and exec. Raw system calls only.
@@ -245,5 +408,120 @@ mod tests {
         assert_eq!(fds.len(), 4, "{text}");
         // own session: the shell is the session leader
         assert_eq!(lines[n - 2].trim(), lines[n - 1].trim(), "{text}");
+    }
+
+    /// Wait (bounded) for a spawned child's end.
+    fn wait_exit(child: &mut Child) -> Exit {
+        let t = std::time::Instant::now();
+        loop {
+            if let Some(e) = child.try_wait() {
+                return e;
+            }
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(10),
+                "child {} still running",
+                child.id()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// As root (CI): the bare-fork start gives the same clean child as
+    /// [`prepare`] (ids, groups, mask, dispositions, descriptors, session,
+    /// only the given environment), without waiting for its exec.
+    #[test]
+    fn spawned_child_starts_clean() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test needs root (it starts a child as uid 65534)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let out = dir.path().join("out");
+        let leak = nix::fcntl::open(
+            "/dev/null",
+            nix::fcntl::OFlag::O_RDONLY,
+            nix::sys::stat::Mode::empty(),
+        )
+        .unwrap();
+        let id = Identity::new(65534, 65534, Some(vec![65534, 100]));
+        let script = format!(
+            "{{ cat /proc/self/status; echo fds $(ls /proc/self/fd | tr '\\n' ' '); \
+             echo sid $(cut -d' ' -f6 /proc/$$/stat) pid $$; echo env $(env | cut -d= -f1 | sort | tr '\\n' ' '); \
+             echo cwd $(pwd); }} > {}",
+            out.display()
+        );
+        let set = nix::sys::signal::SigSet::all();
+        let mut child = std::thread::spawn(move || {
+            nix::sys::signal::pthread_sigmask(
+                nix::sys::signal::SigmaskHow::SIG_BLOCK,
+                Some(&set),
+                None,
+            )
+            .unwrap();
+            let env = [("PATH", std::ffi::OsStr::new("/usr/bin:/bin"))];
+            spawn(
+                Path::new("/bin/sh"),
+                &["-c", &script],
+                &env,
+                &id,
+                libc::SIGTERM,
+            )
+            .unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(wait_exit(&mut child), Exit::Code(0));
+        nix::unistd::close(leak).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_default()
+        };
+        assert_eq!(field("Uid:"), "65534 65534 65534 65534", "{text}");
+        assert_eq!(field("Gid:"), "65534 65534 65534 65534", "{text}");
+        assert_eq!(field("Groups:"), "100 65534", "{text}");
+        assert_eq!(field("SigBlk:"), "0000000000000000", "{text}");
+        assert_eq!(field("SigIgn:"), "0000000000000000", "{text}");
+        // `ls` sees 0, 1, 2, its directory, and the shell's redirection
+        // of stdout (fd 1 itself): no inherited descriptor
+        assert_eq!(field("fds ").split(' ').count(), 4, "{text}");
+        let sid_line = field("sid ");
+        let sid: Vec<&str> = sid_line.split(' ').collect();
+        assert_eq!(sid.first(), sid.get(2), "own session: {text}");
+        // only the given environment (plus what the shell itself sets)
+        let names = field("env ");
+        assert!(names.split(' ').any(|n| n == "PATH"), "{text}");
+        assert!(
+            names
+                .split(' ')
+                .all(|n| ["PATH", "PWD", "OLDPWD", "SHLVL", "_"].contains(&n)),
+            "{text}"
+        );
+        assert_eq!(field("cwd "), "/", "{text}");
+    }
+
+    /// A program that cannot be run: refused before the fork when it is
+    /// not executable, exit status EXEC_FAILED when its exec fails.
+    #[test]
+    fn spawn_failures() {
+        let id = Identity::new(
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+            None,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"\x7fELF garbage").unwrap();
+        assert!(spawn(&plain, &[], &[], &id, libc::SIGTERM).is_err());
+        assert!(spawn(dir.path(), &[], &[], &id, libc::SIGTERM).is_err());
+        assert!(spawn(&dir.path().join("none"), &[], &[], &id, libc::SIGTERM).is_err());
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut child = spawn(&plain, &[], &[], &id, libc::SIGTERM).unwrap();
+        assert_eq!(wait_exit(&mut child), Exit::Code(EXEC_FAILED));
     }
 }

@@ -265,15 +265,34 @@ fn user_ccache(job: &Job, name: &str) -> Result<UserCcache, String> {
         Ok(c) => c,
         Err(e) => return Ok(UserCcache::NotValid(e.to_string())),
     };
-    let data = match cred::extract_from_ccache(&ctx, Some(&probed.krb5_name())) {
-        Ok(d) => d,
-        Err(e) => return Ok(UserCcache::NotValid(format!("{name}: {e}"))),
-    };
-    Ok(match cred::meta(&ctx, &data) {
-        Ok(m) if m.endtime > ctx.now() => UserCcache::Valid,
-        Ok(_) => UserCcache::NotValid(format!("{name}: the TGT has expired")),
+    Ok(match tgt_endtime(&ctx, &probed.krb5_name()) {
+        Ok(Some(end)) if end > ctx.now() => UserCcache::Valid,
+        Ok(Some(_)) => UserCcache::NotValid(format!("{name}: the TGT has expired")),
+        Ok(None) => UserCcache::NotValid(format!("{name}: no TGT of its principal's realm")),
         Err(e) => UserCcache::NotValid(format!("{name}: {e}")),
     })
+}
+
+/// End time of the TGTs `cred::extract_from_ccache` would take from the
+/// ccache `name` (the last local TGT of the default principal's realm and
+/// the first cross-realm one it issued; the earlier end of the two), read
+/// straight from the ticket list: a step that keeps the job's cache (an
+/// `srun` inside a batch job) checks it without encoding and decoding a
+/// KRB-CRED. `None` when there is no local TGT.
+fn tgt_endtime(ctx: &Context, name: &str) -> Result<Option<i64>, crate::krb5::Error> {
+    let cc = Ccache::resolve(ctx, name)?;
+    let realm = cc.principal()?.realm();
+    let (mut local, mut cross) = (None, None);
+    for c in cc.creds()? {
+        match c.tgt_realms() {
+            Some((target, issuer)) if issuer == realm && target == realm => {
+                local = Some(c.endtime())
+            }
+            Some((_, issuer)) if issuer == realm && cross.is_none() => cross = Some(c.endtime()),
+            _ => {}
+        }
+    }
+    Ok(local.map(|l| cross.map_or(l, |x: i64| x.min(l))))
 }
 
 /// Six random bytes for a job ccache name, as a suffix. The kernel's

@@ -4,10 +4,12 @@
 //! fixes listed in §11 items 19–20).
 //!
 //! This file holds the step's state and the hooks; [`credential`] gets and
-//! stores (and at the end destroys) the credential, [`renewer`] starts,
-//! signals, stops and reaps the `auks -R loop` process.
+//! stores (and at the end destroys) the credential, [`renewer`] starts
+//! (through the timer of [`deferred`]), signals, stops and reaps the
+//! `auks -R loop` process.
 
 pub mod credential;
+pub mod deferred;
 pub mod renewer;
 
 pub use renewer::{signal_renewer, start_renewer, stop_renewer};
@@ -15,7 +17,6 @@ pub use renewer::{signal_renewer, start_renewer, stop_renewer};
 use super::args::{self, Mode, PluginArgs, SyncMode};
 use super::glue::{log_error, log_info, log_verbose};
 use super::ids::{Switch, Target};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// The job's identity on this node.
@@ -97,7 +98,9 @@ pub struct StepState {
     /// The job user's full identity for the processes the plugin starts.
     pub identity: Option<super::spawn::Identity>,
     pub ccache: Option<JobCcache>,
-    pub renewer: Option<Child>,
+    pub renewer: Option<super::spawn::Child>,
+    /// The renewer's start timer, until the renewer is stopped.
+    pub deferred: Option<deferred::Deferred>,
     /// When the renewer was sent its stop signal, and whether that was
     /// SIGKILL already.
     pub renewer_signalled: Option<(Instant, bool)>,
@@ -201,7 +204,7 @@ fn sync_once(a: &PluginArgs, st: &mut StepState) {
 /// task exits (it is reaped in [`exit`]).
 pub fn task_exit(env: &dyn StepEnv, a: &PluginArgs, st: &mut StepState) -> i32 {
     st.exited_tasks += 1;
-    if st.renewer.is_none() {
+    if st.renewer.is_none() && st.deferred.is_none() {
         return 0;
     }
     match env.local_task_count() {

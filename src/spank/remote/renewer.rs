@@ -1,14 +1,16 @@
 //! The job's credential renewer process: `<renewer> -R loop` started as
-//! the job user when the plugin created the ccache, signalled when the last
-//! local task exits, and stopped (SIGKILL after a grace period) and reaped
-//! at the end of the step, with anything left in its process group.
+//! the job user when the plugin created the ccache (once the step has run
+//! a little while, [`deferred`]), signalled when the last local task
+//! exits, and stopped (SIGKILL after a grace period) and reaped at the end
+//! of the step, with anything left in its process group.
 
+use super::deferred::{self, Deferred, Launch, Outcome};
 use super::{sync_once, StepState};
 use crate::spank::args::{self, PluginArgs};
 use crate::spank::glue::{log_error, log_info, log_verbose};
-use crate::spank::ids::Switch;
 use crate::spank::spawn;
-use std::process::{Child, Command, Stdio};
+use crate::spank::spawn::{Child, Exit};
+use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
 /// How long the renewer gets to exit after SIGTERM before SIGKILL.
@@ -17,50 +19,54 @@ const RENEWER_GRACE: Duration = Duration::from_secs(2);
 /// `slurm_spank_user_init`: start `<renewer> -R loop` as the job user
 /// (full identity with supplementary groups), in its own session and
 /// process group, stdio on /dev/null, no other descriptor, clean signals,
-/// SIGTERM when slurmstepd dies ([`crate::spank::spawn`]). Only when we
-/// created the ccache.
+/// SIGTERM when slurmstepd dies ([`crate::spank::spawn`]), once the step
+/// has run [`deferred::DELAY`] (a shorter step has no renewer). Only when
+/// we created the ccache.
 pub fn start_renewer(a: &PluginArgs, st: &mut StepState) -> i32 {
-    let (Some(job), Some(cc), Some(id)) = (st.job, st.ccache.as_ref(), st.identity.as_ref()) else {
+    let (Some(cc), Some(id)) = (st.ccache.as_ref(), st.identity.as_ref()) else {
         return 0;
     };
-    if !cc.ours || st.renewer.is_some() {
+    if !cc.ours || st.renewer.is_some() || st.deferred.is_some() {
         return 0;
     }
-    let mut cmd = Command::new(&a.renewer);
-    cmd.arg("-R")
-        .arg("loop")
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("KRB5CCNAME", &cc.name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .current_dir("/");
-    spawn::prepare(&mut cmd, id, libc::SIGTERM);
+    let mut env: Vec<(String, OsString)> = vec![
+        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+        ("KRB5CCNAME".into(), cc.name.clone().into()),
+    ];
     if let Some(conf) = &a.conf {
-        cmd.env("AUKS_CONF", conf);
+        env.push(("AUKS_CONF".into(), conf.clone().into_os_string()));
     }
     if let Some(k) = std::env::var_os("KRB5_CONFIG") {
-        cmd.env("KRB5_CONFIG", k);
+        env.push(("KRB5_CONFIG".into(), k));
     }
-    // In user_init this thread runs with euid = user and real/saved uid 0.
-    // The child sets its groups and ids from root: raise this thread's
-    // euid to 0 just around the fork.
-    let t0 = std::time::Instant::now();
-    let spawned = match Switch::to_effective_root() {
-        Ok(root) => {
-            let r = cmd.spawn();
-            if let Err(e) = root.restore() {
-                log_error(&format!("auks: cannot restore thread ids: {e}"));
-                std::process::abort();
-            }
-            r
-        }
-        Err(e) => Err(e),
+    let launch = Launch {
+        program: a.renewer.clone(),
+        args: vec!["-R".into(), "loop".into()],
+        env,
+        identity: id.clone(),
     };
+    let t0 = Instant::now();
+    match Deferred::start(launch) {
+        Ok(d) => st.deferred = Some(d),
+        Err(e) => log_error(&format!(
+            "auks: cannot start the timer of the credential renewer {} ({e}); the credential will not be renewed",
+            a.renewer.display()
+        )),
+    }
     st.phases.done_push("renewer_start", t0.elapsed());
-    match spawned {
-        Ok(child) => {
+    0
+}
+
+/// Take what the renewer's timer did: the renewer it started (logged
+/// here, from the hook), or nothing when the step ended first.
+fn collect(a: &PluginArgs, st: &mut StepState) {
+    let Some(d) = st.deferred.as_mut() else {
+        return;
+    };
+    let Some(job) = st.job else { return };
+    match d.take() {
+        Outcome::Started(child, fork) => {
+            st.phases.done_push("renewer_fork", fork);
             log_info(&format!(
                 "auks: job {} uid {}: credential renewer {} started (pid {})",
                 job.jobid,
@@ -69,25 +75,33 @@ pub fn start_renewer(a: &PluginArgs, st: &mut StepState) -> i32 {
                 child.id()
             ));
             st.renewer = Some(child);
-            0
         }
-        Err(e) => {
-            log_error(&format!(
-                "auks: cannot start the credential renewer {}: {e}; the credential will not be renewed",
-                a.renewer.display()
-            ));
-            0
-        }
+        Outcome::Failed(e) => log_error(&format!(
+            "auks: cannot start the credential renewer {}: {e}; the credential was not renewed",
+            a.renewer.display()
+        )),
+        Outcome::NotStarted => log_verbose(&format!(
+            "auks: job {}: the step ended within {} ms: no credential renewer was needed",
+            job.jobid,
+            deferred::DELAY.as_millis()
+        )),
     }
 }
 
-/// Outcome of waiting for the renewer.
+/// Whether the renewer has ended (and is reaped); one that could not
+/// start at all ([`spawn::EXEC_FAILED`]) is reported.
 fn reaped(child: &mut Child) -> bool {
     match child.try_wait() {
-        Ok(Some(_)) => true,
-        Ok(None) => false,
-        // ECHILD: slurmstepd reaped it already.
-        Err(_) => true,
+        None => false,
+        Some(Exit::Code(spawn::EXEC_FAILED)) => {
+            log_error(&format!(
+                "auks: the credential renewer (pid {}) could not be started (exit status {}): the credential was not renewed",
+                child.id(),
+                spawn::EXEC_FAILED
+            ));
+            true
+        }
+        Some(_) => true,
     }
 }
 
@@ -125,6 +139,7 @@ fn sigterm_deliverable(pid: i32) -> bool {
 /// the end of the step does not wait while the renewer exits;
 /// [`stop_renewer`] reaps it.
 pub fn signal_renewer(a: &PluginArgs, st: &mut StepState) {
+    collect(a, st);
     if st.renewer_signalled.is_some() {
         return;
     }
@@ -162,6 +177,14 @@ pub fn signal_renewer(a: &PluginArgs, st: &mut StepState) {
 /// SIGKILL when it has not exited a grace period after SIGTERM, reap it,
 /// and kill whatever it left in its process group.
 pub fn stop_renewer(a: &PluginArgs, st: &mut StepState) {
+    stop_and_reap(a, st);
+    // The renewer is gone (or never started): its timer thread may end.
+    if let Some(d) = st.deferred.take() {
+        d.finish();
+    }
+}
+
+fn stop_and_reap(a: &PluginArgs, st: &mut StepState) {
     signal_renewer(a, st);
     let Some(mut child) = st.renewer.take() else {
         return;
