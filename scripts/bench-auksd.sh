@@ -14,6 +14,8 @@
 # daemon is measured in the same run, with the same configuration.
 # Prints figures only (no pass/fail). Run as root; builds the release binaries.
 # Usage: scripts/bench-auksd.sh [SECONDS_PER_POINT]   (default 5)
+# AUKS_BENCH_ONLY=renewer runs the renewer pass only; AUKS_BENCH_RENEW_N
+# sets its size (default 100 000).
 set -u
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SECS=${1:-5}
@@ -263,8 +265,9 @@ bench() {
 }
 
 echo "auksd benchmark: $(nproc) CPUs, $SECS s per point, $(date -u +%FT%TZ)"
-bench "auks-rs auksd ($OURS)" "$OURS" 0
-if [ -n "${AUKS_C_PREFIX:-}" ]; then
+# AUKS_BENCH_ONLY=renewer: only the renewer pass below.
+[ "${AUKS_BENCH_ONLY:-}" = renewer ] || bench "auks-rs auksd ($OURS)" "$OURS" 0
+if [ -n "${AUKS_C_PREFIX:-}" ] && [ "${AUKS_BENCH_ONLY:-}" != renewer ]; then
     if [ -x "$AUKS_C_PREFIX/sbin/auksd" ]; then
         bench "C auksd ($AUKS_C_PREFIX/sbin/auksd)" "$AUKS_C_PREFIX/sbin/auksd" 1
     else
