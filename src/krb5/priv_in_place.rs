@@ -128,11 +128,28 @@ impl AuthContext<'_> {
     /// The key KRB-PRIV messages are received with: the receiving subkey,
     /// else the session key (as `krb5_rd_priv`).
     fn recv_key(&self) -> Result<Key<'_>> {
+        self.subkey_or_session_key(
+            "krb5_auth_con_getrecvsubkey_k",
+            ffi::krb5_auth_con_getrecvsubkey_k,
+        )
+    }
+
+    /// `subkey` (one of libkrb5's `krb5_auth_con_get*subkey_k`, named
+    /// `what`) of this auth context, else its session key.
+    fn subkey_or_session_key(
+        &self,
+        what: &'static str,
+        subkey: unsafe extern "C" fn(
+            ffi::krb5_context,
+            ffi::krb5_auth_context,
+            *mut ffi::krb5_key,
+        ) -> ffi::krb5_error_code,
+    ) -> Result<Key<'_>> {
         let mut raw: ffi::krb5_key = ptr::null_mut();
-        // SAFETY: valid auth context; raw receives a new reference or NULL.
-        self.ctx.check("krb5_auth_con_getrecvsubkey_k", unsafe {
-            ffi::krb5_auth_con_getrecvsubkey_k(self.ctx.raw, self.raw, &mut raw)
-        })?;
+        // SAFETY: `subkey` is one of libkrb5's getters of this signature;
+        // valid auth context; raw receives a new reference or NULL.
+        let rc = unsafe { subkey(self.ctx.raw, self.raw, &mut raw) };
+        self.ctx.check(what, rc)?;
         if raw.is_null() {
             // SAFETY: as above, for the session key.
             self.ctx.check("krb5_auth_con_getkey_k", unsafe {
@@ -247,21 +264,10 @@ impl AuthContext<'_> {
     /// The key KRB-PRIV messages are sent with: the sending subkey, else
     /// the session key (as `krb5_mk_priv`).
     fn send_key(&self) -> Result<Key<'_>> {
-        let mut raw: ffi::krb5_key = ptr::null_mut();
-        // SAFETY: valid auth context; raw receives a new reference or NULL.
-        self.ctx.check("krb5_auth_con_getsendsubkey_k", unsafe {
-            ffi::krb5_auth_con_getsendsubkey_k(self.ctx.raw, self.raw, &mut raw)
-        })?;
-        if raw.is_null() {
-            // SAFETY: as above, for the session key.
-            self.ctx.check("krb5_auth_con_getkey_k", unsafe {
-                ffi::krb5_auth_con_getkey_k(self.ctx.raw, self.raw, &mut raw)
-            })?;
-        }
-        if raw.is_null() {
-            return Err(Error::local(OP, "no session key"));
-        }
-        Ok(Key { ctx: self.ctx, raw })
+        self.subkey_or_session_key(
+            "krb5_auth_con_getsendsubkey_k",
+            ffi::krb5_auth_con_getsendsubkey_k,
+        )
     }
 
     /// One crypto length of `etype` (header, trailer) from libkrb5.
