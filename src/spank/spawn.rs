@@ -390,17 +390,7 @@ mod tests {
         .unwrap();
         nix::unistd::close(leak).unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let field = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-                .unwrap_or_default()
-        };
-        assert_eq!(field("Uid:"), "65534 65534 65534 65534", "{text}");
-        assert_eq!(field("Gid:"), "65534 65534 65534 65534", "{text}");
-        assert_eq!(field("Groups:"), "100 65534", "{text}");
-        assert_eq!(field("SigBlk:"), "0000000000000000", "{text}");
-        assert_eq!(field("SigIgn:"), "0000000000000000", "{text}");
+        assert_nobody_with_clean_signals(&text);
         let lines: Vec<&str> = text.lines().collect();
         let n = lines.len();
         // `ls` sees 0, 1, 2 and its own directory descriptor only
@@ -411,6 +401,26 @@ mod tests {
     }
 
     /// Wait (bounded) for a spawned child's end.
+    /// The value of the `/proc/PID/status`-style line starting with
+    /// `name` in `text`, its blanks collapsed ("" when absent).
+    fn status_field(text: &str, name: &str) -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    }
+
+    /// The child as both tests start it: nobody with groups 100 and
+    /// 65534, no blocked and no ignored signal.
+    fn assert_nobody_with_clean_signals(text: &str) {
+        let field = |name: &str| status_field(text, name);
+        assert_eq!(field("Uid:"), "65534 65534 65534 65534", "{text}");
+        assert_eq!(field("Gid:"), "65534 65534 65534 65534", "{text}");
+        assert_eq!(field("Groups:"), "100 65534", "{text}");
+        assert_eq!(field("SigBlk:"), "0000000000000000", "{text}");
+        assert_eq!(field("SigIgn:"), "0000000000000000", "{text}");
+    }
+
     fn wait_exit(child: &mut Child) -> Exit {
         let t = std::time::Instant::now();
         loop {
@@ -475,17 +485,8 @@ mod tests {
         assert_eq!(wait_exit(&mut child), Exit::Code(0));
         nix::unistd::close(leak).unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
-        let field = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-                .unwrap_or_default()
-        };
-        assert_eq!(field("Uid:"), "65534 65534 65534 65534", "{text}");
-        assert_eq!(field("Gid:"), "65534 65534 65534 65534", "{text}");
-        assert_eq!(field("Groups:"), "100 65534", "{text}");
-        assert_eq!(field("SigBlk:"), "0000000000000000", "{text}");
-        assert_eq!(field("SigIgn:"), "0000000000000000", "{text}");
+        let field = |name: &str| status_field(&text, name);
+        assert_nobody_with_clean_signals(&text);
         // `ls` sees 0, 1, 2, its directory, and the shell's redirection
         // of stdout (fd 1 itself): no inherited descriptor
         assert_eq!(field("fds ").split(' ').count(), 4, "{text}");
