@@ -217,16 +217,7 @@ fn client_reads_a_c_daemon_dump_of_more_than_4096_padded_records() {
     let server3 = std::thread::spawn(move || c_like_daemon(l3, kt3, reply));
     let ctx = Context::new().unwrap();
     let cc = auks::krb5::Ccache::resolve(&ctx, &format!("FILE:{}", alice_cc.display())).unwrap();
-    let stream = std::net::TcpStream::connect(("127.0.0.1", port3)).unwrap();
-    let mut s = Session::connect(
-        &ctx,
-        stream,
-        &cc,
-        AUKSD_PRINCIPAL,
-        false,
-        Duration::from_secs(60),
-    )
-    .unwrap();
+    let mut s = session(&ctx, port3, &cc, Duration::from_secs(60));
     s.send_last(&proto::encode_request(&Request::Dump)).unwrap();
     let plain = s
         .recv_within(proto::MAX_DUMP_MESSAGE, Duration::from_secs(60))

@@ -18,19 +18,6 @@ use std::time::Duration;
 
 const ALICE_PW: &str = "alice-Pw-1";
 
-fn session<'a>(ctx: &'a Context, port: u16, cc: &Ccache<'_>) -> Session<'a> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to auksd");
-    Session::connect(
-        ctx,
-        stream,
-        cc,
-        AUKSD_PRINCIPAL,
-        false,
-        Duration::from_secs(5),
-    )
-    .expect("authenticate to auksd")
-}
-
 fn ask(s: &mut Session<'_>, payload: &[u8]) -> Result<Reply, String> {
     s.send(payload).map_err(|e| e.to_string())?;
     let plain = s.recv(proto::MAX_MESSAGE).map_err(|e| e.to_string())?;
@@ -59,7 +46,7 @@ fn authenticated_garbage_is_refused_and_nothing_is_stored() {
     let port = auksd.port();
 
     // Unknown request types get ERROR_REPLY and the session goes on.
-    let mut s = session(&ctx, port, &cc);
+    let mut s = session(&ctx, port, &cc, Duration::from_secs(5));
     for t in [7i32, 22, 99, -1] {
         let r = ask(&mut s, &t.to_be_bytes()).expect("reply to unknown type");
         assert_eq!(
@@ -93,7 +80,7 @@ fn authenticated_garbage_is_refused_and_nothing_is_stored() {
         ("empty message", vec![]),
     ];
     for (what, payload) in &corrupted {
-        let mut s = session(&ctx, port, &cc);
+        let mut s = session(&ctx, port, &cc, Duration::from_secs(5));
         let r = ask(&mut s, payload).unwrap_or_else(|e| panic!("{what}: no reply: {e}"));
         assert_eq!(
             error_code(&r),
@@ -108,7 +95,7 @@ fn authenticated_garbage_is_refused_and_nothing_is_stored() {
     }
 
     // A well-formed ADD of bytes that are no KRB-CRED: refused with a reason.
-    let mut s = session(&ctx, port, &cc);
+    let mut s = session(&ctx, port, &cc, Duration::from_secs(5));
     let mut add = 2i32.to_be_bytes().to_vec();
     add.extend_from_slice(&16i32.to_be_bytes());
     add.extend_from_slice(&[0x42; 16]);

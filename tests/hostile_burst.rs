@@ -16,10 +16,8 @@ mod common;
 
 use auks::client::Client;
 use auks::krb5::{Ccache, Context};
-use auks::session::Session;
 use common::load::*;
 use common::*;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -138,16 +136,7 @@ fn idle_sessions(realm: &Realm, alice: &LocalUser, alice_cc: &Path, idle_cc: &Pa
     let mut held = Vec::new();
     for i in 0..50 {
         let cc = if i % 2 == 0 { &no_role } else { &user };
-        let stream = TcpStream::connect(("127.0.0.1", auksd.port())).expect("connect");
-        let s = Session::connect(
-            &ctx,
-            stream,
-            cc,
-            AUKSD_PRINCIPAL,
-            false,
-            Duration::from_secs(10),
-        )
-        .expect("authenticate an idle session");
+        let s = session(&ctx, auksd.port(), cc, Duration::from_secs(10));
         held.push(s); // and never send anything
     }
     let c = client(&conf, alice_cc);
@@ -192,17 +181,8 @@ fn slow_session(realm: &Realm, alice_cc: &Path) -> (Duration, usize) {
     let auksd = Auksd::start(realm, AuksdOpts::default());
     let ctx = Context::new().unwrap();
     let cc = Ccache::resolve(&ctx, &format!("FILE:{}", alice_cc.display())).unwrap();
-    let stream = TcpStream::connect(("127.0.0.1", auksd.port())).expect("connect");
     let t = Instant::now();
-    let mut s = Session::connect(
-        &ctx,
-        stream,
-        &cc,
-        AUKSD_PRINCIPAL,
-        false,
-        Duration::from_secs(20),
-    )
-    .expect("authenticate");
+    let mut s = session(&ctx, auksd.port(), &cc, Duration::from_secs(20));
     let ping = auks::proto::encode_request(&auks::proto::Request::Ping);
     let mut answered = 0;
     while t.elapsed() < Duration::from_secs(90) {

@@ -298,6 +298,20 @@ impl Drop for Auksd {
 /// What auksd logs once its socket listens, before the bound address.
 const LISTENING: &str = " server listening on ";
 
+/// A raw authenticated session to the auksd on `port` of this machine,
+/// with the tickets of `cc` and `io_timeout` per I/O (the client library's
+/// handshake, without a request: the tests drive the session themselves).
+pub fn session<'a>(
+    ctx: &'a auks::krb5::Context,
+    port: u16,
+    cc: &auks::krb5::Ccache<'_>,
+    io_timeout: Duration,
+) -> auks::session::Session<'a> {
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to auksd");
+    auks::session::Session::connect(ctx, stream, cc, AUKSD_PRINCIPAL, false, io_timeout)
+        .expect("authenticate to auksd")
+}
+
 /// How many times auksd said it listens (once per start and per reload).
 fn listening_lines(log: &str) -> usize {
     log.matches(LISTENING).count()
