@@ -267,6 +267,17 @@ make_traps() {
     tb_as "$TB_USER" "mkfifo -m 0600 $FIFO; mkdir -m 0700 $FIFODIR; mkfifo -m 0600 $FIFODIR/primary"
 }
 
+# own_ccache_on LABEL NODE...: on each NODE the task ($TASK's output) got a
+# job ccache of its own in /tmp and it holds the TGT
+own_ccache_on() {
+    local label=$1 n
+    shift
+    for n in "$@"; do
+        contains "$label: $n's task got its own ccache" "$OUT" "^CC_$n=FILE:/tmp/krb5cc_${TB_UID}_[0-9]+_"
+        contains "$label: $n's task holds the TGT" "$OUT" "^TGT_$n=yes\$"
+    done
+}
+
 # a step with KRB5CCNAME=$1 in srun's own environment (--auks=yes, then --auks=done)
 srun_env_case() { # srun_env_case NAME WHAT
     local name=$1 what=$2
@@ -283,10 +294,7 @@ srun_env_case() { # srun_env_case NAME WHAT
     as_bob "AUKS_CONF=$TB_AUKS_CONF $AUKS -a"
     LIMIT=30 as_bob "KRB5CCNAME='$name' srun -N2 --auks=done bash -c '$TASK'"
     check "srun env $what, --auks=done: ends within seconds (${ELAPSED}s)" test "$ELAPSED" -lt 20
-    for n in n1 n2; do
-        contains "srun env $what: $n's task got its own ccache" "$OUT" "^CC_$n=FILE:/tmp/krb5cc_${TB_UID}_[0-9]+_"
-        contains "srun env $what: $n's task holds the TGT" "$OUT" "^TGT_$n=yes\$"
-    done
+    own_ccache_on "srun env $what" n1 n2
     contains "srun env $what: the step says what it ignored" "$ERR" "auks: KRB5CCNAME=.*${what}.*ignored, the step uses a credential cache of its own"
     no_leftovers
 }
@@ -308,10 +316,7 @@ job_env_case() { # job_env_case NAME WHAT
     LIMIT=30 as_bob "srun -N2 --auks=yes --export=ALL,KRB5CCNAME='$name' bash -c '$TASK'"
     check "job env $what: the step starts within seconds (${ELAPSED}s)" test "$ELAPSED" -lt 20
     equals "job env $what: exit status" 0 "$RC"
-    for n in n1 n2; do
-        contains "job env $what: $n's task got its own ccache" "$OUT" "^CC_$n=FILE:/tmp/krb5cc_${TB_UID}_[0-9]+_"
-        contains "job env $what: $n's task holds the TGT" "$OUT" "^TGT_$n=yes\$"
-    done
+    own_ccache_on "job env $what" n1 n2
     contains "job env $what: the message names what was ignored" "$ERR" "auks: KRB5CCNAME=.*${what}.*ignored"
     no_leftovers
 }

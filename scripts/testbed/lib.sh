@@ -137,6 +137,13 @@ tb_load_state() {
     true
 }
 
+# tb_state_set NAME VALUE: record NAME=VALUE in state.env, replacing NAME's
+# earlier line (the file is replaced by a rename, never left half written)
+tb_state_set() {
+    { grep -v "^$1=" "$TB_DIR/state.env" 2>/dev/null || true; echo "$1=$2"; } > "$TB_DIR/state.env.new"
+    mv "$TB_DIR/state.env.new" "$TB_DIR/state.env"
+}
+
 tb_kdc_up() {
     local R=$TB_DIR/kdc
     tb_load_state
@@ -176,9 +183,7 @@ EOF
         sleep 0.1
     done
     tb_pid_alive "$R/kdc.pid" || tb_die "krb5kdc did not start: $(cat "$R/kdc.stdout")"
-    echo "TB_KDC_PORT=$TB_KDC_PORT" > "$TB_DIR/state.env.new"
-    grep -v '^TB_KDC_PORT=' "$TB_DIR/state.env" 2>/dev/null >> "$TB_DIR/state.env.new" || true
-    mv "$TB_DIR/state.env.new" "$TB_DIR/state.env"
+    tb_state_set TB_KDC_PORT "$TB_KDC_PORT"
     tb_principals
 }
 

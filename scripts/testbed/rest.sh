@@ -52,9 +52,7 @@ tb_slurmrestd_up() {
     for attempt in 1 2 3; do
         if [ -z "${TB_REST_PORT:-}" ] || [ "$attempt" -gt 1 ]; then
             TB_REST_PORT=$(tb_free_port)
-            grep -v '^TB_REST_PORT=' "$TB_DIR/state.env" > "$TB_DIR/state.env.new" 2>/dev/null || true
-            echo "TB_REST_PORT=$TB_REST_PORT" >> "$TB_DIR/state.env.new"
-            mv "$TB_DIR/state.env.new" "$TB_DIR/state.env"
+            tb_state_set TB_REST_PORT "$TB_REST_PORT"
         fi
         cd / || exit 1
         # SLURM_JWT=daemon: slurmrestd authenticates to slurmctld with the callers' JWTs
@@ -127,9 +125,7 @@ tb_gateway_up() {
     for attempt in 1 2 3; do
         if [ -z "${TB_GW_PORT:-}" ] || [ "$attempt" -gt 1 ]; then
             TB_GW_PORT=$(tb_free_port)
-            grep -v '^TB_GW_PORT=' "$TB_DIR/state.env" > "$TB_DIR/state.env.new" 2>/dev/null || true
-            echo "TB_GW_PORT=$TB_GW_PORT" >> "$TB_DIR/state.env.new"
-            mv "$TB_DIR/state.env.new" "$TB_DIR/state.env"
+            tb_state_set TB_GW_PORT "$TB_GW_PORT"
         fi
         tb_gateway_conf
         cd / || exit 1
