@@ -463,7 +463,9 @@ mod tests {
             out.display()
         );
         let set = nix::sys::signal::SigSet::all();
-        let mut child = std::thread::spawn(move || {
+        // The child's parent-death signal follows the thread that forked
+        // it: that thread waits for the child's end, as deferred.rs's does.
+        let exit = std::thread::spawn(move || {
             nix::sys::signal::pthread_sigmask(
                 nix::sys::signal::SigmaskHow::SIG_BLOCK,
                 Some(&set),
@@ -471,18 +473,19 @@ mod tests {
             )
             .unwrap();
             let env = [("PATH", std::ffi::OsStr::new("/usr/bin:/bin"))];
-            spawn(
+            let mut child = spawn(
                 Path::new("/bin/sh"),
                 &["-c", &script],
                 &env,
                 &id,
                 libc::SIGTERM,
             )
-            .unwrap()
+            .unwrap();
+            wait_exit(&mut child)
         })
         .join()
         .unwrap();
-        assert_eq!(wait_exit(&mut child), Exit::Code(0));
+        assert_eq!(exit, Exit::Code(0));
         nix::unistd::close(leak).unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
         let field = |name: &str| status_field(&text, name);
