@@ -261,22 +261,34 @@ impl Client {
             .map_err(|e| Attempt::Auth(ccache_hint(&e)))?
             .name()
             .unwrap_or_default();
+        // One read of the ccache finds a valid service ticket (the usual
+        // case); the handshake then reads the ccache no more.
+        let ticket = cached_ticket(ctx, &ccache, &principal, &ep.principal)?;
         // `Timeout` bounds the whole attempt: connect, handshake, request
         // and reply (a DUMP reply gets [`DUMP_ALLOWANCE`] more).
         let deadline = self.connect_timeout().map(|t| Instant::now() + t);
         let stream = self.tcp_connect(ep, deadline).map_err(Attempt::Transport)?;
-        if let Some(d) = deadline {
-            service_ticket_by(ctx, &ccache, &ep.principal, d)?;
-        }
-        let mut session = match Session::connect_by(
-            ctx,
-            stream,
-            &ccache,
-            &ep.principal,
-            self.conf.common.nat,
-            self.io_timeout(),
-            deadline,
-        ) {
+        let (nat, io_timeout) = (self.conf.common.nat, self.io_timeout());
+        let connected = match ticket {
+            Some(mut t) => {
+                Session::connect_with_ticket(ctx, stream, &mut t, nat, io_timeout, deadline)
+            }
+            None => {
+                if let Some(d) = deadline {
+                    service_ticket_by(&ccache, &ep.principal, d)?;
+                }
+                Session::connect_by(
+                    ctx,
+                    stream,
+                    &ccache,
+                    &ep.principal,
+                    nat,
+                    io_timeout,
+                    deadline,
+                )
+            }
+        };
+        let mut session = match connected {
             Ok(s) => s,
             Err(e) if e.is_transport() => {
                 return Err(Attempt::Transport(format!("during authentication: {e}")))
@@ -441,38 +453,46 @@ impl Client {
 /// must still be valid when the daemon reads the AP-REQ).
 const TICKET_MARGIN: i64 = 30;
 
-/// Make sure the ccache holds a service ticket for `server` by `deadline`,
-/// so that the handshake does not wait for the KDC beyond `Timeout`:
+/// A service ticket for `server` issued to `client`, valid for at least
+/// [`TICKET_MARGIN`] more seconds, from one read of `ccache` (None when
+/// there is none: it must then come from the KDC).
+fn cached_ticket<'a>(
+    ctx: &'a Context,
+    ccache: &Ccache<'a>,
+    client: &str,
+    server: &str,
+) -> std::result::Result<Option<krb5::Creds<'a>>, Attempt> {
+    let wanted = krb5::Principal::parse(ctx, server)
+        .and_then(|p| p.name())
+        .map_err(|e| Attempt::Auth(e.to_string()))?;
+    let now = ctx.now();
+    let all = ccache.creds().map_err(|e| Attempt::Auth(ccache_hint(&e)))?;
+    Ok(all.into_iter().find(|c| {
+        c.endtime() > now + TICKET_MARGIN
+            && !c.is_invalid()
+            && c.server_principal()
+                .and_then(|p| p.name())
+                .is_ok_and(|n| n == wanted)
+            && c.client().is_ok_and(|n| n == client)
+    }))
+}
+
+/// Fetch a service ticket for `server` into the ccache by `deadline`, so
+/// that the handshake does not wait for the KDC beyond `Timeout`:
 /// libkrb5 bounds its KDC exchanges by its own timeouts only (several
 /// seconds per KDC and pass), and has no per-context setting for them.
 ///
-/// A valid cached ticket (the usual case) costs one read of the ccache.
-/// Otherwise the ticket is fetched on a helper thread with its own context
+/// The ticket is fetched on a helper thread with its own context
 /// (`krb5_get_credentials` stores it in the ccache, where the handshake
 /// finds it); at the deadline the attempt fails and the helper is left to
 /// finish on its own (libkrb5 gives up by itself later; it holds nothing
 /// but its own context).
 fn service_ticket_by(
-    ctx: &Context,
     ccache: &Ccache<'_>,
     server: &str,
     deadline: Instant,
 ) -> std::result::Result<(), Attempt> {
-    let wanted = krb5::Principal::parse(ctx, server)
-        .and_then(|p| p.name())
-        .map_err(|e| Attempt::Auth(e.to_string()))?;
-    let now = ctx.now();
-    let cached = ccache.creds().is_ok_and(|all| {
-        all.iter().any(|c| {
-            c.endtime() > now + TICKET_MARGIN
-                && c.server_principal()
-                    .and_then(|p| p.name())
-                    .is_ok_and(|n| n == wanted)
-        })
-    });
-    if cached {
-        return Ok(());
-    }
+    let wanted = server.to_owned();
     let name = ccache
         .full_name()
         .map_err(|e| Attempt::Auth(ccache_hint(&e)))?;

@@ -129,6 +129,12 @@ impl<'a> AuthContext<'a> {
     pub fn mk_req(&mut self, ccache: &Ccache<'_>, server: &Principal<'_>) -> Result<Vec<u8>> {
         let client = ccache.principal()?;
         let mut creds = self.get_service_creds(ccache, &client, server)?;
+        self.mk_req_with(&mut creds)
+    }
+
+    /// [`AuthContext::mk_req`] with a service ticket already in hand (read
+    /// from the ccache by the caller): no ccache and no KDC access.
+    pub fn mk_req_with(&mut self, creds: &mut Creds<'_>) -> Result<Vec<u8>> {
         let mut out = ffi::krb5_data::default();
         // SAFETY: valid auth context (may be replaced in place by libkrb5,
         // hence &mut), creds and output buffer; in_data NULL = no checksum.

@@ -112,6 +112,12 @@ impl<'a> Creds<'a> {
         ts(self.raw.times.renew_till)
     }
 
+    /// Marked invalid by the KDC (a postdated ticket not yet validated):
+    /// not usable for authentication.
+    pub fn is_invalid(&self) -> bool {
+        self.flags() & ffi::TKT_FLG_INVALID as i32 != 0
+    }
+
     /// The ticket flags (`TKT_FLG_*` bits) as libkrb5 stores them.
     pub fn flags(&self) -> i32 {
         self.raw.ticket_flags

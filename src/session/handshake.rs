@@ -5,16 +5,29 @@ use super::frame::{bound, io_err, push_frame, read_byte, read_frame, write_all};
 use super::{
     Result, Session, SessionError, APPL_VERSION, MAX_HANDSHAKE_MSG, MAX_PRINCIPAL, SENDAUTH_VERSION,
 };
-use crate::krb5::{self, AuthContext, Ccache, Context, Keytab, KrbAddr, Principal};
-use std::net::TcpStream;
+use crate::krb5::{self, AuthContext, Ccache, Context, Creds, Keytab, KrbAddr, Principal};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// Auth-context addresses for a connected socket (§2.3); IPv6 is allowed
 /// (an extension: C peers only ever use IPv4).
-fn socket_addrs(stream: &TcpStream) -> Result<(KrbAddr, KrbAddr)> {
+/// Also returns the peer's socket address.
+fn socket_addrs(stream: &TcpStream) -> Result<(KrbAddr, KrbAddr, SocketAddr)> {
     let local = stream.local_addr().map_err(|e| io_err("getsockname", e))?;
     let peer = stream.peer_addr().map_err(|e| io_err("getpeername", e))?;
-    Ok((KrbAddr::Ip(local.ip()), KrbAddr::Ip(peer.ip())))
+    Ok((KrbAddr::Ip(local.ip()), KrbAddr::Ip(peer.ip()), peer))
+}
+
+/// A client auth context with the socket's addresses, and the peer.
+fn client_auth_context<'a>(
+    ctx: &'a Context,
+    stream: &TcpStream,
+) -> Result<(AuthContext<'a>, SocketAddr)> {
+    let _ = stream.set_nodelay(true);
+    let mut ac = AuthContext::for_session(ctx)?;
+    let (local, remote, peer) = socket_addrs(stream)?;
+    ac.set_addrs(local, remote)?;
+    Ok((ac, peer))
 }
 
 impl<'a> Session<'a> {
@@ -36,27 +49,66 @@ impl<'a> Session<'a> {
     /// bounded by `deadline` (the client's whole-request `Timeout`).
     pub fn connect_by(
         ctx: &'a Context,
-        mut stream: TcpStream,
+        stream: TcpStream,
         ccache: &Ccache<'_>,
         server: &str,
         nat: bool,
         io_timeout: Duration,
         deadline: Option<Instant>,
     ) -> Result<Self> {
-        let _ = stream.set_nodelay(true);
-        let peer = stream.peer_addr().map_err(|e| io_err("getpeername", e))?;
-        let mut ac = AuthContext::for_session(ctx)?;
-        let (local, remote) = socket_addrs(&stream)?;
-        ac.set_addrs(local, remote)?;
+        let (mut ac, peer) = client_auth_context(ctx, &stream)?;
         let server = Principal::parse(ctx, server)?;
         // Getting the service ticket may talk to the KDC: do it before
-        // writing anything, then send versions and AP-REQ in one segment
-        // (the server reads them in order, exactly as from krb5_sendauth).
+        // writing anything.
         let ap_req = ac.mk_req(ccache, &server)?;
+        Self::send_ap_req(
+            ctx,
+            (stream, peer),
+            ac,
+            &ap_req,
+            nat,
+            (io_timeout, deadline),
+        )
+    }
+
+    /// [`Session::connect_by`] with the service ticket already in hand
+    /// (found valid in the ccache by the caller): the AP-REQ is built from
+    /// it without reading the ccache again.
+    pub fn connect_with_ticket(
+        ctx: &'a Context,
+        stream: TcpStream,
+        ticket: &mut Creds<'_>,
+        nat: bool,
+        io_timeout: Duration,
+        deadline: Option<Instant>,
+    ) -> Result<Self> {
+        let (mut ac, peer) = client_auth_context(ctx, &stream)?;
+        let ap_req = ac.mk_req_with(ticket)?;
+        Self::send_ap_req(
+            ctx,
+            (stream, peer),
+            ac,
+            &ap_req,
+            nat,
+            (io_timeout, deadline),
+        )
+    }
+
+    /// The rest of the client handshake: send versions and AP-REQ in one
+    /// segment (the server reads them in order, exactly as from
+    /// krb5_sendauth), then read the server's answer and AP-REP.
+    fn send_ap_req(
+        ctx: &'a Context,
+        (mut stream, peer): (TcpStream, SocketAddr),
+        mut ac: AuthContext<'a>,
+        ap_req: &[u8],
+        nat: bool,
+        (io_timeout, deadline): (Duration, Option<Instant>),
+    ) -> Result<Self> {
         let mut out = Vec::with_capacity(64 + ap_req.len());
         push_frame(&mut out, SENDAUTH_VERSION);
         push_frame(&mut out, APPL_VERSION);
-        push_frame(&mut out, &ap_req);
+        push_frame(&mut out, ap_req);
         write_all(
             &mut stream,
             &out,
@@ -114,9 +166,8 @@ impl<'a> Session<'a> {
         io_timeout: Duration,
     ) -> Result<(Self, String)> {
         let _ = stream.set_nodelay(true);
-        let peer = stream.peer_addr().map_err(|e| io_err("getpeername", e))?;
         let mut ac = AuthContext::for_session(ctx)?;
-        let (local, remote) = socket_addrs(&stream)?;
+        let (local, remote, peer) = socket_addrs(&stream)?;
         ac.set_addrs(local, remote)?;
         ac.set_replay_cache(replay_cache, server)?;
         let (client, mutual) = match ac.rd_req(ap_req, server, keytab) {
