@@ -256,14 +256,9 @@ impl Client {
             None => Ccache::default(ctx),
         }
         .map_err(|e| Attempt::Auth(ccache_hint(&e)))?;
-        let principal = ccache
-            .principal()
-            .map_err(|e| Attempt::Auth(ccache_hint(&e)))?
-            .name()
-            .unwrap_or_default();
-        // One read of the ccache finds a valid service ticket (the usual
-        // case); the handshake then reads the ccache no more.
-        let ticket = cached_ticket(ctx, &ccache, &principal, &ep.principal)?;
+        // One read of the ccache finds the principal and a valid service
+        // ticket (the usual case); the handshake then reads it no more.
+        let (principal, ticket) = cached_ticket(ctx, &ccache, &ep.principal)?;
         // `Timeout` bounds the whole attempt: connect, handshake, request
         // and reply (a DUMP reply gets [`DUMP_ALLOWANCE`] more).
         let deadline = self.connect_timeout().map(|t| Instant::now() + t);
@@ -453,28 +448,35 @@ impl Client {
 /// must still be valid when the daemon reads the AP-REQ).
 const TICKET_MARGIN: i64 = 30;
 
-/// A service ticket for `server` issued to `client`, valid for at least
-/// [`TICKET_MARGIN`] more seconds, from one read of `ccache` (None when
-/// there is none: it must then come from the KDC).
+/// The ccache's principal and a service ticket for `server` issued to it,
+/// valid for at least [`TICKET_MARGIN`] more seconds (None when there is
+/// none: it must then come from the KDC), from one read of `ccache`. The
+/// principal is the client of the local TGT; only a ccache without one is
+/// asked for its principal separately.
 fn cached_ticket<'a>(
     ctx: &'a Context,
     ccache: &Ccache<'a>,
-    client: &str,
     server: &str,
-) -> std::result::Result<Option<krb5::Creds<'a>>, Attempt> {
+) -> std::result::Result<(String, Option<krb5::Creds<'a>>), Attempt> {
     let wanted = krb5::Principal::parse(ctx, server)
         .and_then(|p| p.name())
         .map_err(|e| Attempt::Auth(e.to_string()))?;
-    let now = ctx.now();
     let all = ccache.creds().map_err(|e| Attempt::Auth(ccache_hint(&e)))?;
-    Ok(all.into_iter().find(|c| {
+    let principal = match all.iter().find(|c| c.is_local_tgt()) {
+        Some(tgt) => tgt.client(),
+        None => ccache.principal().and_then(|p| p.name()),
+    }
+    .map_err(|e| Attempt::Auth(ccache_hint(&e)))?;
+    let now = ctx.now();
+    let ticket = all.into_iter().find(|c| {
         c.endtime() > now + TICKET_MARGIN
             && !c.is_invalid()
             && c.server_principal()
                 .and_then(|p| p.name())
                 .is_ok_and(|n| n == wanted)
-            && c.client().is_ok_and(|n| n == client)
-    }))
+            && c.client().is_ok_and(|n| n == principal)
+    });
+    Ok((principal, ticket))
 }
 
 /// Fetch a service ticket for `server` into the ccache by `deadline`, so
