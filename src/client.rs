@@ -1,6 +1,6 @@
 //! The AUKS client API: one request per connection, primary/secondary
 //! fail-over with `Retries` rounds (spec §2.1), `Timeout` bounding each
-//! whole attempt (connect, service ticket from the KDC, handshake,
+//! whole attempt (host name look-up, connect, service ticket from the KDC, handshake,
 //! request, reply; the C client has no timeout at all), IPv4 and IPv6.
 //!
 //! Errors are classified so that programs can give an exit status per
@@ -103,21 +103,67 @@ fn port_number(port: &str) -> Option<u16> {
     None
 }
 
-/// Resolve an endpoint: IPv4 addresses first (as C), then IPv6.
-fn resolve(ep: &Endpoint) -> std::result::Result<Vec<SocketAddr>, String> {
+/// Resolve an endpoint: IPv4 addresses first (as C), then IPv6. A host
+/// name (not an address) is looked up by `deadline` ([`lookup_by`]).
+fn resolve(
+    ep: &Endpoint,
+    deadline: Option<Instant>,
+) -> std::result::Result<Vec<SocketAddr>, String> {
     let port = port_number(&ep.port).ok_or_else(|| format!("unknown port {:?}", ep.port))?;
     let host = ep.connect_address();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let mut addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .collect();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let mut addrs: Vec<SocketAddr> = match (host.parse::<std::net::IpAddr>(), deadline) {
+        (Ok(ip), _) => vec![SocketAddr::new(ip, port)],
+        (Err(_), None) => lookup(&host, port)?,
+        (Err(_), Some(d)) => {
+            let name = host.clone();
+            lookup_by(move || lookup(&name, port), d)
+                .map_err(|e| format!("{e} (resolving {host})"))??
+        }
+    };
     addrs.sort_by_key(|a| a.is_ipv6());
     addrs.dedup();
     if addrs.is_empty() {
         return Err(format!("{host} has no address"));
     }
     Ok(addrs)
+}
+
+fn lookup(host: &str, port: u16) -> std::result::Result<Vec<SocketAddr>, String> {
+    Ok((host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect())
+}
+
+/// Run the name look-up `f` on a helper thread and wait for it until
+/// `deadline`: the resolver's own timeouts (DNS retries, an LDAP-backed
+/// hosts database) can be far longer than the request's `Timeout`. At the
+/// deadline the helper is left to finish on its own; it holds nothing but
+/// the name.
+fn lookup_by<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+    deadline: Instant,
+) -> std::result::Result<T, String> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("auks-resolve".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(|e| format!("cannot start the name look-up: {e}"))?;
+    rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .map_err(|e| match e {
+            std::sync::mpsc::RecvTimeoutError::Timeout => {
+                "timed out: the name look-up took longer than the request's Timeout".to_string()
+            }
+            std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                "the name look-up stopped without an answer".to_string()
+            }
+        })
 }
 
 fn describe_io(e: &std::io::Error) -> String {
@@ -173,7 +219,7 @@ impl Client {
         ep: &Endpoint,
         deadline: Option<Instant>,
     ) -> std::result::Result<TcpStream, String> {
-        let addrs = resolve(ep)?;
+        let addrs = resolve(ep, deadline)?;
         let mut last = String::from("no address");
         for a in addrs {
             let r = match deadline {
@@ -555,6 +601,34 @@ fn sanitize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookups_are_bounded_by_the_deadline() {
+        let soon = Instant::now() + Duration::from_millis(200);
+        let t = Instant::now();
+        let slow = lookup_by(|| std::thread::sleep(Duration::from_secs(5)), soon);
+        assert!(slow.unwrap_err().contains("timed out"));
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        let later = Instant::now() + Duration::from_secs(10);
+        assert_eq!(lookup_by(|| 7, later), Ok(7));
+        // an address literal needs no look-up at all, a name does
+        let mut ep = Endpoint {
+            host: "localhost".into(),
+            address: "127.0.0.2".into(),
+            port: "4242".into(),
+            principal: String::new(),
+        };
+        assert_eq!(
+            resolve(&ep, Some(Instant::now())).unwrap(),
+            vec!["127.0.0.2:4242".parse().unwrap()]
+        );
+        ep.address = "localhost".into();
+        let r = resolve(&ep, Some(later)).unwrap();
+        assert!(
+            r.iter().all(|a| a.ip().is_loopback() && a.port() == 4242),
+            "{r:?}"
+        );
+    }
 
     #[test]
     fn ports_by_number_and_name() {
