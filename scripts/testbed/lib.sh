@@ -329,7 +329,10 @@ tb_auksd_up() {
     [ -x "$bin" ] || tb_die "$bin missing: run cargo build"
     tb_auks_conf
     cd / || exit 1
-    setsid "$bin" -F -f "$TB_AUKS_CONF" \
+    # Its replay cache in the testbed's directory (removed by tb_down), not
+    # in root's default /var/tmp/krb5_0.rcache2.
+    mkdir -p -m 700 "$TB_DIR/rcache"
+    KRB5RCACHEDIR=$TB_DIR/rcache setsid "$bin" -F -f "$TB_AUKS_CONF" \
         >> "$TB_DIR/log/auksd.stdout" 2>&1 < /dev/null 9>&- &
     echo $! > "$TB_DIR/auksd.pid"
     local i
