@@ -104,7 +104,7 @@ fn port_number(port: &str) -> Option<u16> {
 }
 
 /// Resolve an endpoint: IPv4 addresses first (as C), then IPv6. A host
-/// name (not an address) is looked up by `deadline` ([`lookup_by`]).
+/// name (not an address) is looked up by `deadline` ([`helper_by`]).
 fn resolve(
     ep: &Endpoint,
     deadline: Option<Instant>,
@@ -120,8 +120,8 @@ fn resolve(
         (Err(_), None) => lookup(&host, port)?,
         (Err(_), Some(d)) => {
             let name = host.clone();
-            lookup_by(move || lookup(&name, port), d)
-                .map_err(|e| format!("{e} (resolving {host})"))??
+            let what = format!("the look-up of {host}");
+            helper_by("auks-resolve", &what, move || lookup(&name, port), d)??
         }
     };
     addrs.sort_by_key(|a| a.is_ipv6());
@@ -139,29 +139,31 @@ fn lookup(host: &str, port: u16) -> std::result::Result<Vec<SocketAddr>, String>
         .collect())
 }
 
-/// Run the name look-up `f` on a helper thread and wait for it until
-/// `deadline`: the resolver's own timeouts (DNS retries, an LDAP-backed
-/// hosts database) can be far longer than the request's `Timeout`. At the
-/// deadline the helper is left to finish on its own; it holds nothing but
-/// the name.
-fn lookup_by<T: Send + 'static>(
+/// Run `f` (`what`, for messages) on a helper thread named `thread` and
+/// wait for it until `deadline`: libkrb5's KDC exchanges and the
+/// resolver's retries (DNS, an LDAP-backed hosts database) have their own
+/// timeouts, far longer than the request's `Timeout`. At the deadline the
+/// helper is left to finish on its own; it holds nothing shared.
+fn helper_by<T: Send + 'static>(
+    thread: &str,
+    what: &str,
     f: impl FnOnce() -> T + Send + 'static,
     deadline: Instant,
 ) -> std::result::Result<T, String> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
-        .name("auks-resolve".into())
+        .name(thread.into())
         .spawn(move || {
             let _ = tx.send(f());
         })
-        .map_err(|e| format!("cannot start the name look-up: {e}"))?;
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
     rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
         .map_err(|e| match e {
             std::sync::mpsc::RecvTimeoutError::Timeout => {
-                "timed out: the name look-up took longer than the request's Timeout".to_string()
+                format!("timed out: no answer to {what} within the request's Timeout")
             }
             std::sync::mpsc::RecvTimeoutError::Disconnected => {
-                "the name look-up stopped without an answer".to_string()
+                format!("{what} stopped without an answer")
             }
         })
 }
@@ -544,7 +546,6 @@ fn service_ticket_by(
     let name = ccache
         .full_name()
         .map_err(|e| Attempt::Auth(ccache_hint(&e)))?;
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let fetch = move || {
         let r = (|| {
             let ctx = Context::new()?;
@@ -555,23 +556,12 @@ fn service_ticket_by(
             krb5::AuthContext::for_session(&ctx)?.mk_req(&cc, &sp)?;
             Ok::<(), krb5::Error>(())
         })();
-        let _ = tx.send(r.map_err(|e| ccache_hint(&e)));
+        r.map_err(|e| ccache_hint(&e))
     };
-    std::thread::Builder::new()
-        .name("auks-tgs".into())
-        .spawn(fetch)
-        .map_err(|e| Attempt::Auth(format!("cannot start the service ticket request: {e}")))?;
-    let left = deadline.saturating_duration_since(Instant::now());
-    match rx.recv_timeout(left) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(Attempt::Auth(e)),
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Attempt::Auth(format!(
-            "timed out: the KDC gave no service ticket for {server} within the request's Timeout"
-        ))),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(Attempt::Auth(
-            "the service ticket request stopped without an answer".into(),
-        )),
-    }
+    let what = format!("the KDC's service ticket request for {server}");
+    helper_by("auks-tgs", &what, fetch, deadline)
+        .map_err(Attempt::Auth)?
+        .map_err(Attempt::Auth)
 }
 
 fn attempt_text(a: &Attempt) -> String {
@@ -606,11 +596,19 @@ mod tests {
     fn lookups_are_bounded_by_the_deadline() {
         let soon = Instant::now() + Duration::from_millis(200);
         let t = Instant::now();
-        let slow = lookup_by(|| std::thread::sleep(Duration::from_secs(5)), soon);
-        assert!(slow.unwrap_err().contains("timed out"));
+        let slow = helper_by(
+            "t",
+            "the look-up of x",
+            || std::thread::sleep(Duration::from_secs(5)),
+            soon,
+        );
+        assert_eq!(
+            slow.unwrap_err(),
+            "timed out: no answer to the look-up of x within the request's Timeout"
+        );
         assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
         let later = Instant::now() + Duration::from_secs(10);
-        assert_eq!(lookup_by(|| 7, later), Ok(7));
+        assert_eq!(helper_by("t", "y", || 7, later), Ok(7));
         // an address literal needs no look-up at all, a name does
         let mut ep = Endpoint {
             host: "localhost".into(),
