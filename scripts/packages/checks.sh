@@ -164,7 +164,11 @@ run_lintian() {
         skip "lintian (not installed)"
         return
     fi
-    out=$(lintian --tag-display-limit 0 "$@" 2>&1) || true
+    # lintian leaves its ELF cache (mldbm-elf-*) in TMPDIR: give it its own.
+    local tmp
+    tmp=$(mktemp -d)
+    out=$(TMPDIR=$tmp lintian --tag-display-limit 0 "$@" 2>&1) || true
+    rm -rf "$tmp"
     if grep -q '^E: ' <<<"$out"; then
         fail "lintian reports errors:"
         grep '^E: ' <<<"$out" | sed 's/^/          /'
