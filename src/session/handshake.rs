@@ -18,18 +18,6 @@ fn socket_addrs(stream: &TcpStream) -> Result<(KrbAddr, KrbAddr, SocketAddr)> {
     Ok((KrbAddr::Ip(local.ip()), KrbAddr::Ip(peer.ip()), peer))
 }
 
-/// A client auth context with the socket's addresses, and the peer.
-fn client_auth_context<'a>(
-    ctx: &'a Context,
-    stream: &TcpStream,
-) -> Result<(AuthContext<'a>, SocketAddr)> {
-    let _ = stream.set_nodelay(true);
-    let mut ac = AuthContext::for_session(ctx)?;
-    let (local, remote, peer) = socket_addrs(stream)?;
-    ac.set_addrs(local, remote)?;
-    Ok((ac, peer))
-}
-
 impl<'a> Session<'a> {
     /// Client side: run the sendauth exchange over `stream` using tickets
     /// from `ccache` for service `server`. `io_timeout` bounds every read
@@ -56,19 +44,11 @@ impl<'a> Session<'a> {
         io_timeout: Duration,
         deadline: Option<Instant>,
     ) -> Result<Self> {
-        let (mut ac, peer) = client_auth_context(ctx, &stream)?;
-        let server = Principal::parse(ctx, server)?;
-        // Getting the service ticket may talk to the KDC: do it before
-        // writing anything.
-        let ap_req = ac.mk_req(ccache, &server)?;
-        Self::send_ap_req(
-            ctx,
-            (stream, peer),
-            ac,
-            &ap_req,
-            nat,
-            (io_timeout, deadline),
-        )
+        // Getting the service ticket may talk to the KDC: it happens
+        // before anything is written.
+        Self::handshake(ctx, stream, nat, (io_timeout, deadline), |ac| {
+            ac.mk_req(ccache, &Principal::parse(ctx, server)?)
+        })
     }
 
     /// [`Session::connect_by`] with the service ticket already in hand
@@ -82,33 +62,31 @@ impl<'a> Session<'a> {
         io_timeout: Duration,
         deadline: Option<Instant>,
     ) -> Result<Self> {
-        let (mut ac, peer) = client_auth_context(ctx, &stream)?;
-        let ap_req = ac.mk_req_with(ticket)?;
-        Self::send_ap_req(
-            ctx,
-            (stream, peer),
-            ac,
-            &ap_req,
-            nat,
-            (io_timeout, deadline),
-        )
+        Self::handshake(ctx, stream, nat, (io_timeout, deadline), |ac| {
+            ac.mk_req_with(ticket)
+        })
     }
 
-    /// The rest of the client handshake: send versions and AP-REQ in one
+    /// The client handshake: an auth context with the socket's addresses,
+    /// the AP-REQ from `ap_req`, then versions and AP-REQ sent in one
     /// segment (the server reads them in order, exactly as from
-    /// krb5_sendauth), then read the server's answer and AP-REP.
-    fn send_ap_req(
+    /// krb5_sendauth), and the server's answer and AP-REP read.
+    fn handshake(
         ctx: &'a Context,
-        (mut stream, peer): (TcpStream, SocketAddr),
-        mut ac: AuthContext<'a>,
-        ap_req: &[u8],
+        mut stream: TcpStream,
         nat: bool,
         (io_timeout, deadline): (Duration, Option<Instant>),
+        ap_req: impl FnOnce(&mut AuthContext<'a>) -> krb5::Result<Vec<u8>>,
     ) -> Result<Self> {
+        let _ = stream.set_nodelay(true);
+        let mut ac = AuthContext::for_session(ctx)?;
+        let (local, remote, peer) = socket_addrs(&stream)?;
+        ac.set_addrs(local, remote)?;
+        let ap_req = ap_req(&mut ac)?;
         let mut out = Vec::with_capacity(64 + ap_req.len());
         push_frame(&mut out, SENDAUTH_VERSION);
         push_frame(&mut out, APPL_VERSION);
-        push_frame(&mut out, ap_req);
+        push_frame(&mut out, &ap_req);
         write_all(
             &mut stream,
             &out,
