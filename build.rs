@@ -153,8 +153,10 @@ fn main() {
 fn krb5_bindings() {
     println!("cargo:rerun-if-changed=wrapper.h");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rustc-link-lib=krb5");
-    println!("cargo:rustc-link-lib=k5crypto");
+    // Nothing is linked: libkrb5 is loaded on first use (src/krb5/ffi.rs),
+    // so a process that loads libauks.so and never needs Kerberos (a step
+    // with --auks=no, a step inside an allocation) does not pay for mapping
+    // and relocating libkrb5 and its five libraries.
 
     let mut builder = bindgen::Builder::default()
         .header("wrapper.h")
@@ -162,7 +164,11 @@ fn krb5_bindings() {
         .derive_default(true)
         .layout_tests(false)
         .generate_comments(false)
-        .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()));
+        .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
+        // A struct of function pointers filled from the library by dlsym,
+        // all of them required: a missing symbol fails the load, never a call.
+        .dynamic_library_name("Krb5Lib")
+        .dynamic_link_require_all(true);
     for f in FUNCTIONS {
         builder = builder.allowlist_function(f);
     }

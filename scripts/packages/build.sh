@@ -21,8 +21,11 @@ shlib_depends() {
         echo "build-packages.sh: dpkg-shlibdeps failed, using a fixed Depends:" >&2
         sed 's/^/  /' "$dir/err" >&2
     fi
-    echo "libc6 (>= 2.34), libgcc-s1 (>= 4.2), libkrb5-3 (>= 1.18)"
+    echo "libc6 (>= 2.34), libgcc-s1 (>= 4.2)"
 }
+
+# libkrb5 is loaded by its soname on first use, not linked: named by hand.
+KRB5_DEP="libkrb5-3 (>= 1.18)"
 
 write_control() { # package stage extra-depends...
     local pkg=$1 stage=$2 deps size
@@ -133,8 +136,9 @@ build_debs() {
     local -a elf=()
     for f in "$stage"/usr/bin/* "$stage"/usr/sbin/*; do elf+=("$f"); done
     # adduser: postinst creates the auks account with it where
-    # systemd-sysusers is missing.
-    write_control auks-rs "$stage" "$(shlib_depends auks-rs "${elf[@]}")" adduser
+    # systemd-sysusers is missing. libkrb5-3: opened with dlopen on first
+    # use (src/krb5/ffi.rs), so dpkg-shlibdeps cannot see it.
+    write_control auks-rs "$stage" "$(shlib_depends auks-rs "${elf[@]}")" adduser "$KRB5_DEP"
     find "$stage/etc" -type f | sed "s|^$stage||" | LC_ALL=C sort >"$stage/DEBIAN/conffiles"
     expand_script "$PKG_DIR/debian/auks-rs.postinst" snippet_postinst >"$stage/DEBIAN/postinst"
     snippet_prerm >"$stage/DEBIAN/prerm"
@@ -147,7 +151,7 @@ build_debs() {
     mm=$(slurm_major_minor) || die "/usr/include/slurm/slurm_version.h not found (install libslurm-dev)"
     read -r major minor <<<"$mm"
     slurm_deps="slurm-wlm-basic-plugins (>= $major.$(printf '%02d' "$minor")), slurm-wlm-basic-plugins (<< $major.$(printf '%02d' $((minor + 1))))"
-    write_control slurm-spank-auks-rs "$stage" "auks-rs (= $VERSION)" \
+    write_control slurm-spank-auks-rs "$stage" "auks-rs (= $VERSION)" "$KRB5_DEP" \
         "$(shlib_depends slurm-spank-auks-rs "$stage$(slurm_plugin_dir "$ARCH")/auks.so" \
             "$stage/usr/lib/$(multiarch_of "$ARCH")/security/pam_auks_adopt.so")" "$slurm_deps"
     find "$stage/etc" -type f | sed "s|^$stage||" | LC_ALL=C sort >"$stage/DEBIAN/conffiles"

@@ -36,6 +36,8 @@ verify_deb() {
             depends_on "$depends" libkrb5-3 libc6
     else
         check "Depends: auks-rs (= $version)" grep -qF "auks-rs (= $version)" <<<"$depends"
+        check "Depends names libkrb5-3 (the plugin opens it on first use) ($depends)" \
+            depends_on "$depends" libkrb5-3
         check "Depends pins the Slurm release (slurm-wlm-basic-plugins >= x.y, << x.y+1)" \
             grep -qE 'slurm-wlm-basic-plugins \(>= [0-9]+\.[0-9]+\), slurm-wlm-basic-plugins \(<< [0-9]+\.[0-9]+\)' <<<"$depends"
     fi

@@ -44,7 +44,7 @@ impl<'a> AuthContext<'a> {
         let mut raw: ffi::krb5_auth_context = ptr::null_mut();
         // SAFETY: raw receives an owned auth context.
         ctx.check("krb5_auth_con_init", unsafe {
-            ffi::krb5_auth_con_init(ctx.raw, &mut raw)
+            ffi::lib().krb5_auth_con_init(ctx.raw, &mut raw)
         })?;
         let ac = AuthContext {
             ctx,
@@ -57,7 +57,7 @@ impl<'a> AuthContext<'a> {
         };
         // SAFETY: valid auth context.
         ctx.check("krb5_auth_con_setflags", unsafe {
-            ffi::krb5_auth_con_setflags(ctx.raw, ac.raw, flags as i32)
+            ffi::lib().krb5_auth_con_setflags(ctx.raw, ac.raw, flags as i32)
         })?;
         Ok(ac)
     }
@@ -86,7 +86,7 @@ impl<'a> AuthContext<'a> {
         // SAFETY: the address structs point to live buffers; libkrb5 copies
         // them into the auth context.
         self.ctx.check("krb5_auth_con_setaddrs", unsafe {
-            ffi::krb5_auth_con_setaddrs(self.ctx.raw, self.raw, &mut la, &mut ra)
+            ffi::lib().krb5_auth_con_setaddrs(self.ctx.raw, self.raw, &mut la, &mut ra)
         })?;
         self.local_addr = Some((lt, lb));
         self.remote_addr = Some((rt, rb));
@@ -108,18 +108,18 @@ impl<'a> AuthContext<'a> {
             };
             // SAFETY: piece points to a live buffer; rc receives a handle.
             self.ctx.check("krb5_get_server_rcache", unsafe {
-                ffi::krb5_get_server_rcache(self.ctx.raw, &piece, &mut rc)
+                ffi::lib().krb5_get_server_rcache(self.ctx.raw, &piece, &mut rc)
             })?;
         } else {
             // SAFETY: static NUL-terminated name; rc receives a handle.
             self.ctx.check("k5_rc_resolve", unsafe {
-                ffi::k5_rc_resolve(self.ctx.raw, c"none:".as_ptr(), &mut rc)
+                ffi::lib().k5_rc_resolve(self.ctx.raw, c"none:".as_ptr(), &mut rc)
             })?;
         }
         // SAFETY: the auth context takes ownership of rc and closes it in
         // krb5_auth_con_free (MIT >= 1.18).
         self.ctx.check("krb5_auth_con_setrcache", unsafe {
-            ffi::krb5_auth_con_setrcache(self.ctx.raw, self.raw, rc)
+            ffi::lib().krb5_auth_con_setrcache(self.ctx.raw, self.raw, rc)
         })
     }
 
@@ -139,7 +139,7 @@ impl<'a> AuthContext<'a> {
         // SAFETY: valid auth context (may be replaced in place by libkrb5,
         // hence &mut), creds and output buffer; in_data NULL = no checksum.
         self.ctx.check("krb5_mk_req_extended", unsafe {
-            ffi::krb5_mk_req_extended(
+            ffi::lib().krb5_mk_req_extended(
                 self.ctx.raw,
                 &mut self.raw,
                 (ffi::AP_OPTS_MUTUAL_REQUIRED | ffi::AP_OPTS_USE_SUBKEY) as i32,
@@ -167,7 +167,7 @@ impl<'a> AuthContext<'a> {
         // SAFETY: in_creds borrows the two principals (not freed here);
         // out receives an allocated credential we take ownership of.
         self.ctx.check("krb5_get_credentials", unsafe {
-            ffi::krb5_get_credentials(self.ctx.raw, 0, ccache.raw, &mut in_creds, &mut out)
+            ffi::lib().krb5_get_credentials(self.ctx.raw, 0, ccache.raw, &mut in_creds, &mut out)
         })?;
         // SAFETY: out is a freshly allocated krb5_creds owned by us.
         Ok(unsafe { Creds::from_lib(self.ctx, out) })
@@ -179,10 +179,10 @@ impl<'a> AuthContext<'a> {
         let input = data_of(ap_rep)?;
         let mut repl: *mut ffi::krb5_ap_rep_enc_part = ptr::null_mut();
         // SAFETY: input points to a live buffer; repl is freed below.
-        let code = unsafe { ffi::krb5_rd_rep(self.ctx.raw, self.raw, &input, &mut repl) };
+        let code = unsafe { ffi::lib().krb5_rd_rep(self.ctx.raw, self.raw, &input, &mut repl) };
         if !repl.is_null() {
             // SAFETY: allocated by krb5_rd_rep, freed once.
-            unsafe { ffi::krb5_free_ap_rep_enc_part(self.ctx.raw, repl) };
+            unsafe { ffi::lib().krb5_free_ap_rep_enc_part(self.ctx.raw, repl) };
         }
         self.ctx.check("krb5_rd_rep", code)
     }
@@ -201,7 +201,7 @@ impl<'a> AuthContext<'a> {
         // SAFETY: valid auth context, input buffer, server principal and
         // keytab; ticket is freed below.
         let code = unsafe {
-            ffi::krb5_rd_req(
+            ffi::lib().krb5_rd_req(
                 self.ctx.raw,
                 &mut self.raw,
                 &input,
@@ -222,7 +222,7 @@ impl<'a> AuthContext<'a> {
         });
         if !ticket.is_null() {
             // SAFETY: allocated by krb5_rd_req, freed once.
-            unsafe { ffi::krb5_free_ticket(self.ctx.raw, ticket) };
+            unsafe { ffi::lib().krb5_free_ticket(self.ctx.raw, ticket) };
         }
         let mutual = options as u32 & ffi::AP_OPTS_MUTUAL_REQUIRED != 0;
         let client = result?;
@@ -236,7 +236,7 @@ impl<'a> AuthContext<'a> {
         let mut out = ffi::krb5_data::default();
         // SAFETY: valid auth context and output buffer.
         self.ctx.check("krb5_mk_rep", unsafe {
-            ffi::krb5_mk_rep(self.ctx.raw, self.raw, &mut out)
+            ffi::lib().krb5_mk_rep(self.ctx.raw, self.raw, &mut out)
         })?;
         Ok(take_data(self.ctx, &mut out, false).to_vec())
     }
@@ -251,7 +251,7 @@ impl<'a> AuthContext<'a> {
         // SAFETY: input points to `plain`, alive for the call and only read
         // (the parameter is `const krb5_data *`); out is taken over below.
         let code =
-            unsafe { ffi::krb5_mk_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut()) };
+            unsafe { ffi::lib().krb5_mk_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut()) };
         let out = LibData::take(self.ctx, &mut out);
         self.ctx.check("krb5_mk_priv", code)?;
         Ok(out)
@@ -267,7 +267,7 @@ impl<'a> AuthContext<'a> {
         // SAFETY: input points to `msg`, alive for the call and only read
         // (the parameter is `const krb5_data *`); out is taken over below.
         let code =
-            unsafe { ffi::krb5_rd_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut()) };
+            unsafe { ffi::lib().krb5_rd_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut()) };
         let out = LibData::take(self.ctx, &mut out);
         self.ctx.check("krb5_rd_priv", code)?;
         Ok(out)
@@ -328,7 +328,7 @@ impl Drop for AuthContext<'_> {
     fn drop(&mut self) {
         // SAFETY: frees the auth context (and its keys and replay cache) once.
         unsafe {
-            ffi::krb5_auth_con_free(self.ctx.raw, self.raw);
+            ffi::lib().krb5_auth_con_free(self.ctx.raw, self.raw);
         }
     }
 }

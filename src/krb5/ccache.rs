@@ -26,7 +26,7 @@ impl<'a> Ccache<'a> {
         let mut raw: ffi::krb5_ccache = ptr::null_mut();
         // SAFETY: valid context; raw receives an owned handle on success.
         ctx.check("krb5_cc_default", unsafe {
-            ffi::krb5_cc_default(ctx.raw, &mut raw)
+            ffi::lib().krb5_cc_default(ctx.raw, &mut raw)
         })?;
         Ok(Ccache { ctx, raw })
     }
@@ -37,7 +37,7 @@ impl<'a> Ccache<'a> {
         let mut raw: ffi::krb5_ccache = ptr::null_mut();
         // SAFETY: valid context and string; raw receives an owned handle.
         ctx.check("krb5_cc_resolve", unsafe {
-            ffi::krb5_cc_resolve(ctx.raw, c.as_ptr(), &mut raw)
+            ffi::lib().krb5_cc_resolve(ctx.raw, c.as_ptr(), &mut raw)
         })?;
         Ok(Ccache { ctx, raw })
     }
@@ -49,7 +49,7 @@ impl<'a> Ccache<'a> {
         let mut raw: ffi::krb5_ccache = ptr::null_mut();
         // SAFETY: valid context and type string; hint may be NULL.
         ctx.check("krb5_cc_new_unique", unsafe {
-            ffi::krb5_cc_new_unique(ctx.raw, t.as_ptr(), ptr::null(), &mut raw)
+            ffi::lib().krb5_cc_new_unique(ctx.raw, t.as_ptr(), ptr::null(), &mut raw)
         })?;
         Ok(Ccache { ctx, raw })
     }
@@ -59,21 +59,21 @@ impl<'a> Ccache<'a> {
         let mut out: *mut c_char = ptr::null_mut();
         // SAFETY: valid handle; out receives a string freed below.
         self.ctx.check("krb5_cc_get_full_name", unsafe {
-            ffi::krb5_cc_get_full_name(self.ctx.raw, self.raw, &mut out)
+            ffi::lib().krb5_cc_get_full_name(self.ctx.raw, self.raw, &mut out)
         })?;
         // SAFETY: out is a NUL-terminated string allocated by libkrb5.
         let s = unsafe { CStr::from_ptr(out) }
             .to_string_lossy()
             .into_owned();
         // SAFETY: freed once with the matching function.
-        unsafe { ffi::krb5_free_string(self.ctx.raw, out) };
+        unsafe { ffi::lib().krb5_free_string(self.ctx.raw, out) };
         Ok(s)
     }
 
     /// The type of this ccache ("FILE", "KEYRING", ...).
     pub fn cc_type(&self) -> String {
         // SAFETY: returns a static string owned by the ccache ops table.
-        let p = unsafe { ffi::krb5_cc_get_type(self.ctx.raw, self.raw) };
+        let p = unsafe { ffi::lib().krb5_cc_get_type(self.ctx.raw, self.raw) };
         if p.is_null() {
             return String::new();
         }
@@ -84,7 +84,7 @@ impl<'a> Ccache<'a> {
     /// The residual part of the name (the path for FILE caches).
     pub fn residual(&self) -> String {
         // SAFETY: returns a string owned by the handle; copied at once.
-        let p = unsafe { ffi::krb5_cc_get_name(self.ctx.raw, self.raw) };
+        let p = unsafe { ffi::lib().krb5_cc_get_name(self.ctx.raw, self.raw) };
         if p.is_null() {
             return String::new();
         }
@@ -97,7 +97,7 @@ impl<'a> Ccache<'a> {
         let mut raw: ffi::krb5_principal = ptr::null_mut();
         // SAFETY: valid handle; raw receives an owned principal.
         self.ctx.check("krb5_cc_get_principal", unsafe {
-            ffi::krb5_cc_get_principal(self.ctx.raw, self.raw, &mut raw)
+            ffi::lib().krb5_cc_get_principal(self.ctx.raw, self.raw, &mut raw)
         })?;
         Ok(Principal { ctx: self.ctx, raw })
     }
@@ -106,7 +106,7 @@ impl<'a> Ccache<'a> {
     pub fn initialize(&self, principal: &Principal<'_>) -> Result<()> {
         // SAFETY: valid handle and principal (copied by libkrb5).
         self.ctx.check("krb5_cc_initialize", unsafe {
-            ffi::krb5_cc_initialize(self.ctx.raw, self.raw, principal.raw)
+            ffi::lib().krb5_cc_initialize(self.ctx.raw, self.raw, principal.raw)
         })
     }
 
@@ -114,7 +114,7 @@ impl<'a> Ccache<'a> {
     pub fn store(&self, creds: &mut Creds<'_>) -> Result<()> {
         // SAFETY: valid handle and creds; libkrb5 copies what it stores.
         self.ctx.check("krb5_cc_store_cred", unsafe {
-            ffi::krb5_cc_store_cred(self.ctx.raw, self.raw, creds.as_mut_ptr())
+            ffi::lib().krb5_cc_store_cred(self.ctx.raw, self.raw, creds.as_mut_ptr())
         })
     }
 
@@ -123,7 +123,7 @@ impl<'a> Ccache<'a> {
         let mut cursor: ffi::krb5_cc_cursor = ptr::null_mut();
         // SAFETY: valid handle; the cursor is ended below on every path.
         self.ctx.check("krb5_cc_start_seq_get", unsafe {
-            ffi::krb5_cc_start_seq_get(self.ctx.raw, self.raw, &mut cursor)
+            ffi::lib().krb5_cc_start_seq_get(self.ctx.raw, self.raw, &mut cursor)
         })?;
         let mut out = Vec::new();
         let result = loop {
@@ -131,7 +131,7 @@ impl<'a> Ccache<'a> {
             // SAFETY: valid handle and cursor; raw is zeroed storage that
             // receives owned contents on success.
             let code =
-                unsafe { ffi::krb5_cc_next_cred(self.ctx.raw, self.raw, &mut cursor, &mut *raw) };
+                unsafe { ffi::lib().krb5_cc_next_cred(self.ctx.raw, self.raw, &mut cursor, &mut *raw) };
             if code == ffi::KRB5_CC_END {
                 break Ok(());
             }
@@ -144,7 +144,7 @@ impl<'a> Ccache<'a> {
             }
         };
         // SAFETY: ends the sequence started above.
-        unsafe { ffi::krb5_cc_end_seq_get(self.ctx.raw, self.raw, &mut cursor) };
+        unsafe { ffi::lib().krb5_cc_end_seq_get(self.ctx.raw, self.raw, &mut cursor) };
         result.map(|()| out)
     }
 
@@ -153,7 +153,7 @@ impl<'a> Ccache<'a> {
     pub fn switch_to(&self) -> Result<()> {
         // SAFETY: valid handle.
         self.ctx.check("krb5_cc_switch", unsafe {
-            ffi::krb5_cc_switch(self.ctx.raw, self.raw)
+            ffi::lib().krb5_cc_switch(self.ctx.raw, self.raw)
         })
     }
 
@@ -164,7 +164,7 @@ impl<'a> Ccache<'a> {
             Err(_) => return false,
         };
         // SAFETY: valid context and type string.
-        unsafe { ffi::krb5_cc_support_switch(self.ctx.raw, t.as_ptr()) != 0 }
+        unsafe { ffi::lib().krb5_cc_support_switch(self.ctx.raw, t.as_ptr()) != 0 }
     }
 
     /// Destroy the cache (removes the file / keyring entry).
@@ -173,7 +173,7 @@ impl<'a> Ccache<'a> {
         // SAFETY: krb5_cc_destroy also closes the handle, so Drop must not
         // run (ManuallyDrop).
         me.ctx.check("krb5_cc_destroy", unsafe {
-            ffi::krb5_cc_destroy(me.ctx.raw, me.raw)
+            ffi::lib().krb5_cc_destroy(me.ctx.raw, me.raw)
         })
     }
 }
@@ -182,7 +182,7 @@ impl Drop for Ccache<'_> {
     fn drop(&mut self) {
         // SAFETY: closes the handle once.
         unsafe {
-            ffi::krb5_cc_close(self.ctx.raw, self.raw);
+            ffi::lib().krb5_cc_close(self.ctx.raw, self.raw);
         }
     }
 }

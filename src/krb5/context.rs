@@ -21,11 +21,17 @@ unsafe impl Send for Context {}
 
 impl Context {
     /// Create a context from the system (or `KRB5_CONFIG`) configuration.
+    /// The first context of a process loads libkrb5 (see `ffi`).
     pub fn new() -> Result<Self> {
+        let lib = ffi::load().map_err(|message| Error {
+            op: "dlopen",
+            code: libc::ELIBACC,
+            message,
+        })?;
         let mut raw: ffi::krb5_context = ptr::null_mut();
         // SAFETY: krb5_init_context writes a new context into `raw` and
         // returns 0, or returns an error code and leaves it unusable.
-        let code = unsafe { ffi::krb5_init_context(&mut raw) };
+        let code = unsafe { lib.krb5_init_context(&mut raw) };
         if code != 0 {
             return Err(Error {
                 op: "krb5_init_context",
@@ -44,12 +50,12 @@ impl Context {
         // newly allocated NUL-terminated string (never NULL in MIT) that we
         // copy and release with krb5_free_error_message.
         let message = unsafe {
-            let m = ffi::krb5_get_error_message(self.raw, code);
+            let m = ffi::lib().krb5_get_error_message(self.raw, code);
             if m.is_null() {
                 format!("error {code}")
             } else {
                 let s = CStr::from_ptr(m).to_string_lossy().into_owned();
-                ffi::krb5_free_error_message(self.raw, m);
+                ffi::lib().krb5_free_error_message(self.raw, m);
                 s
             }
         };
@@ -69,7 +75,7 @@ impl Context {
     pub fn default_ccache_name(&self) -> Result<String> {
         // SAFETY: returns a pointer owned by the context (valid until the
         // next call that changes the default name); copied at once.
-        let p = unsafe { ffi::krb5_cc_default_name(self.raw) };
+        let p = unsafe { ffi::lib().krb5_cc_default_name(self.raw) };
         if p.is_null() {
             return Err(Error::local(
                 "krb5_cc_default_name",
@@ -84,7 +90,7 @@ impl Context {
     pub fn now(&self) -> i64 {
         let mut t: ffi::krb5_timestamp = 0;
         // SAFETY: writes one timestamp.
-        let code = unsafe { ffi::krb5_timeofday(self.raw, &mut t) };
+        let code = unsafe { ffi::lib().krb5_timeofday(self.raw, &mut t) };
         if code != 0 {
             return chrono::Utc::now().timestamp();
         }
@@ -96,7 +102,7 @@ impl Drop for Context {
     fn drop(&mut self) {
         // SAFETY: raw was created by krb5_init_context and is freed once;
         // every object borrowing the context has been dropped (lifetimes).
-        unsafe { ffi::krb5_free_context(self.raw) }
+        unsafe { ffi::lib().krb5_free_context(self.raw) }
     }
 }
 

@@ -144,7 +144,7 @@ impl<'a> Creds<'a> {
     /// True for a ccache configuration entry (`X-CACHECONF:` server).
     pub(super) fn is_config_entry(&self) -> bool {
         // SAFETY: server is a valid principal owned by self.
-        unsafe { ffi::krb5_is_config_principal(self.ctx.raw, self.raw.server) != 0 }
+        unsafe { ffi::lib().krb5_is_config_principal(self.ctx.raw, self.raw.server) != 0 }
     }
 
     /// The raw credential, for libkrb5 calls that read (or, per their
@@ -158,7 +158,7 @@ impl Drop for Creds<'_> {
     fn drop(&mut self) {
         // SAFETY: the contents are owned by self and freed once; MIT wipes
         // the keyblock before freeing it.
-        unsafe { ffi::krb5_free_cred_contents(self.ctx.raw, &mut *self.raw) }
+        unsafe { ffi::lib().krb5_free_cred_contents(self.ctx.raw, &mut *self.raw) }
     }
 }
 
@@ -182,8 +182,8 @@ pub(super) mod fake {
         // SAFETY: both principals are valid; the copies become owned by
         // `raw` and are freed by Creds::drop.
         unsafe {
-            assert_eq!(ffi::krb5_copy_principal(ctx.raw, c.raw, &mut raw.client), 0);
-            assert_eq!(ffi::krb5_copy_principal(ctx.raw, s.raw, &mut raw.server), 0);
+            assert_eq!(ffi::lib().krb5_copy_principal(ctx.raw, c.raw, &mut raw.client), 0);
+            assert_eq!(ffi::lib().krb5_copy_principal(ctx.raw, s.raw, &mut raw.server), 0);
         }
         let [authtime, starttime, endtime, renew_till] = f.times;
         raw.times = ffi::krb5_ticket_times {

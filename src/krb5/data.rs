@@ -63,7 +63,7 @@ pub(super) fn take_data(ctx: &Context, d: &mut ffi::krb5_data, secret: bool) -> 
         unsafe { ptr::write_bytes(d.data, 0, d.length as usize) };
     }
     // SAFETY: frees the contents allocated by libkrb5 once.
-    unsafe { ffi::krb5_free_data_contents(ctx.raw, d) };
+    unsafe { ffi::lib().krb5_free_data_contents(ctx.raw, d) };
     Zeroizing::new(out)
 }
 

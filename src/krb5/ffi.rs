@@ -5,6 +5,14 @@
 //! [`crate::krb5`] see these; nothing here is re-exported. Generated code
 //! is exempt from the module's lints (including the `// SAFETY:` rule,
 //! which bindgen's bitfield accessors cannot follow).
+//!
+//! libkrb5 is not linked: the functions are a table of pointers
+//! ([`Krb5Lib`]) filled when the library is first needed ([`load`], called
+//! by [`super::Context::new`], which every libkrb5 object borrows from).
+//! A process that loads libauks.so but never needs Kerberos (srun with
+//! `--auks=no`, a step that keeps its job's ccache) maps none of libkrb5's
+//! six libraries. The library is opened by its soname, as the dynamic
+//! linker would have, and never closed.
 
 #![allow(
     non_camel_case_types,
@@ -16,3 +24,40 @@
 )]
 
 include!(concat!(env!("OUT_DIR"), "/krb5_bindings.rs"));
+
+use std::sync::OnceLock;
+
+/// The soname of MIT libkrb5 (the same on Debian, Ubuntu and RHEL).
+const SONAME: &str = "libkrb5.so.3";
+
+static LIB: OnceLock<Result<Krb5Lib, String>> = OnceLock::new();
+
+/// Open libkrb5 and resolve every function auks-rs uses (once per
+/// process). The error says which library or symbol is missing.
+pub(super) fn load() -> Result<&'static Krb5Lib, String> {
+    LIB.get_or_init(|| {
+        // SAFETY: libkrb5's initialisers are safe to run in any thread at
+        // any time (it is a thread-safe library that programs load with
+        // dlopen too, e.g. through GSSAPI mechanisms); RTLD_NODELETE: it is
+        // never unloaded, so the pointers in Krb5Lib stay valid for the
+        // life of the process, and every pointer is given the exact
+        // prototype of the installed header by bindgen.
+        unsafe {
+            use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+            Library::open(Some(SONAME), RTLD_NOW | RTLD_LOCAL | libc::RTLD_NODELETE)
+                .and_then(|l| Krb5Lib::from_library(l))
+                .map_err(|e| format!("cannot load the Kerberos library {SONAME}: {e}"))
+        }
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// The loaded library. Only called on a path that holds a
+/// [`super::Context`], which could not exist had [`load`] failed.
+pub(super) fn lib() -> &'static Krb5Lib {
+    match LIB.get() {
+        Some(Ok(l)) => l,
+        _ => unreachable!("libkrb5 used before a krb5::Context was created"),
+    }
+}

@@ -23,7 +23,7 @@ impl<'a> Keytab<'a> {
         let mut raw: ffi::krb5_keytab = ptr::null_mut();
         // SAFETY: valid context and string; raw receives an owned handle.
         ctx.check("krb5_kt_resolve", unsafe {
-            ffi::krb5_kt_resolve(ctx.raw, c.as_ptr(), &mut raw)
+            ffi::lib().krb5_kt_resolve(ctx.raw, c.as_ptr(), &mut raw)
         })?;
         Ok(Keytab { ctx, raw })
     }
@@ -33,7 +33,7 @@ impl<'a> Keytab<'a> {
         let mut cursor: ffi::krb5_kt_cursor = ptr::null_mut();
         // SAFETY: valid handle; ended below.
         self.ctx.check("krb5_kt_start_seq_get", unsafe {
-            ffi::krb5_kt_start_seq_get(self.ctx.raw, self.raw, &mut cursor)
+            ffi::lib().krb5_kt_start_seq_get(self.ctx.raw, self.raw, &mut cursor)
         })?;
         let mut out: Vec<String> = Vec::new();
         let result = loop {
@@ -41,7 +41,7 @@ impl<'a> Keytab<'a> {
             // SAFETY: valid handle/cursor; entry receives owned contents,
             // freed (and the key wiped) right after use.
             let code =
-                unsafe { ffi::krb5_kt_next_entry(self.ctx.raw, self.raw, &mut entry, &mut cursor) };
+                unsafe { ffi::lib().krb5_kt_next_entry(self.ctx.raw, self.raw, &mut entry, &mut cursor) };
             if code == ffi::KRB5_KT_END {
                 break Ok(());
             }
@@ -50,7 +50,7 @@ impl<'a> Keytab<'a> {
             }
             let name = unparse(self.ctx, entry.principal);
             // SAFETY: frees the entry contents once.
-            unsafe { ffi::krb5_free_keytab_entry_contents(self.ctx.raw, &mut entry) };
+            unsafe { ffi::lib().krb5_free_keytab_entry_contents(self.ctx.raw, &mut entry) };
             match name {
                 Ok(n) if !out.contains(&n) => out.push(n),
                 Ok(_) => {}
@@ -58,7 +58,7 @@ impl<'a> Keytab<'a> {
             }
         };
         // SAFETY: ends the sequence started above.
-        unsafe { ffi::krb5_kt_end_seq_get(self.ctx.raw, self.raw, &mut cursor) };
+        unsafe { ffi::lib().krb5_kt_end_seq_get(self.ctx.raw, self.raw, &mut cursor) };
         result.map(|()| out)
     }
 
@@ -72,24 +72,24 @@ impl<'a> Keytab<'a> {
         let mut opt: *mut ffi::krb5_get_init_creds_opt = ptr::null_mut();
         // SAFETY: allocates an options struct freed below.
         self.ctx.check("krb5_get_init_creds_opt_alloc", unsafe {
-            ffi::krb5_get_init_creds_opt_alloc(self.ctx.raw, &mut opt)
+            ffi::lib().krb5_get_init_creds_opt_alloc(self.ctx.raw, &mut opt)
         })?;
         // SAFETY: opt is valid until freed below; the setters only store
         // values in it. No address list is set: libkrb5 then follows
         // krb5.conf `noaddresses` (default true, an addressless ticket).
         unsafe {
             if let Some(l) = lifetime {
-                ffi::krb5_get_init_creds_opt_set_tkt_life(opt, l);
+                ffi::lib().krb5_get_init_creds_opt_set_tkt_life(opt, l);
             }
             if let Some(r) = renew_lifetime {
-                ffi::krb5_get_init_creds_opt_set_renew_life(opt, r);
+                ffi::lib().krb5_get_init_creds_opt_set_renew_life(opt, r);
             }
         }
         let mut raw = Box::<ffi::krb5_creds>::default();
         // SAFETY: valid context, creds storage, principal, keytab, options;
         // on success raw owns the new credential contents.
         let code = unsafe {
-            ffi::krb5_get_init_creds_keytab(
+            ffi::lib().krb5_get_init_creds_keytab(
                 self.ctx.raw,
                 &mut *raw,
                 client.raw,
@@ -100,7 +100,7 @@ impl<'a> Keytab<'a> {
             )
         };
         // SAFETY: frees the options allocated above.
-        unsafe { ffi::krb5_get_init_creds_opt_free(self.ctx.raw, opt) };
+        unsafe { ffi::lib().krb5_get_init_creds_opt_free(self.ctx.raw, opt) };
         self.ctx.check("krb5_get_init_creds_keytab", code)?;
         Ok(Creds { ctx: self.ctx, raw })
     }
@@ -110,7 +110,7 @@ impl Drop for Keytab<'_> {
     fn drop(&mut self) {
         // SAFETY: closes the handle once.
         unsafe {
-            ffi::krb5_kt_close(self.ctx.raw, self.raw);
+            ffi::lib().krb5_kt_close(self.ctx.raw, self.raw);
         }
     }
 }
@@ -133,7 +133,7 @@ mod tests {
         entry.key.contents = key.as_mut_ptr();
         // SAFETY: entry borrows the principal and key buffer, both alive
         // for the call; the keytab stores its own copy.
-        let code = unsafe { ffi::krb5_kt_add_entry(kt.ctx.raw, kt.raw, &mut entry) };
+        let code = unsafe { ffi::lib().krb5_kt_add_entry(kt.ctx.raw, kt.raw, &mut entry) };
         kt.ctx.check("krb5_kt_add_entry", code).unwrap();
     }
 

@@ -26,7 +26,7 @@ pub fn encode_krb_cred(ctx: &Context, creds: &mut [&mut Creds<'_>]) -> Result<Ze
     // SAFETY: ptrs is a NULL-terminated array of valid creds; der receives
     // an allocated krb5_data freed below.
     ctx.check("krb5_mk_ncred", unsafe {
-        ffi::krb5_mk_ncred(
+        ffi::lib().krb5_mk_ncred(
             ctx.raw,
             ac.raw,
             ptrs.as_mut_ptr(),
@@ -54,7 +54,7 @@ pub fn decode_krb_cred<'a>(ctx: &'a Context, der: &[u8]) -> Result<Vec<Creds<'a>
     // SAFETY: input points to a live buffer; arr receives a NULL-terminated
     // array of allocated creds that we take over one by one.
     ctx.check("krb5_rd_cred", unsafe {
-        ffi::krb5_rd_cred(ctx.raw, ac.raw, &mut input, &mut arr, ptr::null_mut())
+        ffi::lib().krb5_rd_cred(ctx.raw, ac.raw, &mut input, &mut arr, ptr::null_mut())
     })?;
     let mut out = Vec::new();
     if !arr.is_null() {

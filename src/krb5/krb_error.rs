@@ -19,7 +19,7 @@ pub fn mk_error(ctx: &Context, server: &Principal<'_>, err: &Error) -> Result<Ve
     let mut e = ffi::krb5_error::default();
     let mut usec: i32 = 0;
     // SAFETY: writes two integers.
-    unsafe { ffi::krb5_us_timeofday(ctx.raw, &mut e.stime, &mut usec) };
+    unsafe { ffi::lib().krb5_us_timeofday(ctx.raw, &mut e.stime, &mut usec) };
     e.susec = usec;
     e.server = server.raw;
     let base = i64::from(ffi::ERROR_TABLE_BASE_krb5);
@@ -37,7 +37,7 @@ pub fn mk_error(ctx: &Context, server: &Principal<'_>, err: &Error) -> Result<Ve
     let mut out = ffi::krb5_data::default();
     // SAFETY: e borrows the server principal and text (not freed here).
     ctx.check("krb5_mk_error", unsafe {
-        ffi::krb5_mk_error(ctx.raw, &e, &mut out)
+        ffi::lib().krb5_mk_error(ctx.raw, &e, &mut out)
     })?;
     Ok(take_data(ctx, &mut out, false).to_vec())
 }
@@ -49,7 +49,7 @@ pub fn rd_error(ctx: &Context, msg: &[u8]) -> String {
     let input = data_for(&mut buf);
     let mut e: *mut ffi::krb5_error = ptr::null_mut();
     // SAFETY: input points to a live buffer; e is freed below.
-    let code = unsafe { ffi::krb5_rd_error(ctx.raw, &input, &mut e) };
+    let code = unsafe { ffi::lib().krb5_rd_error(ctx.raw, &input, &mut e) };
     if code != 0 || e.is_null() {
         return "server sent an undecodable KRB-ERROR".to_string();
     }
@@ -58,7 +58,7 @@ pub fn rd_error(ctx: &Context, msg: &[u8]) -> String {
         let text = data_string(&(*e).text);
         let text = text.trim_end_matches('\0').to_string();
         let n = (*e).error;
-        ffi::krb5_free_error(ctx.raw, e);
+        ffi::lib().krb5_free_error(ctx.raw, e);
         if text.is_empty() {
             let full = ctx.error("krb5_rd_error", ffi::ERROR_TABLE_BASE_krb5 + n as i32);
             full.message

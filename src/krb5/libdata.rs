@@ -99,7 +99,7 @@ impl Drop for LibData<'_> {
             unsafe { ptr::write_bytes(self.raw.data, 0, self.raw.length as usize) };
         }
         // SAFETY: frees the contents allocated by libkrb5, exactly once.
-        unsafe { ffi::krb5_free_data_contents(self.ctx.raw, &mut self.raw) };
+        unsafe { ffi::lib().krb5_free_data_contents(self.ctx.raw, &mut self.raw) };
     }
 }
 

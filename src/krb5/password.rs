@@ -44,7 +44,7 @@ pub fn get_tgt_with_password<'a>(
     let mut opt: *mut ffi::krb5_get_init_creds_opt = ptr::null_mut();
     // SAFETY: allocates an options struct, freed below on every path.
     ctx.check("krb5_get_init_creds_opt_alloc", unsafe {
-        ffi::krb5_get_init_creds_opt_alloc(ctx.raw, &mut opt)
+        ffi::lib().krb5_get_init_creds_opt_alloc(ctx.raw, &mut opt)
     })?;
     // An empty, NULL-terminated address list asks for an addressless ticket;
     // it must outlive the call below.
@@ -53,14 +53,14 @@ pub fn get_tgt_with_password<'a>(
     // pointer stays valid until the options are freed).
     unsafe {
         if let Some(l) = opts.lifetime {
-            ffi::krb5_get_init_creds_opt_set_tkt_life(opt, l);
+            ffi::lib().krb5_get_init_creds_opt_set_tkt_life(opt, l);
         }
         if let Some(r) = opts.renew_lifetime {
-            ffi::krb5_get_init_creds_opt_set_renew_life(opt, r);
+            ffi::lib().krb5_get_init_creds_opt_set_renew_life(opt, r);
         }
-        ffi::krb5_get_init_creds_opt_set_forwardable(opt, i32::from(opts.forwardable));
+        ffi::lib().krb5_get_init_creds_opt_set_forwardable(opt, i32::from(opts.forwardable));
         if opts.addressless {
-            ffi::krb5_get_init_creds_opt_set_address_list(opt, no_addrs.as_mut_ptr());
+            ffi::lib().krb5_get_init_creds_opt_set_address_list(opt, no_addrs.as_mut_ptr());
         }
     }
     let mut raw = Box::<ffi::krb5_creds>::default();
@@ -68,7 +68,7 @@ pub fn get_tgt_with_password<'a>(
     // password and options; no prompter (NULL) and no data; on success raw
     // owns the new credential contents.
     let code = unsafe {
-        ffi::krb5_get_init_creds_password(
+        ffi::lib().krb5_get_init_creds_password(
             ctx.raw,
             &mut *raw,
             client.raw,
@@ -81,7 +81,7 @@ pub fn get_tgt_with_password<'a>(
         )
     };
     // SAFETY: frees the options allocated above, once.
-    unsafe { ffi::krb5_get_init_creds_opt_free(ctx.raw, opt) };
+    unsafe { ffi::lib().krb5_get_init_creds_opt_free(ctx.raw, opt) };
     ctx.check("krb5_get_init_creds_password", code)?;
     Ok(Creds { ctx, raw })
 }
@@ -100,13 +100,13 @@ pub fn verify_tgt(
     // SAFETY: vopt is a valid, writable options struct; init and the setter
     // only store values in it.
     unsafe {
-        ffi::krb5_verify_init_creds_opt_init(&mut vopt);
-        ffi::krb5_verify_init_creds_opt_set_ap_req_nofail(&mut vopt, 1);
+        ffi::lib().krb5_verify_init_creds_opt_init(&mut vopt);
+        ffi::lib().krb5_verify_init_creds_opt_set_ap_req_nofail(&mut vopt, 1);
     }
     // SAFETY: valid context, creds, server principal and keytab; the
     // ccache output pointer is NULL (we do not want the service ticket).
     ctx.check("krb5_verify_init_creds", unsafe {
-        ffi::krb5_verify_init_creds(
+        ffi::lib().krb5_verify_init_creds(
             ctx.raw,
             tgt.as_mut_ptr(),
             server.raw,

@@ -38,7 +38,7 @@ impl<'a> Principal<'a> {
         // SAFETY: valid context and NUL-terminated string; on success raw
         // owns a new principal.
         ctx.check("krb5_parse_name", unsafe {
-            ffi::krb5_parse_name(ctx.raw, c.as_ptr(), &mut raw)
+            ffi::lib().krb5_parse_name(ctx.raw, c.as_ptr(), &mut raw)
         })?;
         Ok(Principal { ctx, raw })
     }
@@ -61,7 +61,7 @@ impl<'a> Principal<'a> {
         // SAFETY: p is a valid principal owned by a live libkrb5 object;
         // krb5_copy_principal allocates an independent copy.
         ctx.check("krb5_copy_principal", unsafe {
-            ffi::krb5_copy_principal(ctx.raw, p, &mut raw)
+            ffi::lib().krb5_copy_principal(ctx.raw, p, &mut raw)
         })?;
         Ok(Principal { ctx, raw })
     }
@@ -94,7 +94,7 @@ impl<'a> Principal<'a> {
         // SAFETY: buf is writable for its length; libkrb5 writes a
         // NUL-terminated name of at most lnsize bytes.
         self.ctx.check("krb5_aname_to_localname", unsafe {
-            ffi::krb5_aname_to_localname(
+            ffi::lib().krb5_aname_to_localname(
                 self.ctx.raw,
                 self.raw,
                 buf.len() as c_int,
@@ -111,7 +111,7 @@ impl<'a> Principal<'a> {
 impl Drop for Principal<'_> {
     fn drop(&mut self) {
         // SAFETY: raw is owned by self and freed once.
-        unsafe { ffi::krb5_free_principal(self.ctx.raw, self.raw) }
+        unsafe { ffi::lib().krb5_free_principal(self.ctx.raw, self.raw) }
     }
 }
 
@@ -121,14 +121,14 @@ pub(super) fn unparse(ctx: &Context, p: ffi::krb5_const_principal) -> Result<Str
     // SAFETY: p is a valid principal; out receives a string that we copy
     // and free with krb5_free_unparsed_name.
     ctx.check("krb5_unparse_name", unsafe {
-        ffi::krb5_unparse_name(ctx.raw, p, &mut out)
+        ffi::lib().krb5_unparse_name(ctx.raw, p, &mut out)
     })?;
     // SAFETY: out is a NUL-terminated string allocated by libkrb5.
     let s = unsafe { CStr::from_ptr(out) }
         .to_string_lossy()
         .into_owned();
     // SAFETY: freed once, with the matching deallocator.
-    unsafe { ffi::krb5_free_unparsed_name(ctx.raw, out) };
+    unsafe { ffi::lib().krb5_free_unparsed_name(ctx.raw, out) };
     Ok(s)
 }
 

@@ -120,7 +120,7 @@ struct Key<'c> {
 impl Drop for Key<'_> {
     fn drop(&mut self) {
         // SAFETY: releases the reference obtained from the auth context.
-        unsafe { ffi::krb5_k_free_key(self.ctx.raw, self.raw) };
+        unsafe { ffi::lib().krb5_k_free_key(self.ctx.raw, self.raw) };
     }
 }
 
@@ -130,7 +130,7 @@ impl AuthContext<'_> {
     fn recv_key(&self) -> Result<Key<'_>> {
         self.subkey_or_session_key(
             "krb5_auth_con_getrecvsubkey_k",
-            ffi::krb5_auth_con_getrecvsubkey_k,
+            ffi::lib().krb5_auth_con_getrecvsubkey_k,
         )
     }
 
@@ -153,7 +153,7 @@ impl AuthContext<'_> {
         if raw.is_null() {
             // SAFETY: as above, for the session key.
             self.ctx.check("krb5_auth_con_getkey_k", unsafe {
-                ffi::krb5_auth_con_getkey_k(self.ctx.raw, self.raw, &mut raw)
+                ffi::lib().krb5_auth_con_getkey_k(self.ctx.raw, self.raw, &mut raw)
             })?;
         }
         if raw.is_null() {
@@ -173,7 +173,7 @@ impl AuthContext<'_> {
         let (etype, cipher) = parse_krb_priv(msg)?;
         let key = self.recv_key()?;
         // SAFETY: valid key reference.
-        let key_etype = unsafe { ffi::krb5_k_key_enctype(self.ctx.raw, key.raw) };
+        let key_etype = unsafe { ffi::lib().krb5_k_key_enctype(self.ctx.raw, key.raw) };
         if i64::from(key_etype) != etype {
             return Err(Error::local(
                 OP,
@@ -201,7 +201,7 @@ impl AuthContext<'_> {
         // call; libkrb5 decrypts it in place and points the DATA iov at
         // the plaintext inside it. No cipher state (AUKS sets none).
         self.ctx.check("krb5_k_decrypt_iov", unsafe {
-            ffi::krb5_k_decrypt_iov(
+            ffi::lib().krb5_k_decrypt_iov(
                 self.ctx.raw,
                 key.raw,
                 ffi::KRB5_KEYUSAGE_KRB_PRIV_ENCPART as ffi::krb5_keyusage,
@@ -245,7 +245,7 @@ impl AuthContext<'_> {
         let mut want: ffi::krb5_int32 = 0;
         // SAFETY: valid auth context; want receives a number.
         self.ctx.check("krb5_auth_con_getremoteseqnumber", unsafe {
-            ffi::krb5_auth_con_getremoteseqnumber(self.ctx.raw, self.raw, &mut want)
+            ffi::lib().krb5_auth_con_getremoteseqnumber(self.ctx.raw, self.raw, &mut want)
         })?;
         // An absent number is 0 (MIT's encoder omits a zero one); compared
         // as unsigned 32-bit numbers (UInt32 on the wire).
@@ -266,7 +266,7 @@ impl AuthContext<'_> {
     fn send_key(&self) -> Result<Key<'_>> {
         self.subkey_or_session_key(
             "krb5_auth_con_getsendsubkey_k",
-            ffi::krb5_auth_con_getsendsubkey_k,
+            ffi::lib().krb5_auth_con_getsendsubkey_k,
         )
     }
 
@@ -277,12 +277,12 @@ impl AuthContext<'_> {
             let data = u32::try_from(data).map_err(|_| bad("message larger than 4 GiB"))?;
             // SAFETY: valid context; n receives a length.
             self.ctx.check("krb5_c_padding_length", unsafe {
-                ffi::krb5_c_padding_length(self.ctx.raw, etype, data as usize, &mut n)
+                ffi::lib().krb5_c_padding_length(self.ctx.raw, etype, data as usize, &mut n)
             })?;
         } else {
             // SAFETY: valid context; n receives a length.
             self.ctx.check("krb5_c_crypto_length", unsafe {
-                ffi::krb5_c_crypto_length(self.ctx.raw, etype, what as ffi::krb5_cryptotype, &mut n)
+                ffi::lib().krb5_c_crypto_length(self.ctx.raw, etype, what as ffi::krb5_cryptotype, &mut n)
             })?;
         }
         Ok(n as usize)
@@ -298,7 +298,7 @@ impl AuthContext<'_> {
         let mut seq: ffi::krb5_int32 = 0;
         // SAFETY: valid auth context; seq receives a number.
         self.ctx.check("krb5_auth_con_getlocalseqnumber", unsafe {
-            ffi::krb5_auth_con_getlocalseqnumber(self.ctx.raw, self.raw, &mut seq)
+            ffi::lib().krb5_auth_con_getlocalseqnumber(self.ctx.raw, self.raw, &mut seq)
         })?;
         let seq = int_bytes(seq as u32);
         let (lt, la) = self
@@ -322,7 +322,7 @@ impl AuthContext<'_> {
             };
         let part = tlv_len(tlv_len(body));
         // SAFETY: valid key reference.
-        let etype = unsafe { ffi::krb5_k_key_enctype(self.ctx.raw, key.raw) };
+        let etype = unsafe { ffi::lib().krb5_k_key_enctype(self.ctx.raw, key.raw) };
         let head = self.crypto_len(etype, ffi::KRB5_CRYPTO_TYPE_HEADER, 0)?;
         let pad = self.crypto_len(etype, ffi::KRB5_CRYPTO_TYPE_PADDING, part)?;
         let trail = self.crypto_len(etype, ffi::KRB5_CRYPTO_TYPE_TRAILER, 0)?;
@@ -385,7 +385,7 @@ impl AuthContext<'_> {
         // libkrb5 fills header, padding and trailer and encrypts the data
         // in place, as krb5_k_encrypt lays them out. No cipher state.
         self.ctx.check("krb5_k_encrypt_iov", unsafe {
-            ffi::krb5_k_encrypt_iov(
+            ffi::lib().krb5_k_encrypt_iov(
                 self.ctx.raw,
                 key.raw,
                 ffi::KRB5_KEYUSAGE_KRB_PRIV_ENCPART as ffi::krb5_keyusage,

@@ -38,7 +38,7 @@ fn tgs_request<'a>(
     // that outlive the call); NULL address list = addressless; out receives
     // an allocated credential we take over.
     ctx.check("krb5_get_cred_via_tkt", unsafe {
-        ffi::krb5_get_cred_via_tkt(
+        ffi::lib().krb5_get_cred_via_tkt(
             ctx.raw,
             tgt.as_mut_ptr(),
             kdcopt,
