@@ -26,6 +26,7 @@
 
 pub mod acl;
 pub mod aukspriv;
+pub mod ccache_file;
 pub mod client;
 pub mod config;
 pub mod cred;
