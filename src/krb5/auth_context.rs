@@ -250,8 +250,9 @@ impl<'a> AuthContext<'a> {
         let mut out = ffi::krb5_data::default();
         // SAFETY: input points to `plain`, alive for the call and only read
         // (the parameter is `const krb5_data *`); out is taken over below.
-        let code =
-            unsafe { ffi::lib().krb5_mk_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut()) };
+        let code = unsafe {
+            ffi::lib().krb5_mk_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut())
+        };
         let out = LibData::take(self.ctx, &mut out);
         self.ctx.check("krb5_mk_priv", code)?;
         Ok(out)
@@ -266,8 +267,9 @@ impl<'a> AuthContext<'a> {
         let mut out = ffi::krb5_data::default();
         // SAFETY: input points to `msg`, alive for the call and only read
         // (the parameter is `const krb5_data *`); out is taken over below.
-        let code =
-            unsafe { ffi::lib().krb5_rd_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut()) };
+        let code = unsafe {
+            ffi::lib().krb5_rd_priv(self.ctx.raw, self.raw, &input, &mut out, ptr::null_mut())
+        };
         let out = LibData::take(self.ctx, &mut out);
         self.ctx.check("krb5_rd_priv", code)?;
         Ok(out)

@@ -130,8 +130,9 @@ impl<'a> Ccache<'a> {
             let mut raw = Box::<ffi::krb5_creds>::default();
             // SAFETY: valid handle and cursor; raw is zeroed storage that
             // receives owned contents on success.
-            let code =
-                unsafe { ffi::lib().krb5_cc_next_cred(self.ctx.raw, self.raw, &mut cursor, &mut *raw) };
+            let code = unsafe {
+                ffi::lib().krb5_cc_next_cred(self.ctx.raw, self.raw, &mut cursor, &mut *raw)
+            };
             if code == ffi::KRB5_CC_END {
                 break Ok(());
             }

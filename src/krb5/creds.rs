@@ -182,8 +182,14 @@ pub(super) mod fake {
         // SAFETY: both principals are valid; the copies become owned by
         // `raw` and are freed by Creds::drop.
         unsafe {
-            assert_eq!(ffi::lib().krb5_copy_principal(ctx.raw, c.raw, &mut raw.client), 0);
-            assert_eq!(ffi::lib().krb5_copy_principal(ctx.raw, s.raw, &mut raw.server), 0);
+            assert_eq!(
+                ffi::lib().krb5_copy_principal(ctx.raw, c.raw, &mut raw.client),
+                0
+            );
+            assert_eq!(
+                ffi::lib().krb5_copy_principal(ctx.raw, s.raw, &mut raw.server),
+                0
+            );
         }
         let [authtime, starttime, endtime, renew_till] = f.times;
         raw.times = ffi::krb5_ticket_times {

@@ -40,8 +40,9 @@ impl<'a> Keytab<'a> {
             let mut entry = ffi::krb5_keytab_entry::default();
             // SAFETY: valid handle/cursor; entry receives owned contents,
             // freed (and the key wiped) right after use.
-            let code =
-                unsafe { ffi::lib().krb5_kt_next_entry(self.ctx.raw, self.raw, &mut entry, &mut cursor) };
+            let code = unsafe {
+                ffi::lib().krb5_kt_next_entry(self.ctx.raw, self.raw, &mut entry, &mut cursor)
+            };
             if code == ffi::KRB5_KT_END {
                 break Ok(());
             }

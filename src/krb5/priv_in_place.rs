@@ -282,7 +282,12 @@ impl AuthContext<'_> {
         } else {
             // SAFETY: valid context; n receives a length.
             self.ctx.check("krb5_c_crypto_length", unsafe {
-                ffi::lib().krb5_c_crypto_length(self.ctx.raw, etype, what as ffi::krb5_cryptotype, &mut n)
+                ffi::lib().krb5_c_crypto_length(
+                    self.ctx.raw,
+                    etype,
+                    what as ffi::krb5_cryptotype,
+                    &mut n,
+                )
             })?;
         }
         Ok(n as usize)
