@@ -261,6 +261,23 @@ fn user_ccache(job: &Job, name: &str) -> Result<UserCcache, String> {
         Err(Ignored::Missing(why)) => return Ok(UserCcache::NotValid(why)),
         Err(Ignored::Refused(why)) => return Ok(UserCcache::Refused(why)),
     };
+    // FILE (and DIR) caches: the private copy, read without libkrb5 (a
+    // step inside an allocation then never loads it).
+    if let probe::Probed::File { copy, .. } = &probed {
+        let now = chrono::Utc::now().timestamp();
+        return Ok(
+            match crate::ccache_file::tgt_endtime(copy, probe::CCACHE_MAX) {
+                Ok(t) => match t.endtime {
+                    Some(end) if end > t.kdc_now(now) => UserCcache::Valid,
+                    Some(_) => UserCcache::NotValid(format!("{name}: the TGT has expired")),
+                    None => {
+                        UserCcache::NotValid(format!("{name}: no TGT of its principal's realm"))
+                    }
+                },
+                Err(e) => UserCcache::NotValid(format!("{name}: {e}")),
+            },
+        );
+    }
     let ctx = match Context::new() {
         Ok(c) => c,
         Err(e) => return Ok(UserCcache::NotValid(e.to_string())),
