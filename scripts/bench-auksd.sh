@@ -57,6 +57,12 @@ free_port() {
 KPORT=$(free_port)
 PORT=$(free_port)
 
+# nss_wrapper crashes under concurrent lookups (auksd's workers look accounts
+# up in parallel): both daemons get it behind one lock (tests/common/nss_serial.c).
+cc -shared -fPIC -O2 -o "$W/libnss_serial.so" "$REPO/tests/common/nss_serial.c" -ldl -lpthread ||
+    { echo "bench-auksd: cannot build tests/common/nss_serial.c" >&2; exit 1; }
+NSSW="$W/libnss_serial.so $NSSW"
+
 # --- the realm -------------------------------------------------------------
 export KRB5_CONFIG=$W/krb5.conf KRB5_KDC_PROFILE=$W/kdc.conf KRB5RCACHEDIR=$W
 cat > "$KRB5_CONFIG" << EOF
@@ -150,7 +156,7 @@ start_daemon() {
     local t0 t1 up=0
     : > "$W/auksd.log"
     t0=$(ms_now)
-    LD_PRELOAD=$NSSW NSS_WRAPPER_PASSWD=$2 NSS_WRAPPER_GROUP=$W/group \
+    LD_PRELOAD="$NSSW" NSS_WRAPPER_PASSWD=$2 NSS_WRAPPER_GROUP=$W/group \
         "$1" -F -f "$W/auks.conf" >> "$W/auksd.log" 2>&1 &
     D_PID=$!
     while [ $(($(ms_now) - t0)) -lt 900000 ] && kill -0 "$D_PID" 2> /dev/null; do

@@ -31,6 +31,32 @@ pub fn nss_wrapper_lib() -> PathBuf {
         })
 }
 
+/// nss_wrapper serialised (`tests/common/nss_serial.c`: one lock around
+/// each lookup, as nss_wrapper 1.1.12 crashes under concurrent ones), built
+/// once per test process with the system C compiler into Cargo's temporary
+/// directory for tests (a fresh name renamed into place, so concurrent test
+/// processes never load a half-written file). Panics when it cannot be built.
+pub fn nss_serial_lib() -> PathBuf {
+    static LIB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/nss_serial.c");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let out = dir.join("libnss_serial.so");
+        let tmp = dir.join(format!("libnss_serial.{}.so", std::process::id()));
+        let st = Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .args(["-ldl", "-lpthread"])
+            .status()
+            .expect("run cc to build tests/common/nss_serial.c");
+        assert!(st.success(), "cc failed on {}", src.display());
+        fs::rename(&tmp, &out).expect("rename libnss_serial.so into place");
+        out
+    })
+    .clone()
+}
+
 /// `n` accounts `<prefix><i>` with uids `base..base+n`, visible only to
 /// processes started with [`Accounts::env`].
 pub struct Accounts {
@@ -73,7 +99,14 @@ impl Accounts {
     /// Environment that makes a process see these accounts.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
-            ("LD_PRELOAD".into(), nss_wrapper_lib().display().to_string()),
+            (
+                "LD_PRELOAD".into(),
+                format!(
+                    "{} {}",
+                    nss_serial_lib().display(),
+                    nss_wrapper_lib().display()
+                ),
+            ),
             (
                 "NSS_WRAPPER_PASSWD".into(),
                 self.dir.path().join("passwd").display().to_string(),
