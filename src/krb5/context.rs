@@ -9,6 +9,9 @@ use super::data::ts;
 use super::error::{Error, Result};
 use super::ffi;
 
+/// The `op` of the error of a [`Context::new`] that could not load libkrb5.
+pub(super) const DLOPEN_OP: &str = "dlopen";
+
 /// A libkrb5 context. Not `Sync`: one per thread or per connection.
 pub struct Context {
     pub(super) raw: ffi::krb5_context,
@@ -24,7 +27,7 @@ impl Context {
     /// The first context of a process loads libkrb5 (see `ffi`).
     pub fn new() -> Result<Self> {
         let lib = ffi::load().map_err(|message| Error {
-            op: "dlopen",
+            op: DLOPEN_OP,
             code: libc::ELIBACC,
             message,
         })?;

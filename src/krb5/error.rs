@@ -39,6 +39,11 @@ impl Error {
             || c == libc::ENOENT
     }
 
+    /// True when libkrb5 itself could not be loaded (see `ffi::load`).
+    pub fn is_library_missing(&self) -> bool {
+        self.op == super::context::DLOPEN_OP
+    }
+
     /// True when the KDC or the ticket said the credential expired.
     pub fn is_expired(&self) -> bool {
         self.code == ffi::KRB5KRB_AP_ERR_TKT_EXPIRED || self.code == ffi::KRB5KDC_ERR_TGT_REVOKED

@@ -80,8 +80,14 @@ pub fn submit(a: &PluginArgs, option: Option<Mode>) -> i32 {
     // there would hang them, and they block SIGINT and SIGTERM).
     let name = match own_ccache_name() {
         Ok(n) => n,
-        Err(Ignored::Missing(why)) => return no_ccache(a, &why),
-        Err(Ignored::Refused(why)) => {
+        Err(NameError::Broken(e)) => {
+            log_error(&format!(
+                "auks: cannot forward your Kerberos credential: {e}"
+            ));
+            return -1;
+        }
+        Err(NameError::Ignored(Ignored::Missing(why))) => return no_ccache(a, &why),
+        Err(NameError::Ignored(Ignored::Refused(why))) => {
             log_info(&format!("auks: KRB5CCNAME={why}: ignored"));
             return no_ccache(a, &why);
         }
@@ -112,15 +118,32 @@ pub fn submit(a: &PluginArgs, option: Option<Mode>) -> i32 {
 /// The caller's ccache name (`KRB5CCNAME`, else libkrb5's default),
 /// checked without blocking: a file-backed one must be a regular file
 /// (or a DIR collection of them) of the caller's.
-fn own_ccache_name() -> Result<String, Ignored> {
+fn own_ccache_name() -> Result<String, NameError> {
     let name = match std::env::var("KRB5CCNAME").ok().filter(|n| !n.is_empty()) {
         Some(n) => n,
-        None => crate::krb5::Context::new()
-            .and_then(|c| c.default_ccache_name())
-            .map_err(|e| Ignored::Missing(format!("no default credential cache: {e}")))?,
+        None => match crate::krb5::Context::new().and_then(|c| c.default_ccache_name()) {
+            Ok(n) => n,
+            // A broken installation, not a user without a ticket.
+            Err(e) if e.is_library_missing() => return Err(NameError::Broken(e.to_string())),
+            Err(e) => {
+                return Err(NameError::Ignored(Ignored::Missing(format!(
+                    "no default credential cache: {e}"
+                ))))
+            }
+        },
     };
     let uid = nix::unistd::geteuid().as_raw();
-    probe::probe(&name, uid).map(|_| name)
+    probe::probe(&name, uid)
+        .map(|_| name)
+        .map_err(NameError::Ignored)
+}
+
+/// Why [`own_ccache_name`] has no name.
+enum NameError {
+    /// Nothing usable there: the user has no ticket to forward.
+    Ignored(Ignored),
+    /// libkrb5 could not be loaded.
+    Broken(String),
 }
 
 /// No usable ccache on the submit side: a notice (or an error when the
