@@ -224,15 +224,31 @@ fn private_copy(name: &str, path: &Path, file: File) -> Result<File, Ignored> {
     use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
     let shown = path.display();
     let fail = |e: &dyn std::fmt::Display| Ignored::Refused(format!("{name}: {shown}: {e}"));
-    let mut data = zeroize::Zeroizing::new(Vec::new());
-    file.take(CCACHE_MAX + 1)
-        .read_to_end(&mut data)
-        .map_err(|e| fail(&e))?;
-    if data.len() as u64 > CCACHE_MAX {
+    // One buffer of the file's size plus one byte, never grown: a growing
+    // Vec would leave unwiped copies of the session keys where it was.
+    let size = file.metadata().map_err(|e| fail(&e))?.len();
+    if size > CCACHE_MAX {
         return Err(Ignored::Refused(format!(
             "{name}: {shown} is larger than {CCACHE_MAX} bytes"
         )));
     }
+    let mut data = zeroize::Zeroizing::new(vec![0u8; size as usize + 1]);
+    let mut got = 0;
+    let mut file = file;
+    while got < data.len() {
+        match file.read(&mut data[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(fail(&e)),
+        }
+    }
+    if got as u64 > size {
+        return Err(Ignored::Refused(format!(
+            "{name}: {shown} grew while it was read"
+        )));
+    }
+    data.truncate(got);
     let fd = memfd_create(c"auks-ccache", MemFdCreateFlag::MFD_CLOEXEC).map_err(|e| fail(&e))?;
     let mut copy = File::from(fd);
     std::io::Write::write_all(&mut copy, &data).map_err(|e| fail(&e))?;
