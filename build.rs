@@ -155,7 +155,7 @@ fn krb5_bindings() {
     println!("cargo:rerun-if-changed=build.rs");
     // Nothing is linked: libkrb5 is loaded on first use (src/krb5/ffi.rs),
     // so a process that loads libauks.so and never needs Kerberos (a step
-    // with --auks=no, a step inside an allocation) does not pay for mapping
+    // with --auks=no, a step that keeps its job's FILE ccache) does not pay for mapping
     // and relocating libkrb5 and its five libraries.
 
     let mut builder = bindgen::Builder::default()

@@ -11,6 +11,9 @@
 //! `None` without a local TGT. It also returns the KDC time offset of the
 //! header, which libkrb5 (`kdc_timesync`, on by default) applies to "now"
 //! after reading the file: compare the end time with [`TgtEnd::kdc_now`].
+//! (A site with `kdc_timesync = false` in krb5.conf has libkrb5 ignore the
+//! offset; this reader does not read krb5.conf and always applies it: the
+//! check is then off by the KDC's clock difference, a few seconds.)
 //!
 //! Format (MIT `doc/formats/ccache_file_format.rst`, `cc_file.c`,
 //! `ccmarshal.c`): a big-endian version `05 0N`; in version 4 a header of

@@ -10,8 +10,8 @@
 //! ([`Krb5Lib`]) filled when the library is first needed ([`load`], called
 //! by [`super::Context::new`], which every libkrb5 object borrows from).
 //! A process that loads libauks.so but never needs Kerberos (srun with
-//! `--auks=no`, a step that keeps its job's ccache) maps none of libkrb5's
-//! six libraries. The library is opened by its soname, as the dynamic
+//! `--auks=no`, a step that keeps its job's FILE or DIR ccache) maps none
+//! of libkrb5's six libraries. The library is opened by its soname, as the dynamic
 //! linker would have, and never closed.
 
 #![allow(
