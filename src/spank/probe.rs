@@ -225,30 +225,38 @@ fn private_copy(name: &str, path: &Path, file: File) -> Result<File, Ignored> {
     let shown = path.display();
     let fail = |e: &dyn std::fmt::Display| Ignored::Refused(format!("{name}: {shown}: {e}"));
     // One buffer of the file's size plus one byte, never grown: a growing
-    // Vec would leave unwiped copies of the session keys where it was.
-    let size = file.metadata().map_err(|e| fail(&e))?.len();
-    if size > CCACHE_MAX {
-        return Err(Ignored::Refused(format!(
-            "{name}: {shown} is larger than {CCACHE_MAX} bytes"
-        )));
-    }
-    let mut data = zeroize::Zeroizing::new(vec![0u8; size as usize + 1]);
-    let mut got = 0;
-    let mut file = file;
-    while got < data.len() {
-        match file.read(&mut data[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(fail(&e)),
+    // Vec would leave unwiped copies of the session keys where it was. A
+    // file that grew meanwhile (libkrb5 of another srun appending a service
+    // ticket) is read again into a new buffer; the old one is wiped.
+    let mut attempt = 0;
+    let data = loop {
+        let size = file.metadata().map_err(|e| fail(&e))?.len();
+        if size > CCACHE_MAX {
+            return Err(Ignored::Refused(format!(
+                "{name}: {shown} is larger than {CCACHE_MAX} bytes"
+            )));
         }
-    }
-    if got as u64 > size {
-        return Err(Ignored::Refused(format!(
-            "{name}: {shown} grew while it was read"
-        )));
-    }
-    data.truncate(got);
+        let mut data = zeroize::Zeroizing::new(vec![0u8; size as usize + 1]);
+        let mut got = 0;
+        while got < data.len() {
+            match std::os::unix::fs::FileExt::read_at(&file, &mut data[got..], got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(fail(&e)),
+            }
+        }
+        if got as u64 <= size {
+            data.truncate(got);
+            break data;
+        }
+        attempt += 1;
+        if attempt == 3 {
+            return Err(Ignored::Refused(format!(
+                "{name}: {shown} kept growing while it was read"
+            )));
+        }
+    };
     let fd = memfd_create(c"auks-ccache", MemFdCreateFlag::MFD_CLOEXEC).map_err(|e| fail(&e))?;
     let mut copy = File::from(fd);
     std::io::Write::write_all(&mut copy, &data).map_err(|e| fail(&e))?;
