@@ -310,6 +310,29 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(2));
     }
 
+    /// The copy is the whole file whatever its size up to the limit (one
+    /// buffer of the file's size), empty included; beyond it, refused.
+    #[test]
+    fn copies_have_the_file_size_up_to_the_limit() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("cc");
+        for len in [0usize, 1, 70_000, CCACHE_MAX as usize] {
+            let content: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&f, &content).unwrap();
+            let p = probe(f.to_str().unwrap(), me()).unwrap();
+            let n = p.krb5_name();
+            assert_eq!(
+                std::fs::read(n.strip_prefix("FILE:").unwrap()).unwrap(),
+                content
+            );
+        }
+        std::fs::write(&f, vec![0u8; CCACHE_MAX as usize + 1]).unwrap();
+        match probe(f.to_str().unwrap(), me()) {
+            Err(Ignored::Refused(why)) => assert!(why.contains("larger than"), "{why}"),
+            other => panic!("{:?}", other.map(|p| p.krb5_name())),
+        }
+    }
+
     #[test]
     fn regular_files_pass_and_are_read_through_the_descriptor() {
         let d = tempfile::tempdir().unwrap();
