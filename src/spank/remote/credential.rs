@@ -262,30 +262,29 @@ fn user_ccache(job: &Job, name: &str) -> Result<UserCcache, String> {
         Err(Ignored::Refused(why)) => return Ok(UserCcache::Refused(why)),
     };
     // FILE (and DIR) caches: the private copy, read without libkrb5 (a
-    // step inside an allocation then never loads it).
-    if let probe::Probed::File { copy, .. } = &probed {
-        let now = chrono::Utc::now().timestamp();
-        return Ok(
-            match crate::ccache_file::tgt_endtime(copy, probe::CCACHE_MAX) {
-                Ok(t) => match t.endtime {
-                    Some(end) if end > t.kdc_now(now) => UserCcache::Valid,
-                    Some(_) => UserCcache::NotValid(format!("{name}: the TGT has expired")),
-                    None => {
-                        UserCcache::NotValid(format!("{name}: no TGT of its principal's realm"))
-                    }
-                },
-                Err(e) => UserCcache::NotValid(format!("{name}: {e}")),
-            },
-        );
-    }
-    let ctx = match Context::new() {
-        Ok(c) => c,
-        Err(e) => return Ok(UserCcache::NotValid(e.to_string())),
+    // step inside an allocation then never loads it); other types through
+    // libkrb5. Either way: the TGT's end time, and "now" on the KDC's
+    // clock (libkrb5 applies the cache's time offset once it has read it).
+    let checked = match &probed {
+        probe::Probed::File { copy, .. } => {
+            crate::ccache_file::tgt_endtime(copy, probe::CCACHE_MAX)
+                .map(|t| (t.endtime, t.kdc_now(chrono::Utc::now().timestamp())))
+                .map_err(|e| e.to_string())
+        }
+        probe::Probed::Other(_) => {
+            let ctx = match Context::new() {
+                Ok(c) => c,
+                Err(e) => return Ok(UserCcache::NotValid(e.to_string())),
+            };
+            tgt_endtime(&ctx, &probed.krb5_name())
+                .map(|end| (end, ctx.now()))
+                .map_err(|e| e.to_string())
+        }
     };
-    Ok(match tgt_endtime(&ctx, &probed.krb5_name()) {
-        Ok(Some(end)) if end > ctx.now() => UserCcache::Valid,
-        Ok(Some(_)) => UserCcache::NotValid(format!("{name}: the TGT has expired")),
-        Ok(None) => UserCcache::NotValid(format!("{name}: no TGT of its principal's realm")),
+    Ok(match checked {
+        Ok((Some(end), now)) if end > now => UserCcache::Valid,
+        Ok((Some(_), _)) => UserCcache::NotValid(format!("{name}: the TGT has expired")),
+        Ok((None, _)) => UserCcache::NotValid(format!("{name}: no TGT of its principal's realm")),
         Err(e) => UserCcache::NotValid(format!("{name}: {e}")),
     })
 }
