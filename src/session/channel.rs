@@ -2,17 +2,17 @@
 //! KRB-PRIV application messages under per-operation and whole-session
 //! deadlines.
 
-use super::frame::{bound, push_frame, read_frame, write_all};
+use super::frame::{bound, push_frame, read_frame, write_all, TimedStream};
 use super::{Result, SessionError, GROW_FROM, MAX_PRIV_MSG};
 use crate::krb5::{AuthContext, Plaintext};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 /// An authenticated session: the socket plus the auth context holding the
 /// session subkey and both sequence numbers.
 pub struct Session<'a> {
-    pub(super) stream: TcpStream,
+    pub(super) stream: TimedStream,
     pub(super) ac: AuthContext<'a>,
     pub(super) peer: SocketAddr,
     pub(super) io_timeout: Duration,

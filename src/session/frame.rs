@@ -19,15 +19,64 @@ pub(super) fn io_err(what: &'static str, e: io::Error) -> SessionError {
     }
 }
 
+/// How far the socket timeout armed for a read or write may be from the
+/// time left before the deadline without being armed again: a read or
+/// write then ends at most this long after its deadline.
+const REARM_SLACK: Duration = Duration::from_millis(5);
+
+/// A socket whose read and write timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`)
+/// are set only when the time left before a deadline has moved away from
+/// the armed value by more than [`REARM_SLACK`]: one `setsockopt` per
+/// direction in a session of a few milliseconds, where arming before every
+/// read and write took eight.
+pub struct TimedStream {
+    stream: TcpStream,
+    read_armed: Option<Duration>,
+    write_armed: Option<Duration>,
+}
+
+impl TimedStream {
+    /// Wrap `stream`, whose timeouts are armed at its first read or write.
+    pub fn new(stream: TcpStream) -> Self {
+        TimedStream {
+            stream,
+            read_armed: None,
+            write_armed: None,
+        }
+    }
+
+    /// `SO_RCVTIMEO` (`read`) or `SO_SNDTIMEO` within [`REARM_SLACK`] of
+    /// `left` (which is never zero).
+    fn arm(&mut self, read: bool, left: Duration) -> io::Result<()> {
+        let armed = if read {
+            &mut self.read_armed
+        } else {
+            &mut self.write_armed
+        };
+        if armed.is_some_and(|a| a.max(left) - a.min(left) <= REARM_SLACK) {
+            return Ok(());
+        }
+        // An error leaves the old value unknown: arm again next time.
+        *armed = None;
+        if read {
+            self.stream.set_read_timeout(Some(left))?;
+        } else {
+            self.stream.set_write_timeout(Some(left))?;
+        }
+        *armed = Some(left);
+        Ok(())
+    }
+}
+
 /// Move `len` bytes through `stream` before `deadline`: `step(stream,
-/// done, left)` arms the socket timeout with `left` and transfers from
+/// done, left)` arms the socket timeout for `left` and transfers from
 /// offset `done`, returning how many bytes moved (0: the peer closed).
 fn transfer_by(
-    stream: &mut TcpStream,
+    stream: &mut TimedStream,
     len: usize,
     deadline: Instant,
     what: &'static str,
-    mut step: impl FnMut(&mut TcpStream, usize, Duration) -> io::Result<usize>,
+    mut step: impl FnMut(&mut TimedStream, usize, Duration) -> io::Result<usize>,
 ) -> Result<()> {
     let mut done = 0;
     while done < len {
@@ -47,33 +96,33 @@ fn transfer_by(
 
 /// Read exactly `buf.len()` bytes before `deadline`.
 fn read_exact_by(
-    stream: &mut TcpStream,
+    stream: &mut TimedStream,
     buf: &mut [u8],
     deadline: Instant,
     what: &'static str,
 ) -> Result<()> {
     transfer_by(stream, buf.len(), deadline, what, |s, done, left| {
-        s.set_read_timeout(Some(left))?;
-        s.read(&mut buf[done..])
+        s.arm(true, left)?;
+        s.stream.read(&mut buf[done..])
     })
 }
 
 /// Write all of `buf` before `deadline`.
 pub(super) fn write_all(
-    stream: &mut TcpStream,
+    stream: &mut TimedStream,
     buf: &[u8],
     deadline: Instant,
     what: &'static str,
 ) -> Result<()> {
     transfer_by(stream, buf.len(), deadline, what, |s, done, left| {
-        s.set_write_timeout(Some(left))?;
-        s.write(&buf[done..])
+        s.arm(false, left)?;
+        s.stream.write(&buf[done..])
     })
 }
 
 /// Read the single status byte of the sendauth version reply.
 pub(super) fn read_byte(
-    stream: &mut TcpStream,
+    stream: &mut TimedStream,
     deadline: Instant,
     what: &'static str,
 ) -> Result<u8> {
@@ -85,7 +134,7 @@ pub(super) fn read_byte(
 /// Read one `krb5_write_message` frame (4-byte big-endian length + data),
 /// refusing lengths above `max` before allocating anything.
 pub fn read_frame(
-    stream: &mut TcpStream,
+    stream: &mut TimedStream,
     max: usize,
     deadline: Instant,
     what: &'static str,
@@ -168,15 +217,21 @@ mod tests {
     }
 
     /// The error of reading one frame of at most 1 KiB within `wait`.
-    fn read_1k(b: &mut TcpStream, wait: Duration) -> SessionError {
-        read_frame(b, 1024, Instant::now() + wait, "test").unwrap_err()
+    fn read_1k(b: TcpStream, wait: Duration) -> SessionError {
+        read_frame(
+            &mut TimedStream::new(b),
+            1024,
+            Instant::now() + wait,
+            "test",
+        )
+        .unwrap_err()
     }
 
     #[test]
     fn frame_length_is_bounded_before_allocation() {
-        let (mut a, mut b) = pair();
+        let (mut a, b) = pair();
         a.write_all(&0xffff_ffffu32.to_be_bytes()).unwrap();
-        let err = read_1k(&mut b, Duration::from_secs(2));
+        let err = read_1k(b, Duration::from_secs(2));
         assert!(
             matches!(
                 err,
@@ -191,19 +246,48 @@ mod tests {
 
     #[test]
     fn silent_peer_times_out() {
-        let (_a, mut b) = pair();
+        let (_a, b) = pair();
         let t = Instant::now();
-        let err = read_1k(&mut b, Duration::from_millis(200));
+        let err = read_1k(b, Duration::from_millis(200));
         assert!(matches!(err, SessionError::TimedOut { .. }), "{err}");
         assert!(t.elapsed() < Duration::from_secs(2));
     }
 
     #[test]
+    fn timeout_is_armed_again_only_when_the_time_left_moves() {
+        let (mut a, b) = pair();
+        let mut t = TimedStream::new(b);
+        a.write_all(&[0, 0, 0, 1, 7, 0, 0, 0, 1, 8]).unwrap();
+        let long = Duration::from_secs(10);
+        assert_eq!(
+            read_frame(&mut t, 16, Instant::now() + long, "t").unwrap(),
+            [7]
+        );
+        let armed = t.read_armed.expect("armed by the first read");
+        assert!(armed <= long && armed > long - REARM_SLACK, "{armed:?}");
+        // Nearly the same time left: the armed value is kept.
+        assert_eq!(
+            read_frame(&mut t, 16, Instant::now() + long, "t").unwrap(),
+            [8]
+        );
+        assert_eq!(t.read_armed, Some(armed));
+        // A much nearer deadline is armed again and honoured.
+        let start = Instant::now();
+        let err = read_frame(&mut t, 16, start + Duration::from_millis(200), "t").unwrap_err();
+        assert!(matches!(err, SessionError::TimedOut { .. }), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(2));
+        assert!(t
+            .read_armed
+            .is_some_and(|v| v <= Duration::from_millis(200)));
+        assert_eq!(t.write_armed, None);
+    }
+
+    #[test]
     fn truncated_frame_is_closed_error() {
-        let (mut a, mut b) = pair();
+        let (mut a, b) = pair();
         a.write_all(&[0, 0, 0, 10, 1, 2]).unwrap();
         drop(a);
-        let err = read_1k(&mut b, Duration::from_secs(2));
+        let err = read_1k(b, Duration::from_secs(2));
         assert!(matches!(err, SessionError::Closed { .. }), "{err}");
     }
 }

@@ -1,7 +1,7 @@
 //! The sendauth/recvauth handshake: the client side ([`Session::connect`])
 //! and the server side once the AP-REQ is in hand ([`Session::accept`]).
 
-use super::frame::{bound, io_err, push_frame, read_byte, read_frame, write_all};
+use super::frame::{bound, io_err, push_frame, read_byte, read_frame, write_all, TimedStream};
 use super::{
     Result, Session, SessionError, APPL_VERSION, MAX_HANDSHAKE_MSG, MAX_PRINCIPAL, SENDAUTH_VERSION,
 };
@@ -73,7 +73,7 @@ impl<'a> Session<'a> {
     /// krb5_sendauth), and the server's answer and AP-REP read.
     fn handshake(
         ctx: &'a Context,
-        mut stream: TcpStream,
+        stream: TcpStream,
         nat: bool,
         (io_timeout, deadline): (Duration, Option<Instant>),
         ap_req: impl FnOnce(&mut AuthContext<'a>) -> krb5::Result<Vec<u8>>,
@@ -81,6 +81,7 @@ impl<'a> Session<'a> {
         let _ = stream.set_nodelay(true);
         let mut ac = AuthContext::for_session(ctx)?;
         let (local, remote, peer) = socket_addrs(&stream)?;
+        let mut stream = TimedStream::new(stream);
         ac.set_addrs(local, remote)?;
         let ap_req = ap_req(&mut ac)?;
         let mut out = Vec::with_capacity(64 + ap_req.len());
@@ -135,7 +136,7 @@ impl<'a> Session<'a> {
     #[allow(clippy::too_many_arguments)]
     pub fn accept(
         ctx: &'a Context,
-        mut stream: TcpStream,
+        stream: TcpStream,
         ap_req: &[u8],
         keytab: &Keytab<'_>,
         server: &Principal<'_>,
@@ -146,6 +147,7 @@ impl<'a> Session<'a> {
         let _ = stream.set_nodelay(true);
         let mut ac = AuthContext::for_session(ctx)?;
         let (local, remote, peer) = socket_addrs(&stream)?;
+        let mut stream = TimedStream::new(stream);
         ac.set_addrs(local, remote)?;
         ac.set_replay_cache(replay_cache, server)?;
         let (client, mutual) = match ac.rd_req(ap_req, server, keytab) {
