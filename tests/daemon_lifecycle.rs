@@ -214,3 +214,56 @@ fn ipv6_client_and_dual_stack_daemon() {
     // IPv4 clients still work against the same daemon.
     assert_ok(&f.alice(&["-p"]));
 }
+
+/// auksd keeps its keytab in memory but looks at the file once a second:
+/// a key added by `ktadd` (a new kvno) is used within seconds without a
+/// SIGHUP, and tickets under the previous key, still in the file, keep
+/// working.
+#[test]
+fn rotated_service_key_is_used_without_a_reload() {
+    // One worker, which copies the keytab at its first session.
+    let opts = AuksdOpts {
+        workers: 1,
+        ..AuksdOpts::default()
+    };
+    let f = setup(opts, Realm::start());
+    // A ticket under the current key (kept in alice's ccache).
+    assert_ok(&f.alice(&["-p"]));
+    let before = f.auksd.log().matches("reload").count();
+    f.realm.kadmin(&format!(
+        "ktadd -k {} {AUKSD_PRINCIPAL}",
+        f.auksd.keytab_path().display()
+    ));
+    // A fresh TGT, so the next service ticket is under the new key.
+    let fresh = f.realm.user_dir(&f.alice).join("fresh.cc");
+    f.realm
+        .kinit_password(&f.alice.name, ALICE_PW, &fresh, &["-f", "-r", "1d"]);
+    chown(&fresh, &f.alice);
+    let klist = |cc: &PathBuf| String::from_utf8_lossy(&f.realm.klist(cc).stdout).into_owned();
+    assert!(!klist(&fresh).contains("auks/"), "{}", klist(&fresh));
+    let t = Instant::now();
+    loop {
+        let o = auks(
+            &f.realm,
+            &f.auksd.conf_path(),
+            &fresh,
+            Some(&f.alice),
+            &["-p"],
+        );
+        if o.status.success() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the new key is not used: {}\n{}",
+            out(&o),
+            f.auksd.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let kv = f.realm.kadmin(&format!("getprinc {AUKSD_PRINCIPAL}"));
+    assert!(kv.contains("vno 2") || kv.contains("vno 3"), "{kv}");
+    // The ticket under the previous key still works.
+    assert_ok(&f.alice(&["-p"]));
+    assert_eq!(f.auksd.log().matches("reload").count(), before, "no reload");
+}

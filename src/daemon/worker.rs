@@ -21,7 +21,10 @@ use crate::metrics::Rejected;
 use crate::proto::{self, reason, ErrorInfo, ProtoError, Reply, Request};
 use crate::session::{Session, SessionError, MAX_REQUEST};
 use crate::timefmt::fmt_time;
+use std::cell::Cell;
 use std::net::{IpAddr, TcpStream};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -81,10 +84,10 @@ fn worker(shared: Arc<Shared>) {
             return;
         }
     };
-    // The keytab handle and the server principal, kept from one session
-    // to the next while the configuration names the same ones (a FILE
-    // keytab is read again at each verification, so a rotated key is
-    // seen at once).
+    // The keytab (a FILE keytab copied into memory) and the server
+    // principal, kept from one session to the next while the
+    // configuration names the same ones and the keytab file is unchanged
+    // (looked at once a second, so a rotated key is used within a second).
     let mut ident: Option<Ident<'_>> = None;
     while let Some(conn) = shared.pool.next() {
         let st = shared.state();
@@ -122,20 +125,84 @@ struct Ident<'a> {
     principal_name: String,
     keytab: Keytab<'a>,
     principal: Principal<'a>,
+    /// The FILE keytab's path and its state when it was copied (`None`:
+    /// another keytab type, used as it is).
+    file: Option<(PathBuf, Option<FileStamp>)>,
+    /// When the keytab file was last looked at.
+    checked: Cell<Instant>,
+}
+
+/// How often a worker looks whether its keytab file changed.
+const KEYTAB_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// What tells a rewritten file from the one that was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<Self> {
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+}
+
+/// The path of a FILE keytab name (`FILE:/p` or a plain `/p`), else `None`.
+fn file_keytab_path(name: &str) -> Option<PathBuf> {
+    let path = name.strip_prefix("FILE:").unwrap_or(name);
+    path.starts_with('/').then(|| PathBuf::from(path))
 }
 
 impl<'a> Ident<'a> {
     fn new(ctx: &'a Context, st: &State) -> crate::krb5::Result<Self> {
+        let named = Keytab::resolve(ctx, &st.keytab)?;
+        let (keytab, file) = match file_keytab_path(&st.keytab) {
+            // The stamp is taken before the copy: a change during the copy
+            // is seen at the next look.
+            Some(path) => {
+                let stamp = FileStamp::of(&path);
+                (named.copy_to_memory()?, Some((path, stamp)))
+            }
+            None => (named, None),
+        };
         Ok(Ident {
-            keytab: Keytab::resolve(ctx, &st.keytab)?,
+            keytab,
             principal: Principal::parse(ctx, &st.server_principal)?,
             keytab_name: st.keytab.clone(),
             principal_name: st.server_principal.clone(),
+            file,
+            checked: Cell::new(Instant::now()),
         })
     }
 
     fn is_for(&self, st: &State) -> bool {
-        self.keytab_name == st.keytab && self.principal_name == st.server_principal
+        self.keytab_name == st.keytab
+            && self.principal_name == st.server_principal
+            && self.keytab_file_unchanged()
+    }
+
+    /// False when the keytab file (looked at no more than once per
+    /// [`KEYTAB_CHECK_EVERY`]) is not the one that was copied.
+    fn keytab_file_unchanged(&self) -> bool {
+        let Some((path, stamp)) = &self.file else {
+            return true;
+        };
+        if self.checked.get().elapsed() < KEYTAB_CHECK_EVERY {
+            return true;
+        }
+        self.checked.set(Instant::now());
+        stamp.is_some() && FileStamp::of(path) == *stamp
     }
 }
 

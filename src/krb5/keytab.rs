@@ -30,16 +30,55 @@ impl<'a> Keytab<'a> {
 
     /// The distinct principal names in the keytab, in file order.
     pub fn principals(&self) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        self.for_each_entry(|entry| {
+            let n = unparse(self.ctx, entry.principal)?;
+            if !out.contains(&n) {
+                out.push(n);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// A copy of every entry of this keytab in a MEMORY keytab of its own.
+    /// libkrb5 reads a FILE keytab again at every AP-REQ it verifies (an
+    /// open, a lock, several reads and a close); the copy answers from
+    /// memory. libkrb5 wipes the copied keys when the last handle to the
+    /// MEMORY keytab is closed.
+    pub fn copy_to_memory(&self) -> Result<Keytab<'a>> {
+        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let copy = Keytab::resolve(
+            self.ctx,
+            &format!("MEMORY:auks-rs-copy-{}-{n}", std::process::id()),
+        )?;
+        self.for_each_entry(|entry| {
+            // SAFETY: valid handles; `entry` is a complete entry read by
+            // krb5_kt_next_entry, only borrowed: the MEMORY keytab stores
+            // its own copy of the principal and the key.
+            copy.ctx.check("krb5_kt_add_entry", unsafe {
+                ffi::lib().krb5_kt_add_entry(copy.ctx.raw, copy.raw, entry)
+            })
+        })?;
+        Ok(copy)
+    }
+
+    /// Call `f` on every entry, in file order; each entry is freed (its
+    /// key wiped by libkrb5) right after `f` returns.
+    fn for_each_entry(
+        &self,
+        mut f: impl FnMut(&mut ffi::krb5_keytab_entry) -> Result<()>,
+    ) -> Result<()> {
         let mut cursor: ffi::krb5_kt_cursor = ptr::null_mut();
         // SAFETY: valid handle; ended below.
         self.ctx.check("krb5_kt_start_seq_get", unsafe {
             ffi::lib().krb5_kt_start_seq_get(self.ctx.raw, self.raw, &mut cursor)
         })?;
-        let mut out: Vec<String> = Vec::new();
         let result = loop {
             let mut entry = ffi::krb5_keytab_entry::default();
             // SAFETY: valid handle/cursor; entry receives owned contents,
-            // freed (and the key wiped) right after use.
+            // freed right after use.
             let code = unsafe {
                 ffi::lib().krb5_kt_next_entry(self.ctx.raw, self.raw, &mut entry, &mut cursor)
             };
@@ -49,18 +88,16 @@ impl<'a> Keytab<'a> {
             if code != 0 {
                 break Err(self.ctx.error("krb5_kt_next_entry", code));
             }
-            let name = unparse(self.ctx, entry.principal);
-            // SAFETY: frees the entry contents once.
+            let r = f(&mut entry);
+            // SAFETY: frees the entry contents once (libkrb5 zeroes the key).
             unsafe { ffi::lib().krb5_free_keytab_entry_contents(self.ctx.raw, &mut entry) };
-            match name {
-                Ok(n) if !out.contains(&n) => out.push(n),
-                Ok(_) => {}
-                Err(e) => break Err(e),
+            if let Err(e) = r {
+                break Err(e);
             }
         };
         // SAFETY: ends the sequence started above.
         unsafe { ffi::lib().krb5_kt_end_seq_get(self.ctx.raw, self.raw, &mut cursor) };
-        result.map(|()| out)
+        result
     }
 
     /// Get a TGT for `client` from this keytab (AS exchange).
@@ -151,6 +188,32 @@ mod tests {
             kt.principals().unwrap(),
             vec!["host/node1@EXAMPLE.ORG", "auks/server@EXAMPLE.ORG"]
         );
+    }
+
+    #[test]
+    fn memory_copy_holds_every_entry_and_goes_with_its_last_handle() {
+        let ctx = Context::new().unwrap();
+        let name = format!("MEMORY:auks-rs-test-copy-{}", std::process::id());
+        let kt = Keytab::resolve(&ctx, &name).unwrap();
+        add(&kt, "auks/server@EXAMPLE.ORG", 1);
+        add(&kt, "auks/server@EXAMPLE.ORG", 2);
+        add(&kt, "host/node1@EXAMPLE.ORG", 1);
+        let copy = kt.copy_to_memory().unwrap();
+        drop(kt);
+        assert_eq!(
+            copy.principals().unwrap(),
+            vec!["auks/server@EXAMPLE.ORG", "host/node1@EXAMPLE.ORG"]
+        );
+        let mut entries = 0;
+        copy.for_each_entry(|_| {
+            entries += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(entries, 3);
+        // The original went with its last handle: the name is empty again.
+        let again = Keytab::resolve(&ctx, &name).unwrap();
+        assert!(again.principals().unwrap().is_empty());
     }
 
     #[test]
