@@ -15,6 +15,9 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
+mod kept;
+pub use kept::{KeptSession, KEPT_FOR, KEPT_REQUESTS};
+
 /// Extra time a DUMP reply may take beyond `Timeout`: the daemon encodes,
 /// encrypts and sends every stored credential (100 000 in about a second).
 pub const DUMP_ALLOWANCE: Duration = Duration::from_secs(60);
@@ -176,6 +179,76 @@ fn describe_io(e: &std::io::Error) -> String {
     }
 }
 
+/// An authenticated session to one endpoint.
+struct Open<'a> {
+    session: Session<'a>,
+    endpoint: String,
+    principal: String,
+    /// The bound of the request (`Timeout`).
+    deadline: Option<Instant>,
+}
+
+impl<'a> Open<'a> {
+    /// One request and its reply, then CLOSE: the one-request session of
+    /// the C client.
+    fn finish(mut self, req: &Request, client: &Client) -> Result<Answer> {
+        let r = self.exchange(req, client);
+        // CLOSE before parsing, as C does (keeps TIME_WAIT on our side).
+        let _ = self.session.send(&proto::encode_request(&Request::Close));
+        self.answer(r.and_then(decode))
+    }
+
+    /// Send `req` and receive its reply (not decoded).
+    fn exchange(
+        &mut self,
+        req: &Request,
+        client: &Client,
+    ) -> std::result::Result<crate::krb5::Plaintext<'a>, SessionError> {
+        let s = &mut self.session;
+        s.send(&proto::encode_request(req))?;
+        if matches!(req, Request::Dump) {
+            // The size of a DUMP reply follows from the repository size:
+            // accept what a KRB-PRIV can carry, allocated as it arrives.
+            s.set_deadline(self.deadline.map(|d| d + DUMP_ALLOWANCE));
+            s.recv_within(
+                proto::MAX_DUMP_MESSAGE,
+                client.io_timeout() + DUMP_ALLOWANCE,
+            )
+        } else {
+            s.recv(proto::MAX_MESSAGE)
+        }
+    }
+
+    /// The answer of a reply, or the client error of a failed exchange.
+    fn answer(&self, r: std::result::Result<Reply, SessionError>) -> Result<Answer> {
+        let (endpoint, principal) = (self.endpoint.clone(), self.principal.clone());
+        match r {
+            Ok(reply) => Ok(Answer {
+                reply,
+                endpoint,
+                principal,
+            }),
+            Err(SessionError::Closed { .. }) => Err(ClientError::PermissionDenied {
+                endpoint,
+                principal,
+                reason: "auksd closed the connection without replying (a C auksd does this when its ACL gives the principal no role)".into(),
+            }),
+            Err(e) => Err(ClientError::Protocol {
+                endpoint,
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Decode a reply's plaintext.
+fn decode(plain: crate::krb5::Plaintext<'_>) -> std::result::Result<Reply, SessionError> {
+    proto::decode_reply(&plain).map_err(|e| SessionError::Io {
+        what: "decoding reply",
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+    })
+}
+
 /// Outcome of one endpoint attempt before authentication completed.
 enum Attempt {
     /// TCP-level failure (refused, unreachable, timed out, closed early).
@@ -247,6 +320,19 @@ impl Client {
             endpoint: "-".into(),
             reason: e.to_string(),
         })?;
+        self.fail_over(|ep| {
+            let open = self.open(&ctx, ep)?;
+            Ok(open.finish(req, self))
+        })
+    }
+
+    /// Run `attempt` on the primary then the secondary daemon for
+    /// `Retries` rounds, until one gives a final result (`Ok`); `Err` is an
+    /// attempt that failed before authentication, worth the next endpoint.
+    fn fail_over<T>(
+        &self,
+        mut attempt: impl FnMut(&Endpoint) -> std::result::Result<Result<T>, Attempt>,
+    ) -> Result<T> {
         let eps = [
             ("primary", &self.conf.common.primary),
             ("secondary", &self.conf.common.secondary),
@@ -256,9 +342,8 @@ impl Client {
         for round in 1..=rounds {
             for (role, ep) in eps {
                 let label = format!("{} ({role})", endpoint_label(ep));
-                match self.try_endpoint(&ctx, ep, req) {
-                    Ok(Ok(ans)) => return Ok(ans),
-                    Ok(Err(e)) => return Err(e),
+                match attempt(ep) {
+                    Ok(r) => return r,
                     Err(a) => {
                         crate::log!(2, "auks api : {label}: {}", attempt_text(&a));
                         failures.retain(|(l, _)| l != &label);
@@ -292,13 +377,9 @@ impl Client {
         Err(ClientError::Unreachable(text))
     }
 
-    /// One endpoint: Err(attempt) = try the next one; Ok(result) = final.
-    fn try_endpoint(
-        &self,
-        ctx: &Context,
-        ep: &Endpoint,
-        req: &Request,
-    ) -> std::result::Result<Result<Answer>, Attempt> {
+    /// Connect to one endpoint and authenticate: `Err(attempt)` = try the
+    /// next one.
+    fn open<'a>(&self, ctx: &'a Context, ep: &Endpoint) -> std::result::Result<Open<'a>, Attempt> {
         let ccache = match &self.auth_ccache {
             Some(n) => Ccache::resolve(ctx, n),
             None => Ccache::default(ctx),
@@ -331,7 +412,7 @@ impl Client {
                 )
             }
         };
-        let mut session = match connected {
+        let session = match connected {
             Ok(s) => s,
             Err(e) if e.is_transport() => {
                 return Err(Attempt::Transport(format!("during authentication: {e}")))
@@ -339,44 +420,11 @@ impl Client {
             Err(SessionError::Krb5(e)) => return Err(Attempt::Auth(ccache_hint(&e))),
             Err(e) => return Err(Attempt::Auth(e.to_string())),
         };
-        let endpoint = endpoint_label(ep);
-        Ok(self.exchange(&mut session, req, deadline).map(|reply| Answer {
-            reply,
-            endpoint: endpoint.clone(),
-            principal: principal.clone(),
-        }).map_err(|e| match e {
-            SessionError::Closed { .. } => ClientError::PermissionDenied {
-                endpoint: endpoint.clone(),
-                principal: principal.clone(),
-                reason: "auksd closed the connection without replying (a C auksd does this when its ACL gives the principal no role)".into(),
-            },
-            e => ClientError::Protocol {
-                endpoint: endpoint.clone(),
-                reason: e.to_string(),
-            },
-        }))
-    }
-
-    fn exchange(
-        &self,
-        s: &mut Session<'_>,
-        req: &Request,
-        deadline: Option<Instant>,
-    ) -> std::result::Result<Reply, SessionError> {
-        s.send(&proto::encode_request(req))?;
-        let plain = if matches!(req, Request::Dump) {
-            // The size of a DUMP reply follows from the repository size:
-            // accept what a KRB-PRIV can carry, allocated as it arrives.
-            s.set_deadline(deadline.map(|d| d + DUMP_ALLOWANCE));
-            s.recv_within(proto::MAX_DUMP_MESSAGE, self.io_timeout() + DUMP_ALLOWANCE)?
-        } else {
-            s.recv(proto::MAX_MESSAGE)?
-        };
-        // CLOSE before parsing, as C does (keeps TIME_WAIT on our side).
-        let _ = s.send(&proto::encode_request(&Request::Close));
-        proto::decode_reply(&plain).map_err(|e| SessionError::Io {
-            what: "decoding reply",
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+        Ok(Open {
+            session,
+            endpoint: endpoint_label(ep),
+            principal,
+            deadline,
         })
     }
 

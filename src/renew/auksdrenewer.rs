@@ -3,7 +3,7 @@
 //! them back; SIGHUP reloads the configuration, SIGTERM/SIGINT stop it.
 
 use super::policy::{decide, Decision, Times};
-use crate::client::Client;
+use crate::client::{Client, KeptSession};
 use crate::config::ClientConfig;
 use crate::cred;
 use crate::krb5::{Ccache, Context};
@@ -57,6 +57,7 @@ pub struct PassStats {
 fn renew_record(
     client: &Client,
     ctx: &Context,
+    kept: &mut KeptSession<'_>,
     rec: &crate::proto::CredRecord,
 ) -> Result<Times, String> {
     let mut data = cred::renew_at_kdc(ctx, &rec.data).map_err(|e| format!("at the KDC: {e}"))?;
@@ -74,7 +75,9 @@ fn renew_record(
         }
     }
     let m = cred::meta(ctx, &data).map_err(|e| e.to_string())?;
-    client.add(data).map_err(|e| format!("ADD to auksd: {e}"))?;
+    client
+        .add_kept(kept, data)
+        .map_err(|e| format!("ADD to auksd: {e}"))?;
     Ok(Times::from(&m))
 }
 
@@ -155,7 +158,13 @@ struct Tally {
 }
 
 /// Decide about one record and renew it when due.
-fn renew_one(client: &Client, ctx: &Context, rec: &crate::proto::CredRecord, t: &Tally) {
+fn renew_one(
+    client: &Client,
+    ctx: &Context,
+    kept: &mut KeptSession<'_>,
+    rec: &crate::proto::CredRecord,
+    t: &Tally,
+) {
     let min = client.conf.renewer.min_lifetime;
     let now = ctx.now();
     let times = Times::from(rec);
@@ -176,7 +185,7 @@ fn renew_one(client: &Client, ctx: &Context, rec: &crate::proto::CredRecord, t: 
             t.skipped.fetch_add(1, Ordering::Relaxed);
             crate::log!(2, "auksdrenewer : {who} : skipped: {why}");
         }
-        Decision::Renew => match renew_record(client, ctx, rec) {
+        Decision::Renew => match renew_record(client, ctx, kept, rec) {
             Ok(n) => {
                 t.renewed.fetch_add(1, Ordering::Relaxed);
                 expiring = n.endtime < now.saturating_add(i64::try_from(min).unwrap_or(i64::MAX));
@@ -228,13 +237,15 @@ pub fn renewer_pass(conf: &ClientConfig, stop: &AtomicBool) -> PassStats {
                 };
                 // (the ccache copy lives as long as the client using it)
                 let (client, _own) = thread_client(conf, &ctx);
+                // The ADDs go over a few long sessions, not one each.
+                let mut kept = KeptSession::new(&ctx);
                 while !stop.load(Ordering::SeqCst) {
                     let Some(rec) = records.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         break;
                     };
                     // A panic in one renewal must not end the pass.
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        renew_one(&client, &ctx, rec, tally)
+                        renew_one(&client, &ctx, &mut kept, rec, tally)
                     }));
                     if r.is_err() {
                         tally.failed.fetch_add(1, Ordering::Relaxed);
