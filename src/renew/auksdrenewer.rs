@@ -82,10 +82,14 @@ fn renew_record(
 }
 
 /// Threads renewing in parallel during a pass, each with its own Kerberos
-/// context, in-memory ccache and client sessions. A renewal is a few ms of
-/// KDC and auksd round trips but well under a millisecond of CPU in this
-/// process: enough threads keep the KDC and auksd busy on every core.
-pub const RENEW_THREADS: usize = 12;
+/// context, in-memory ccache and kept auksd session. A renewal is a few ms
+/// of KDC and auksd round trips but well under a millisecond of CPU in
+/// this process: enough threads keep the KDC and auksd busy on every core
+/// (100 000 credentials on 2 CPUs, `scripts/bench-auksd.sh`: 8 threads
+/// 66 s, 12 threads 58 s, 16 threads 48–52 s). A kept session holds an
+/// auksd worker while its thread is at the KDC; auksd starts more workers
+/// when one waits for its client longer than 50 ms.
+pub const RENEW_THREADS: usize = 16;
 
 /// A renewal thread's private copy of the renewer's own credentials in a
 /// MEMORY ccache: its TGT, then the auksd service ticket the first ADD
