@@ -1,4 +1,5 @@
-//! The AUKS client API: one request per connection, primary/secondary
+//! The AUKS client API: one request per connection (as the C client; a
+//! caller with many ADDs keeps a session, [`KeptSession`]), primary/secondary
 //! fail-over with `Retries` rounds (spec §2.1), `Timeout` bounding each
 //! whole attempt (host name look-up, connect, service ticket from the KDC, handshake,
 //! request, reply; the C client has no timeout at all), IPv4 and IPv6.
