@@ -348,3 +348,60 @@ fn c_client_dumps_a_rust_auksd_of_2000_credentials() {
         );
     }
 }
+
+/// Connections of this host to `port` (established or in TIME_WAIT), by
+/// their local address and port.
+fn connections_to(port: u16) -> std::collections::HashSet<String> {
+    let t = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let hex = format!(":{port:04X}");
+    t.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2)?.ends_with(&hex) && (f[3] == "01" || f[3] == "06")).then(|| f[1].to_string())
+        })
+        .collect()
+}
+
+/// `auksdrenewer`'s kept sessions (several ADDs per connection, spec §2.7)
+/// against the C auksd: every ADD is acknowledged and stored, over one
+/// connection per `KEPT_REQUESTS` ADDs.
+#[test]
+#[ignore = "needs a C AUKS build: AUKS_C_PREFIX=/prefix cargo test --test interop_c -- --ignored"]
+fn kept_sessions_against_c_auksd() {
+    use auks::client::{Client, KeptSession, KEPT_REQUESTS};
+    let mut f = setup();
+    let conf = f.auksd.conf_path();
+    let _c = start_c_auksd(&mut f, &[], Duration::from_secs(10));
+    // libkrb5 in this process reads this realm's krb5.conf (the other
+    // tests of this binary give it to their commands explicitly).
+    std::env::set_var("KRB5_CONFIG", f.realm.krb5_conf());
+    let ctx = auks::krb5::Context::new().unwrap();
+    let name = format!("FILE:{}", f.alice_cc.display());
+    let client = Client::from_config_file(Some(&conf))
+        .unwrap()
+        .with_auth_ccache(Some(name.clone()));
+    let before = connections_to(f.auksd.port());
+    let n = 2 * KEPT_REQUESTS + 1;
+    {
+        let mut kept = KeptSession::new(&ctx);
+        for i in 0..n {
+            let tgt = auks::cred::extract_from_ccache(&ctx, Some(&name)).unwrap();
+            client
+                .add_kept(&mut kept, tgt)
+                .unwrap_or_else(|e| panic!("ADD {i} to the C auksd: {e}"));
+        }
+    }
+    let used = connections_to(f.auksd.port()).difference(&before).count();
+    assert_eq!(used, n.div_ceil(KEPT_REQUESTS), "{n} ADDs");
+    let got = f.realm.path().join("kept-got.cc");
+    let uid = f.alice.uid.to_string();
+    assert_ok(&auks(
+        &f.realm,
+        &conf,
+        &f.admin_cc,
+        None,
+        &["-g", "-u", &uid, "-C", &got.display().to_string()],
+    ));
+    assert_eq!(f.realm.ccache_principal(&got), "alice@TEST.REALM");
+}
