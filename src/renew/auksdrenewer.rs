@@ -3,7 +3,7 @@
 //! them back; SIGHUP reloads the configuration, SIGTERM/SIGINT stop it.
 
 use super::policy::{decide, Decision, Times};
-use crate::client::{Client, KeptSession};
+use crate::client::{Client, KeptSession, KEPT_REQUESTS};
 use crate::config::ClientConfig;
 use crate::cred;
 use crate::krb5::{Ccache, Context};
@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// Command-line options of auksdrenewer.
 #[derive(Debug, Clone, Default)]
@@ -52,17 +53,15 @@ pub struct PassStats {
     pub expiring: usize,
 }
 
-/// Renew one stored credential at the KDC and ADD it back. Returns the
-/// times of the renewed credential.
+/// Renew one stored credential at the KDC (keeping the cross-realm TGT
+/// it held). Returns the renewed KRB-CRED and its times.
 fn renew_record(
-    client: &Client,
     ctx: &Context,
-    kept: &mut KeptSession<'_>,
     rec: &crate::proto::CredRecord,
-) -> Result<Times, String> {
+) -> Result<(Zeroizing<Vec<u8>>, Times), String> {
     let mut data = cred::renew_at_kdc(ctx, &rec.data).map_err(|e| format!("at the KDC: {e}"))?;
     // Keep the cross-realm TGT the credential held (§11.17). When none was
-    // held, Client::add acquires the configured CrossRealm one itself.
+    // held, Client::add_kept acquires the configured CrossRealm one itself.
     if let Some(realm) = cred::cross_realm_of(ctx, &rec.data) {
         match cred::add_cross_realm(ctx, data.clone(), &realm) {
             Ok(d) => data = d,
@@ -75,20 +74,19 @@ fn renew_record(
         }
     }
     let m = cred::meta(ctx, &data).map_err(|e| e.to_string())?;
-    client
-        .add_kept(kept, data)
-        .map_err(|e| format!("ADD to auksd: {e}"))?;
-    Ok(Times::from(&m))
+    Ok((data, Times::from(&m)))
 }
 
 /// Threads renewing in parallel during a pass, each with its own Kerberos
-/// context, in-memory ccache and kept auksd session. A renewal is a few ms
-/// of KDC and auksd round trips but well under a millisecond of CPU in
-/// this process: enough threads keep the KDC and auksd busy on every core
-/// (100 000 credentials on 2 CPUs, `scripts/bench-auksd.sh`: 8 threads
-/// 66 s, 12 threads 58 s, 16 threads 48–52 s). A kept session holds an
-/// auksd worker while its thread is at the KDC; auksd starts more workers
-/// when one waits for its client longer than 50 ms.
+/// context and in-memory ccache. A thread renews up to
+/// [`KEPT_REQUESTS`] credentials at the KDC, then ADDs them back to auksd
+/// over one session, which it closes at once: no session stays open while
+/// a thread waits for the KDC (a C auksd has no timeout and few workers).
+/// A renewal is a few ms of KDC and auksd round trips but well under a
+/// millisecond of CPU in this process: enough threads keep the KDC and
+/// auksd busy on every core (100 000 credentials on 2 CPUs,
+/// `scripts/bench-auksd.sh`, with kept sessions: 8 threads 66 s,
+/// 12 threads 58 s, 16 threads 48–52 s).
 pub const RENEW_THREADS: usize = 16;
 
 /// A renewal thread's private copy of the renewer's own credentials in a
@@ -161,52 +159,99 @@ struct Tally {
     expiring: AtomicUsize,
 }
 
-/// Decide about one record and renew it when due.
-fn renew_one(
-    client: &Client,
+/// A credential renewed at the KDC, waiting for its ADD.
+struct Renewed<'r> {
+    rec: &'r crate::proto::CredRecord,
+    data: Zeroizing<Vec<u8>>,
+    times: Times,
+}
+
+fn who(rec: &crate::proto::CredRecord) -> String {
+    format!("uid {} {}", rec.uid, rec.principal)
+}
+
+/// `endtime` is less than `min` seconds after `now`.
+fn under(endtime: i64, now: i64, min: u64) -> bool {
+    endtime < now.saturating_add(i64::try_from(min).unwrap_or(i64::MAX))
+}
+
+/// Decide about one record and renew it at the KDC when due. Skips and
+/// KDC failures are counted and logged here; a renewed credential is
+/// returned for [`add_back`].
+fn renew_one<'r>(
+    min: u64,
     ctx: &Context,
-    kept: &mut KeptSession<'_>,
-    rec: &crate::proto::CredRecord,
+    rec: &'r crate::proto::CredRecord,
     t: &Tally,
-) {
-    let min = client.conf.renewer.min_lifetime;
+) -> Option<Renewed<'r>> {
     let now = ctx.now();
     let times = Times::from(rec);
-    let under_min = times.endtime < now.saturating_add(i64::try_from(min).unwrap_or(i64::MAX));
-    let who = format!("uid {} {}", rec.uid, rec.principal);
-    let mut expiring = under_min;
-    match decide(&times, now, min) {
+    let outcome = match decide(&times, now, min) {
         Decision::NotDue { due_at } => {
             t.skipped.fetch_add(1, Ordering::Relaxed);
             crate::log!(
                 2,
-                "auksdrenewer : {who} : skipped: valid until {}, renewal due at {}",
+                "auksdrenewer : {} : skipped: valid until {}, renewal due at {}",
+                who(rec),
                 fmt_time(times.endtime),
                 fmt_time(due_at)
             );
+            None
         }
         Decision::Impossible(why) => {
             t.skipped.fetch_add(1, Ordering::Relaxed);
-            crate::log!(2, "auksdrenewer : {who} : skipped: {why}");
+            crate::log!(2, "auksdrenewer : {} : skipped: {why}", who(rec));
+            None
         }
-        Decision::Renew => match renew_record(client, ctx, kept, rec) {
-            Ok(n) => {
-                t.renewed.fetch_add(1, Ordering::Relaxed);
-                expiring = n.endtime < now.saturating_add(i64::try_from(min).unwrap_or(i64::MAX));
-                crate::log!(
-                    1,
-                    "auksdrenewer : {who} : renewed: end {} -> {}, renewable until {}",
-                    fmt_time(times.endtime),
-                    fmt_time(n.endtime),
-                    fmt_time(n.renew_till)
-                );
+        Decision::Renew => match renew_record(ctx, rec) {
+            Ok((data, n)) => {
+                return Some(Renewed {
+                    rec,
+                    data,
+                    times: n,
+                })
             }
             Err(e) => {
                 t.failed.fetch_add(1, Ordering::Relaxed);
-                crate::log!(1, "auksdrenewer : {who} : renewal failed: {e}");
+                crate::log!(1, "auksdrenewer : {} : renewal failed: {e}", who(rec));
+                None
             }
         },
+    };
+    if under(times.endtime, now, min) {
+        t.expiring.fetch_add(1, Ordering::Relaxed);
     }
+    outcome
+}
+
+/// ADD a renewed credential back to auksd over `kept`; count and log.
+fn add_back(client: &Client, ctx: &Context, kept: &mut KeptSession<'_>, r: Renewed<'_>, t: &Tally) {
+    let min = client.conf.renewer.min_lifetime;
+    let (rec, n) = (r.rec, r.times);
+    let old_end = Times::from(rec).endtime;
+    let expiring = match client.add_kept(kept, r.data) {
+        Ok(()) => {
+            t.renewed.fetch_add(1, Ordering::Relaxed);
+            crate::log!(
+                1,
+                "auksdrenewer : {} : renewed: end {} -> {}, renewable until {}",
+                who(rec),
+                fmt_time(old_end),
+                fmt_time(n.endtime),
+                fmt_time(n.renew_till)
+            );
+            under(n.endtime, ctx.now(), min)
+        }
+        Err(e) => {
+            t.failed.fetch_add(1, Ordering::Relaxed);
+            crate::log!(
+                1,
+                "auksdrenewer : {} : renewal failed: ADD to auksd: {e}",
+                who(rec)
+            );
+            under(old_end, ctx.now(), min)
+        }
+    };
     if expiring {
         t.expiring.fetch_add(1, Ordering::Relaxed);
     }
@@ -241,19 +286,42 @@ pub fn renewer_pass(conf: &ClientConfig, stop: &AtomicBool) -> PassStats {
                 };
                 // (the ccache copy lives as long as the client using it)
                 let (client, _own) = thread_client(conf, &ctx);
-                // The ADDs go over a few long sessions, not one each.
-                let mut kept = KeptSession::new(&ctx);
-                while !stop.load(Ordering::SeqCst) {
-                    let Some(rec) = records.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                        break;
-                    };
-                    // A panic in one renewal must not end the pass.
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        renew_one(&client, &ctx, &mut kept, rec, tally)
-                    }));
-                    if r.is_err() {
-                        tally.failed.fetch_add(1, Ordering::Relaxed);
-                        crate::log!(1, "auksdrenewer : uid {} : internal error", rec.uid);
+                let min = client.conf.renewer.min_lifetime;
+                let mut batch: Vec<Renewed<'_>> = Vec::with_capacity(KEPT_REQUESTS);
+                let mut more = true;
+                while more && !stop.load(Ordering::SeqCst) {
+                    // Renew up to KEPT_REQUESTS at the KDC with no auksd
+                    // session open (a slow KDC must not hold a worker of
+                    // a C auksd, which has no timeout) ...
+                    while batch.len() < KEPT_REQUESTS && !stop.load(Ordering::SeqCst) {
+                        let Some(rec) = records.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            more = false;
+                            break;
+                        };
+                        // A panic in one renewal must not end the pass.
+                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            renew_one(min, &ctx, rec, tally)
+                        })) {
+                            Ok(Some(r)) => batch.push(r),
+                            Ok(None) => {}
+                            Err(_) => {
+                                tally.failed.fetch_add(1, Ordering::Relaxed);
+                                crate::log!(1, "auksdrenewer : uid {} : internal error", rec.uid);
+                            }
+                        }
+                    }
+                    // ... then ADD them back over one session, closed at
+                    // once: a few ms of back-to-back requests.
+                    let mut kept = KeptSession::new(&ctx);
+                    for r in batch.drain(..) {
+                        let uid = r.rec.uid;
+                        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            add_back(&client, &ctx, &mut kept, r, tally)
+                        }));
+                        if done.is_err() {
+                            tally.failed.fetch_add(1, Ordering::Relaxed);
+                            crate::log!(1, "auksdrenewer : uid {uid} : internal error");
+                        }
                     }
                 }
             };
