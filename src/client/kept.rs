@@ -29,6 +29,7 @@ pub struct KeptSession<'a> {
     ctx: &'a Context,
     open: Option<Kept<'a>>,
     keep_for: Duration,
+    opened: usize,
 }
 
 struct Kept<'a> {
@@ -44,7 +45,13 @@ impl<'a> KeptSession<'a> {
             ctx,
             open: None,
             keep_for: KEPT_FOR,
+            opened: 0,
         }
+    }
+
+    /// How many sessions this has opened (authenticated) so far.
+    pub fn opened(&self) -> usize {
+        self.opened
     }
 
     /// Use a session until it is `age` old instead of [`KEPT_FOR`].
@@ -73,7 +80,14 @@ impl Drop for KeptSession<'_> {
     }
 }
 
+/// How long CLOSE may take to send when a kept session ends.
+const CLOSE_WITHIN: Duration = Duration::from_secs(1);
+
 fn close(mut k: Kept<'_>) {
+    // Its own deadline: the last request's may be long past.
+    k.open
+        .session
+        .set_deadline(Some(Instant::now() + CLOSE_WITHIN));
     let _ = k.open.session.send(&proto::encode_request(&Request::Close));
 }
 
@@ -114,15 +128,17 @@ impl Client {
         }
         let ctx = kept.ctx;
         self.fail_over(|ep| {
+            let since = Instant::now();
             let mut open = self.open(ctx, ep)?;
             let r = open.exchange(req, self).and_then(super::decode);
             let ok = r.is_ok();
             let ans = open.answer(r);
+            kept.opened += 1;
             if ok {
                 kept.open = Some(Kept {
                     open,
                     served: 1,
-                    since: Instant::now(),
+                    since,
                 });
             }
             Ok(ans)
