@@ -88,6 +88,13 @@ fn transfer_by(
             Ok(0) => return Err(SessionError::Closed { what }),
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A timeout armed up to REARM_SLACK short of the deadline:
+            // wait on until the deadline itself.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) && Instant::now() < deadline => {}
             Err(e) => return Err(io_err(what, e)),
         }
     }
