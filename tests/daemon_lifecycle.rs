@@ -267,3 +267,28 @@ fn rotated_service_key_is_used_without_a_reload() {
     assert_ok(&f.alice(&["-p"]));
     assert_eq!(f.auksd.log().matches("reload").count(), before, "no reload");
 }
+
+/// A keytab that disappears (an admin rewriting it) is noticed within a
+/// second: clients get an authentication error from libkrb5 (exit 4), not
+/// a silently closed connection, and are served again once it is back.
+#[test]
+fn a_missing_keytab_gives_an_authentication_error_until_it_is_back() {
+    let opts = AuksdOpts {
+        workers: 1,
+        ..AuksdOpts::default()
+    };
+    let f = setup(opts, Realm::start());
+    assert_ok(&f.alice(&["-p"]));
+    let kt = f.auksd.keytab_path();
+    let aside = kt.with_extension("aside");
+    std::fs::rename(&kt, &aside).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let o = f.alice(&["-p"]);
+    assert_eq!(o.status.code(), Some(4), "{}\n{}", out(&o), f.auksd.log());
+    std::fs::rename(&aside, &kt).unwrap();
+    let t = Instant::now();
+    while !f.alice(&["-p"]).status.success() {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", f.auksd.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

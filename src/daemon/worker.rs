@@ -167,18 +167,32 @@ fn file_keytab_path(name: &str) -> Option<PathBuf> {
 impl<'a> Ident<'a> {
     fn new(ctx: &'a Context, st: &State) -> crate::krb5::Result<Self> {
         let named = Keytab::resolve(ctx, &st.keytab)?;
+        let principal = Principal::parse(ctx, &st.server_principal)?;
         let (keytab, file) = match file_keytab_path(&st.keytab) {
             // The stamp is taken before the copy: a change during the copy
             // is seen at the next look.
             Some(path) => {
                 let stamp = FileStamp::of(&path);
-                (named.copy_to_memory()?, Some((path, stamp)))
+                match named.copy_to_memory(Some(&principal.name()?)) {
+                    Ok(copy) => (copy, Some((path, stamp))),
+                    // Unreadable now (missing, being rewritten): the file
+                    // is used as it is, so clients get libkrb5's
+                    // KRB-ERROR, and the copy is tried again in a second.
+                    Err(e) => {
+                        crate::log!(
+                            2,
+                            "auksd : keytab {} not copied into memory: {e}",
+                            st.keytab
+                        );
+                        (named, Some((path, None)))
+                    }
+                }
             }
             None => (named, None),
         };
         Ok(Ident {
             keytab,
-            principal: Principal::parse(ctx, &st.server_principal)?,
+            principal,
             keytab_name: st.keytab.clone(),
             principal_name: st.server_principal.clone(),
             file,

@@ -41,12 +41,13 @@ impl<'a> Keytab<'a> {
         Ok(out)
     }
 
-    /// A copy of every entry of this keytab in a MEMORY keytab of its own.
-    /// libkrb5 reads a FILE keytab again at every AP-REQ it verifies (an
-    /// open, a lock, several reads and a close); the copy answers from
-    /// memory. libkrb5 wipes the copied keys when the last handle to the
-    /// MEMORY keytab is closed.
-    pub fn copy_to_memory(&self) -> Result<Keytab<'a>> {
+    /// A copy of the entries of this keytab for principal `only` (every
+    /// entry when `None`) in a MEMORY keytab of its own. libkrb5 reads a
+    /// FILE keytab again at every AP-REQ it verifies (an open, a lock,
+    /// several reads and a close); the copy answers from memory, and holds
+    /// no other principal's keys. libkrb5 wipes the copied keys when the
+    /// last handle to the MEMORY keytab is closed.
+    pub fn copy_to_memory(&self, only: Option<&str>) -> Result<Keytab<'a>> {
         static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let copy = Keytab::resolve(
@@ -54,6 +55,11 @@ impl<'a> Keytab<'a> {
             &format!("MEMORY:auks-rs-copy-{}-{n}", std::process::id()),
         )?;
         self.for_each_entry(|entry| {
+            if let Some(p) = only {
+                if unparse(self.ctx, entry.principal)? != p {
+                    return Ok(());
+                }
+            }
             // SAFETY: valid handles; `entry` is a complete entry read by
             // krb5_kt_next_entry, only borrowed: the MEMORY keytab stores
             // its own copy of the principal and the key.
@@ -198,8 +204,17 @@ mod tests {
         add(&kt, "auks/server@EXAMPLE.ORG", 1);
         add(&kt, "auks/server@EXAMPLE.ORG", 2);
         add(&kt, "host/node1@EXAMPLE.ORG", 1);
-        let copy = kt.copy_to_memory().unwrap();
+        let copy = kt.copy_to_memory(None).unwrap();
+        let only = kt.copy_to_memory(Some("auks/server@EXAMPLE.ORG")).unwrap();
         drop(kt);
+        assert_eq!(only.principals().unwrap(), vec!["auks/server@EXAMPLE.ORG"]);
+        let mut kept = 0;
+        only.for_each_entry(|_| {
+            kept += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(kept, 2, "both kvnos of the principal");
         assert_eq!(
             copy.principals().unwrap(),
             vec!["auks/server@EXAMPLE.ORG", "host/node1@EXAMPLE.ORG"]
