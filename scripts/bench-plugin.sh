@@ -17,7 +17,8 @@
 #     the per-round differences), the steps keeping the batch step's ccache.
 # Prints figures only (no pass/fail). Run as root after `cargo build --release`
 # (and `cargo build`: the testbed tools are the debug builds).
-# Usage: scripts/bench-plugin.sh [N]   (N >= 30, default 30)
+# Usage: scripts/bench-plugin.sh [N]   (N >= 30, default 30); AUKS_BENCH_ROUNDS sets
+# the number of alternating in-allocation rounds (default 5).
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=testbed/lib.sh
@@ -145,7 +146,7 @@ sbatch --wait $1 -o $out bench-alloc.sh > /dev/null"
 # ROUNDS rounds alternating the two, N/3 steps each: the median of all
 # steps of each, and the median of the per-round differences (a burst of
 # load on the machine during one job then moves one round, not the result)
-ROUNDS=5
+ROUNDS=${AUKS_BENCH_ROUNDS:-5}
 : > "$WORK/alloc_none"; : > "$WORK/alloc_yes"; : > "$WORK/alloc_diff"
 for r in $(seq 1 $ROUNDS); do
     without_plugin
