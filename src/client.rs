@@ -502,11 +502,15 @@ impl Client {
     /// ADD a KRB-CRED (prepared with [`Client::prepare_for_add`] first).
     pub fn add(&self, data: Zeroizing<Vec<u8>>) -> Result<()> {
         let data = self.prepare_for_add(data)?;
-        let ans = self.request(&Request::Add(data))?;
+        Self::added(&self.request(&Request::Add(data))?)
+    }
+
+    /// The outcome of an ADD's answer.
+    fn added(ans: &Answer) -> Result<()> {
         match &ans.reply {
             Reply::Add => Ok(()),
-            Reply::Error(i) => Err(Self::refused(&ans, i, "add", None)),
-            _ => Err(Self::unexpected(&ans)),
+            Reply::Error(i) => Err(Self::refused(ans, i, "add", None)),
+            _ => Err(Self::unexpected(ans)),
         }
     }
 

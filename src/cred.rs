@@ -325,7 +325,9 @@ pub enum Placement {
     New,
 }
 
-fn file_path_of(name: &str) -> Option<PathBuf> {
+/// The path of a FILE credential cache or keytab name (`FILE:p` or a
+/// plain `/p`), else `None`.
+pub(crate) fn file_path_of(name: &str) -> Option<PathBuf> {
     if let Some(rest) = name.strip_prefix("FILE:") {
         return Some(PathBuf::from(rest));
     }

@@ -14,7 +14,7 @@
 
 use super::{Answer, Client, Open, Result};
 use crate::krb5::Context;
-use crate::proto::{self, Reply, Request};
+use crate::proto::{self, Request};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
@@ -96,12 +96,7 @@ impl Client {
     /// (with the usual fail-over) when there is none to use.
     pub fn add_kept(&self, kept: &mut KeptSession<'_>, data: Zeroizing<Vec<u8>>) -> Result<()> {
         let data = self.prepare_for_add(data)?;
-        let ans = self.request_kept(kept, &Request::Add(data))?;
-        match &ans.reply {
-            Reply::Add => Ok(()),
-            Reply::Error(i) => Err(Self::refused(&ans, i, "add", None)),
-            _ => Err(Self::unexpected(&ans)),
-        }
+        Self::added(&self.request_kept(kept, &Request::Add(data))?)
     }
 
     fn request_kept(&self, kept: &mut KeptSession<'_>, req: &Request) -> Result<Answer> {

@@ -158,17 +158,11 @@ impl FileStamp {
     }
 }
 
-/// The path of a FILE keytab name (`FILE:/p` or a plain `/p`), else `None`.
-fn file_keytab_path(name: &str) -> Option<PathBuf> {
-    let path = name.strip_prefix("FILE:").unwrap_or(name);
-    path.starts_with('/').then(|| PathBuf::from(path))
-}
-
 impl<'a> Ident<'a> {
     fn new(ctx: &'a Context, st: &State) -> crate::krb5::Result<Self> {
         let named = Keytab::resolve(ctx, &st.keytab)?;
         let principal = Principal::parse(ctx, &st.server_principal)?;
-        let (keytab, file) = match file_keytab_path(&st.keytab) {
+        let (keytab, file) = match cred::file_path_of(&st.keytab) {
             // The stamp is taken before the copy: a change during the copy
             // is seen at the next look.
             Some(path) => {
