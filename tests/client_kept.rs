@@ -16,21 +16,6 @@ use common::*;
 
 const ALICE_PW: &str = "alice-Pw-1";
 
-/// Connections of this host to `port` in /proc/net/tcp, established or
-/// in TIME_WAIT (the client side keeps TIME_WAIT: it closes first), by
-/// their local address and port.
-fn connections_to(port: u16) -> std::collections::HashSet<String> {
-    let t = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    let hex = format!(":{port:04X}");
-    t.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.get(2)?.ends_with(&hex) && (f[3] == "01" || f[3] == "06")).then(|| f[1].to_string())
-        })
-        .collect()
-}
-
 #[test]
 fn adds_share_sessions_and_a_closed_one_is_replaced() {
     let realm = Realm::start();

@@ -349,20 +349,6 @@ fn c_client_dumps_a_rust_auksd_of_2000_credentials() {
     }
 }
 
-/// Connections of this host to `port` (established or in TIME_WAIT), by
-/// their local address and port.
-fn connections_to(port: u16) -> std::collections::HashSet<String> {
-    let t = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    let hex = format!(":{port:04X}");
-    t.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.get(2)?.ends_with(&hex) && (f[3] == "01" || f[3] == "06")).then(|| f[1].to_string())
-        })
-        .collect()
-}
-
 /// `auksdrenewer`'s kept sessions (several ADDs per connection, spec §2.7)
 /// against the C auksd: every ADD is acknowledged and stored, over one
 /// connection per `KEPT_REQUESTS` ADDs.

@@ -3,6 +3,7 @@
 //! auksd binds port 0 and reports the port the OS chose (see `auksd.rs`); the KDC,
 //! which cannot report it, retries another port when its bind fails (see `realm.rs`).
 
+use std::collections::HashSet;
 use std::net::{Ipv4Addr, TcpListener};
 
 /// `n` distinct TCP ports of 127.0.0.1 with nothing listening on them (bound to port 0
@@ -19,4 +20,20 @@ pub fn closed_ports(n: usize) -> Vec<u16> {
 /// One closed port (see [`closed_ports`]).
 pub fn closed_port() -> u16 {
     closed_ports(1)[0]
+}
+
+/// This host's IPv4 connections to `port` (/proc/net/tcp), established or in
+/// TIME_WAIT (a client that closes first keeps TIME_WAIT), by their local
+/// address and port. Loopback may reuse the port of a connection in
+/// TIME_WAIT, so a count of new ones can be lower than the connections made.
+pub fn connections_to(port: u16) -> HashSet<String> {
+    let t = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let hex = format!(":{port:04X}");
+    t.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2)?.ends_with(&hex) && (f[3] == "01" || f[3] == "06")).then(|| f[1].to_string())
+        })
+        .collect()
 }
