@@ -18,6 +18,7 @@ const FUNCTIONS: &[&str] = &[
     "krb5_aname_to_localname",
     "krb5_cc_default",
     "krb5_cc_default_name",
+    "krb5_cc_set_default_name",
     "krb5_cc_resolve",
     "krb5_cc_new_unique",
     "krb5_cc_close",

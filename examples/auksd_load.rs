@@ -13,7 +13,7 @@
 
 use auks::client::Client;
 use auks::cred;
-use auks::krb5::Context;
+use auks::krb5::{Ccache, Context};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
@@ -86,6 +86,28 @@ fn client(o: &Opts) -> Result<Client, String> {
     Ok(c.with_auth_ccache(o.ccache.as_ref().map(|p| format!("FILE:{}", p.display()))))
 }
 
+/// A client whose tickets are read from a MEMORY copy of `--ccache`
+/// (named `MEMORY:auksd_load-<n>`), as a service holding its tickets in
+/// memory does: the load generator then spends its time on the sessions
+/// (connect, AP-REQ, KRB-PRIV), not on reading and locking a file.
+fn memory_client(o: &Opts, n: usize) -> Result<Client, String> {
+    let ctx = Context::new().map_err(|e| e.to_string())?;
+    let src = match &o.ccache {
+        Some(p) => Ccache::resolve(&ctx, &format!("FILE:{}", p.display())),
+        None => Ccache::default(&ctx),
+    }
+    .map_err(|e| e.to_string())?;
+    let name = format!("MEMORY:auksd_load-{n}");
+    let mem = Ccache::resolve(&ctx, &name).map_err(|e| e.to_string())?;
+    let principal = src.principal().map_err(|e| e.to_string())?;
+    mem.initialize(&principal).map_err(|e| e.to_string())?;
+    for mut c in src.creds().map_err(|e| e.to_string())? {
+        mem.store(&mut c).map_err(|e| e.to_string())?;
+    }
+    let c = Client::from_config_file(o.conf.as_deref()).map_err(|e| e.to_string())?;
+    Ok(c.with_auth_ccache(Some(name)))
+}
+
 fn pct(sorted: &[Duration], p: usize) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -139,8 +161,8 @@ fn load(o: &Opts) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     let start = Arc::new(Barrier::new(o.clients + 1));
     let mut handles = Vec::new();
-    for _ in 0..o.clients {
-        let c = client(o)?;
+    for n in 0..o.clients {
+        let c = memory_client(o, n)?;
         let (stop, start, data, op, uid) = (
             Arc::clone(&stop),
             Arc::clone(&start),

@@ -317,13 +317,17 @@ impl Client {
     /// secondary daemon for `Retries` rounds. Once authenticated, the
     /// request is not retried (spec §2.1).
     fn request(&self, req: &Request) -> Result<Answer> {
-        let ctx = Context::new().map_err(|e| ClientError::Auth {
-            endpoint: "-".into(),
-            reason: e.to_string(),
-        })?;
-        self.fail_over(|ep| {
-            let open = self.open(&ctx, ep)?;
-            Ok(open.finish(req, self))
+        let r = Context::with_kept(|ctx| {
+            Ok::<_, krb5::Error>(self.fail_over(|ep| {
+                let open = self.open(ctx, ep)?;
+                Ok(open.finish(req, self))
+            }))
+        });
+        r.unwrap_or_else(|e| {
+            Err(ClientError::Auth {
+                endpoint: "-".into(),
+                reason: e.to_string(),
+            })
         })
     }
 
@@ -480,15 +484,19 @@ impl Client {
     /// Prepare a KRB-CRED for ADD: make it addressless (§4.3) and add a
     /// cross-realm TGT when `CrossRealm` is set (failure only logged, §4.4).
     pub fn prepare_for_add(&self, data: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>> {
-        let ctx = Context::new().map_err(CredError::from)?;
-        let mut data = cred::make_addressless(&ctx, data)?;
-        if let Some(realm) = &self.conf.common.cross_realm {
-            match cred::add_cross_realm(&ctx, data.clone(), realm) {
-                Ok(d) => data = d,
-                Err(e) => crate::log!(1, "auks api : cross-realm TGT for {realm} not added: {e}"),
+        Context::with_kept(|ctx| {
+            let mut data = cred::make_addressless(ctx, data)?;
+            if let Some(realm) = &self.conf.common.cross_realm {
+                match cred::add_cross_realm(ctx, data.clone(), realm) {
+                    Ok(d) => data = d,
+                    Err(e) => {
+                        crate::log!(1, "auks api : cross-realm TGT for {realm} not added: {e}")
+                    }
+                }
             }
-        }
-        Ok(data)
+            Ok::<_, CredError>(data)
+        })
+        .map_err(ClientError::from)
     }
 
     /// ADD the TGT found in `ccache` (default ccache when `None`).

@@ -89,6 +89,36 @@ impl Context {
         Ok(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
     }
 
+    /// Run `f` with this thread's kept context, created on first use and
+    /// freed when the thread ends: a thread making many requests (the
+    /// renewer's, a load generator's) reads krb5.conf and sets up libkrb5
+    /// once instead of once per request. The default ccache name is
+    /// forgotten before each use, so `KRB5CCNAME` is read again as a new
+    /// context would (libkrb5 notices changes to krb5.conf by itself).
+    /// Calls may nest: they share the context.
+    pub fn with_kept<T, E: From<Error>>(
+        f: impl FnOnce(&Context) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        thread_local! {
+            static KEPT: std::cell::OnceCell<Context> = const { std::cell::OnceCell::new() };
+        }
+        KEPT.with(|kept| {
+            let ctx = match kept.get() {
+                Some(c) => c,
+                None => {
+                    let c = Context::new()?;
+                    kept.get_or_init(|| c)
+                }
+            };
+            // SAFETY: valid context; NULL resets the default name, which
+            // libkrb5 recomputes from the environment on its next use.
+            ctx.check("krb5_cc_set_default_name", unsafe {
+                ffi::lib().krb5_cc_set_default_name(ctx.raw, ptr::null())
+            })?;
+            f(ctx)
+        })
+    }
+
     /// Current time according to libkrb5 (honours clock offsets).
     pub fn now(&self) -> i64 {
         let mut t: ffi::krb5_timestamp = 0;
@@ -143,6 +173,35 @@ mod tests {
             ctx.check("op", ffi::KRB5_CC_END).unwrap_err().code,
             ffi::KRB5_CC_END
         );
+    }
+
+    #[test]
+    fn the_kept_context_is_one_per_thread_and_forgets_its_default_ccache_name() {
+        let raw = |c: &Context| Ok::<_, Error>(c.raw as usize);
+        let a = Context::with_kept(raw).unwrap();
+        assert_eq!(Context::with_kept(raw).unwrap(), a, "kept");
+        let nested =
+            Context::with_kept(|c| Ok::<_, Error>((c.raw as usize, Context::with_kept(raw)?)));
+        assert_eq!(nested.unwrap(), (a, a), "nested calls share it");
+        let other = std::thread::spawn(move || Context::with_kept(raw).unwrap())
+            .join()
+            .unwrap();
+        assert_ne!(other, a, "one per thread");
+        // A default name set on the kept context (as a KRB5CCNAME read
+        // earlier would be) is forgotten: the next use sees what a new
+        // context sees.
+        let fresh = Context::new().unwrap().default_ccache_name().unwrap();
+        Context::with_kept(|c| {
+            // SAFETY: valid context and NUL-terminated name (copied).
+            c.check("krb5_cc_set_default_name", unsafe {
+                ffi::lib().krb5_cc_set_default_name(c.raw, c"FILE:/nonexistent/kept".as_ptr())
+            })?;
+            assert_eq!(c.default_ccache_name()?, "FILE:/nonexistent/kept");
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        let again = Context::with_kept(|c| c.default_ccache_name()).unwrap();
+        assert_eq!(again, fresh);
     }
 
     #[test]
