@@ -5,7 +5,7 @@
 //! KRB-PRIV request and reply), so the daemon is measured, not process
 //! start-up. Prints one line of figures:
 //!
-//! `op=get clients=16 requests=12000 failed=0 seconds=5.00 rps=2400.0 p50_ms=6.10 p99_ms=14.20`
+//! `op=get clients=16 requests=12000 failed=0 seconds=5.00 rps=2400.0 p50_ms=6.10 p99_ms=14.20 p90_ms=9.00 p999_ms=20.10 max_ms=25.00`
 //!
 //! `--op populate` instead copies the ccache `--ccache` into `--count`
 //! files `<dir>/aukscc_<uid>` (uids from `--uid` on), to give a daemon a
@@ -209,13 +209,17 @@ fn load(o: &Opts) -> Result<(), String> {
     let secs = t0.elapsed().as_secs_f64();
     lat.sort();
     println!(
-        "op={} clients={} requests={} failed={failed} seconds={secs:.2} rps={:.1} p50_ms={:.2} p99_ms={:.2}",
+        "op={} clients={} requests={} failed={failed} seconds={secs:.2} rps={:.1} p50_ms={:.2} p99_ms={:.2} p90_ms={:.2} p999_ms={:.2} max_ms={:.2}",
         o.op,
         o.clients,
         lat.len(),
         (lat.len() - failed) as f64 / secs,
         pct(&lat, 50),
-        pct(&lat, 99)
+        pct(&lat, 99),
+        pct(&lat, 90),
+        lat.get((lat.len().max(1) - 1) * 999 / 1000)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        lat.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     );
     if let Some(e) = err {
         eprintln!("auksd_load: first failure: {e}");
