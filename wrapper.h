@@ -3,6 +3,8 @@
  * Prototypes below are checked against the installed library by the link
  * step and by the integration tests; they match MIT krb5 1.18 - 1.21. */
 #include <krb5/krb5.h>
+/* profile_get_integer, profile_release: libdefaults clockskew (exported by libkrb5). */
+#include <profile.h>
 
 /* TGS request with an explicit TGT and KDC options (lib/krb5/krb/gc_via_tkt.c). */
 krb5_error_code KRB5_CALLCONV

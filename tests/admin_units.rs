@@ -40,6 +40,10 @@ fn auksd_runs_unprivileged_with_readiness() {
         "CacheDirectoryMode=0700",
         "LogsDirectory=auks",
         "RuntimeDirectory=auks",
+        // the replay cache's journal survives a restart
+        "StateDirectory=auks",
+        "StateDirectoryMode=0700",
+        "Environment=KRB5RCACHEDIR=/var/lib/auks",
         "ProtectSystem=strict",
         "PrivateTmp=yes",
         "ExecReload=/bin/kill -HUP $MAINPID",

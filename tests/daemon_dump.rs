@@ -96,9 +96,10 @@ fn c_like_daemon(l: TcpListener, keytab: PathBuf, reply: Vec<u8>) {
         &ctx,
         stream,
         &ap_req,
+        false,
         &kt,
         &sp,
-        false,
+        auks::session::ReplayCheck::Off,
         false,
         Duration::from_secs(60),
     )

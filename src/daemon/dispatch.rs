@@ -138,13 +138,14 @@ pub(super) fn dispatch(
             }
             release(&mut per_addr, p.peer);
             match step {
-                Ok(Some(ap_req)) => {
+                Ok(Some((ap_req, owe_version_ok))) => {
                     if p.stream.set_nonblocking(false).is_err() {
                         continue;
                     }
                     let queued = shared.pool.push(Conn {
                         stream: p.stream,
                         ap_req,
+                        owe_version_ok,
                         peer: p.peer,
                     });
                     if queued.spawn {
@@ -228,7 +229,9 @@ fn accept_all(
                 if stream.set_nonblocking(true).is_err() {
                     continue;
                 }
-                let _ = stream.set_nodelay(true);
+                // TCP_NODELAY is set by the session (Session::accept); the
+                // one byte this thread may send is the connection's first
+                // write, which Nagle's algorithm never delays.
                 *per_addr.entry(peer).or_insert(0) += 1;
                 pending.push(Pending {
                     stream,
@@ -250,8 +253,11 @@ fn accept_all(
 }
 
 /// Read what a pending connection sent and advance its handshake.
-/// Ok(Some(ap_req)) = ready for a worker; Err = close it.
-fn advance(p: &mut Pending) -> Result<Option<Vec<u8>>, String> {
+/// Ok(Some((ap_req, owe_version_ok))) = ready for a worker, which sends the
+/// version check's answer with its own when the client did not wait for
+/// it (ours sends the AP-REQ with the versions; MIT's `krb5_sendauth`
+/// waits for the answer); Err = close it.
+fn advance(p: &mut Pending) -> Result<Option<(Vec<u8>, bool)>, String> {
     let mut buf = [0u8; 8192];
     let n = match p.stream.read(&mut buf) {
         Ok(0) => return Err(PEER_CLOSED.into()),
@@ -265,10 +271,14 @@ fn advance(p: &mut Pending) -> Result<Option<Vec<u8>>, String> {
         match step {
             PreauthStep::NeedMore => return Ok(None),
             PreauthStep::SendOk => {
+                step = p.pre.feed(&[]).map_err(|e| e.to_string())?;
+                if let PreauthStep::ApReq(req) = step {
+                    // One write, one wake-up of the client for both.
+                    return Ok(Some((req, true)));
+                }
                 p.stream
                     .write_all(&[0])
                     .map_err(|e| format!("cannot answer version check: {e}"))?;
-                step = p.pre.feed(&[]).map_err(|e| e.to_string())?;
             }
             PreauthStep::Refuse(b) => {
                 let _ = p.stream.write_all(&[b]);
@@ -277,7 +287,7 @@ fn advance(p: &mut Pending) -> Result<Option<Vec<u8>>, String> {
                     if b == 1 { "sendauth" } else { "application" }
                 ));
             }
-            PreauthStep::ApReq(req) => return Ok(Some(req)),
+            PreauthStep::ApReq(req) => return Ok(Some((req, false))),
         }
     }
 }

@@ -217,7 +217,11 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         stop: AtomicBool::new(false),
         served: AtomicU64::new(0),
         metrics: crate::metrics::AuksdMetrics::new(),
+        replay: std::sync::OnceLock::new(),
+        port: listener.local_addr().map_or(0, |a| a.port()),
     });
+    // The replay cache's journal is read before the first session.
+    let _ = shared.replay_check(&shared.state());
     start_workers(&shared, shared.pool.reserve_min());
     let sh = Arc::clone(&shared);
     let cleaner = std::thread::Builder::new()

@@ -108,6 +108,12 @@ struct Shared {
     /// Counted whether or not `MetricsFile` is set (cheap), written only
     /// when it is.
     metrics: crate::metrics::AuksdMetrics,
+    /// The replay cache of `ReplayCache = yes`, made when first needed and
+    /// kept across reloads.
+    replay: std::sync::OnceLock<crate::session::ReplayCache>,
+    /// The port the daemon listens on: it names the replay journal, so
+    /// that two daemons of one host keep apart.
+    port: u16,
 }
 
 impl Shared {
@@ -124,6 +130,31 @@ impl Shared {
             self.metrics.rejected(r);
         }
         droplog::emit(self.drops.record(peer, why, detail));
+    }
+
+    /// The replay check `ReplayCache` asks for.
+    fn replay_check(&self, st: &State) -> crate::session::ReplayCheck<'_> {
+        use crate::session::{ReplayCache, ReplayCheck};
+        if !st.conf.auksd.replay_cache {
+            return ReplayCheck::Off;
+        }
+        ReplayCheck::Own(self.replay.get_or_init(|| {
+            // Beside libkrb5's own file (its default directory on Debian
+            // and Red Hat alike).
+            let dir = std::env::var_os("KRB5RCACHEDIR")
+                .map_or_else(|| PathBuf::from("/var/tmp"), PathBuf::from);
+            let skew = crate::krb5::Context::new()
+                .map_or(crate::krb5::SKEW_UNREADABLE, |c| c.clock_skew());
+            let name = format!(
+                "auksd_{}_{}",
+                rustix::process::geteuid().as_raw(),
+                self.port
+            );
+            let (cache, note) =
+                ReplayCache::open(Some(&dir), &name, skew, chrono::Utc::now().timestamp());
+            crate::log!(1, "auksd : {note}");
+            cache
+        }))
     }
 
     fn set_state(&self, st: State) {

@@ -48,6 +48,8 @@ pub const DUMP_LOAD_WAIT: Duration = Duration::from_secs(60);
 pub(super) struct Conn {
     pub(super) stream: TcpStream,
     pub(super) ap_req: Vec<u8>,
+    /// The answer to the version check (one byte 0) is still to be sent.
+    pub(super) owe_version_ok: bool,
     pub(super) peer: Option<IpAddr>,
 }
 
@@ -304,9 +306,10 @@ impl Worker<'_> {
             self.ctx,
             conn.stream,
             &conn.ap_req,
+            conn.owe_version_ok,
             &self.id.keytab,
             &self.id.principal,
-            st.conf.auksd.replay_cache,
+            self.shared.replay_check(st),
             st.conf.common.nat,
             IO_TIMEOUT,
         ) {

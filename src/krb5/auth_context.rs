@@ -9,7 +9,7 @@ use super::address::KrbAddr;
 use super::ccache::Ccache;
 use super::context::Context;
 use super::creds::Creds;
-use super::data::take_data;
+use super::data::{take_data, ts};
 use super::error::{Error, Result};
 use super::ffi;
 use super::keytab::Keytab;
@@ -228,6 +228,32 @@ impl<'a> AuthContext<'a> {
         let client = result?;
         self.keyed = true;
         Ok((client, mutual))
+    }
+
+    /// Server side, after a successful [`rd_req`](Self::rd_req): the
+    /// client's time in the authenticator (seconds since the epoch), for a
+    /// replay cache of our own.
+    pub fn authenticator_time(&self) -> Result<i64> {
+        self.require_key("krb5_auth_con_getauthenticator")?;
+        let mut a: *mut ffi::krb5_authenticator = ptr::null_mut();
+        // SAFETY: valid auth context; a receives a copy freed below.
+        self.ctx.check("krb5_auth_con_getauthenticator", unsafe {
+            ffi::lib().krb5_auth_con_getauthenticator(self.ctx.raw, self.raw, &mut a)
+        })?;
+        if a.is_null() {
+            return Err(Error::local(
+                "krb5_auth_con_getauthenticator",
+                "no authenticator",
+            ));
+        }
+        // SAFETY: non-NULL authenticator owned by us, read once and freed
+        // once.
+        let t = unsafe {
+            let t = (*a).ctime;
+            ffi::lib().krb5_free_authenticator(self.ctx.raw, a);
+            t
+        };
+        Ok(ts(t))
     }
 
     /// Server step: build the AP-REP.

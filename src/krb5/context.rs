@@ -12,6 +12,11 @@ use super::ffi;
 /// The `op` of the error of a [`Context::new`] that could not load libkrb5.
 pub(super) const DLOPEN_OP: &str = "dlopen";
 
+/// libkrb5's clock skew when krb5.conf sets none (MIT's default).
+const DEFAULT_SKEW: i64 = 300;
+/// The clock skew assumed when krb5.conf's cannot be read as seconds.
+pub const SKEW_UNREADABLE: i64 = 3600;
+
 /// A libkrb5 context. Not `Sync`: one per thread or per connection.
 pub struct Context {
     pub(super) raw: ffi::krb5_context,
@@ -119,6 +124,39 @@ impl Context {
         })
     }
 
+    /// The clock skew libkrb5 accepts (`[libdefaults] clockskew`, default
+    /// 300 s): an authenticator is accepted within this many seconds of
+    /// the local clock. A value libkrb5's profile cannot read as an
+    /// integer gives [`SKEW_UNREADABLE`], more than any usual setting.
+    pub fn clock_skew(&self) -> i64 {
+        let mut profile: *mut ffi::_profile_t = ptr::null_mut();
+        // SAFETY: valid context; profile receives a handle released below.
+        if unsafe { ffi::lib().krb5_get_profile(self.raw, &mut profile) } != 0 || profile.is_null()
+        {
+            return SKEW_UNREADABLE;
+        }
+        let mut skew: std::os::raw::c_int = 0;
+        // SAFETY: valid profile handle, static NUL-terminated names, one
+        // int written; the handle is released once.
+        let code = unsafe {
+            let code = ffi::lib().profile_get_integer(
+                profile,
+                c"libdefaults".as_ptr(),
+                c"clockskew".as_ptr(),
+                ptr::null(),
+                DEFAULT_SKEW as std::os::raw::c_int,
+                &mut skew,
+            );
+            ffi::lib().profile_release(profile);
+            code
+        };
+        if code != 0 || skew < 0 {
+            SKEW_UNREADABLE
+        } else {
+            i64::from(skew)
+        }
+    }
+
     /// Current time according to libkrb5 (honours clock offsets).
     pub fn now(&self) -> i64 {
         let mut t: ffi::krb5_timestamp = 0;
@@ -202,6 +240,18 @@ mod tests {
         .unwrap();
         let again = Context::with_kept(|c| c.default_ccache_name()).unwrap();
         assert_eq!(again, fresh);
+    }
+
+    #[test]
+    fn clock_skew_is_libkrb5s_default_when_krb5_conf_sets_none() {
+        let conf = std::env::var("KRB5_CONFIG").unwrap_or_else(|_| "/etc/krb5.conf".into());
+        let text = std::fs::read_to_string(conf).unwrap_or_default();
+        let skew = Context::new().unwrap().clock_skew();
+        if text.contains("clockskew") {
+            assert!((1..=SKEW_UNREADABLE).contains(&skew), "{skew}");
+        } else {
+            assert_eq!(skew, DEFAULT_SKEW);
+        }
     }
 
     #[test]

@@ -27,6 +27,23 @@ impl Error {
         }
     }
 
+    /// An error of an upper layer told to a Kerberos peer (as a
+    /// KRB-ERROR's text, code `KRB_ERR_GENERIC`).
+    pub fn local_text(op: &'static str, message: String) -> Self {
+        Error::local(op, message)
+    }
+
+    /// A replayed AP-REQ, found by a replay cache of our own: the code
+    /// libkrb5's own replay cache gives (`KRB_AP_ERR_REPEAT`), so the
+    /// client sees the same KRB-ERROR.
+    pub fn replayed() -> Self {
+        Error {
+            op: "replay cache",
+            code: ffi::KRB5KRB_AP_ERR_REPEAT,
+            message: "Request is a replay".into(),
+        }
+    }
+
     /// True when the error says a credential cache does not exist / cannot
     /// be read (the `-100604` case of the C implementation).
     pub fn is_ccache_missing(&self) -> bool {

@@ -40,6 +40,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod address;
+pub mod ap_req;
 mod auth_context;
 mod ccache;
 mod context;
@@ -60,7 +61,7 @@ mod tgs;
 pub use address::KrbAddr;
 pub use auth_context::AuthContext;
 pub use ccache::Ccache;
-pub use context::Context;
+pub use context::{Context, SKEW_UNREADABLE};
 pub use creds::Creds;
 pub use error::{Error, Result};
 pub use keytab::Keytab;

@@ -3,7 +3,8 @@
 
 use super::frame::{bound, io_err, push_frame, read_byte, read_frame, write_all, TimedStream};
 use super::{
-    Result, Session, SessionError, APPL_VERSION, MAX_HANDSHAKE_MSG, MAX_PRINCIPAL, SENDAUTH_VERSION,
+    replay, ReplayCheck, ReplayError, Result, Session, SessionError, APPL_VERSION,
+    MAX_HANDSHAKE_MSG, MAX_PRINCIPAL, SENDAUTH_VERSION,
 };
 use crate::krb5::{self, AuthContext, Ccache, Context, Creds, Keytab, KrbAddr, Principal};
 use std::net::{SocketAddr, TcpStream};
@@ -132,15 +133,18 @@ impl<'a> Session<'a> {
 
     /// Server side, after [`Preauth`] collected the AP-REQ: verify it with
     /// the keytab, answer "ok" + AP-REP (or a KRB-ERROR), and return the
-    /// session and the authenticated client principal name.
+    /// session and the authenticated client principal name. `owe_version_ok`:
+    /// the version check's answer (one byte 0) was not sent yet; it goes
+    /// out first, in the same write.
     #[allow(clippy::too_many_arguments)]
     pub fn accept(
         ctx: &'a Context,
         stream: TcpStream,
         ap_req: &[u8],
+        owe_version_ok: bool,
         keytab: &Keytab<'_>,
         server: &Principal<'_>,
-        replay_cache: bool,
+        replay: ReplayCheck<'_>,
         nat: bool,
         io_timeout: Duration,
     ) -> Result<(Self, String)> {
@@ -149,12 +153,32 @@ impl<'a> Session<'a> {
         let (local, remote, peer) = socket_addrs(&stream)?;
         let mut stream = TimedStream::new(stream);
         ac.set_addrs(local, remote)?;
-        ac.set_replay_cache(replay_cache, server)?;
-        let (client, mutual) = match ac.rd_req(ap_req, server, keytab) {
+        let library = match replay {
+            ReplayCheck::Off => false,
+            ReplayCheck::Library => true,
+            ReplayCheck::Own(c) => c.library_needed(ctx.now()),
+        };
+        ac.set_replay_cache(library, server)?;
+        let verified = ac.rd_req(ap_req, server, keytab).and_then(|v| {
+            let ReplayCheck::Own(cache) = replay else {
+                return Ok(v);
+            };
+            let tag = replay::tag_of(krb5::ap_req::authenticator_cipher(ap_req)?);
+            let ctime = ac.authenticator_time()?;
+            match cache.record(tag, ctime, ctx.now(), library) {
+                Ok(()) => Ok(v),
+                Err(ReplayError::Replayed) => Err(krb5::Error::replayed()),
+                Err(e) => Err(krb5::Error::local_text("replay cache", e.to_string())),
+            }
+        });
+        let (client, mutual) = match verified {
             Ok(v) => v,
             Err(e) => {
                 if let Ok(err) = krb5::mk_error(ctx, server, &e) {
                     let mut out = Vec::new();
+                    if owe_version_ok {
+                        out.push(0);
+                    }
                     push_frame(&mut out, &err);
                     let _ = write_all(
                         &mut stream,
@@ -168,6 +192,9 @@ impl<'a> Session<'a> {
         };
         // "ok" (empty message) and the AP-REP go out in one segment.
         let mut out = Vec::new();
+        if owe_version_ok {
+            out.push(0);
+        }
         push_frame(&mut out, &[]);
         if mutual {
             let rep = ac.mk_rep()?;

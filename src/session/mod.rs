@@ -21,10 +21,12 @@ mod channel;
 mod frame;
 mod handshake;
 mod preauth;
+pub mod replay;
 
 pub use channel::Session;
 pub use frame::read_frame;
 pub use preauth::{Preauth, PreauthStep};
+pub use replay::{ReplayCache, ReplayError};
 
 use crate::krb5;
 use std::io;
@@ -81,6 +83,17 @@ pub enum SessionError {
     PrincipalTooLong,
     #[error(transparent)]
     Krb5(#[from] krb5::Error),
+}
+
+/// The replay check of a server session (spec §2.3, `ReplayCache`).
+#[derive(Clone, Copy)]
+pub enum ReplayCheck<'r> {
+    /// `ReplayCache = no`.
+    Off,
+    /// libkrb5's default (file) replay cache, as `krb5_recvauth`.
+    Library,
+    /// The daemon's own ([`ReplayCache`]), libkrb5's when it says so.
+    Own(&'r ReplayCache),
 }
 
 impl SessionError {
