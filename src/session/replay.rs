@@ -23,12 +23,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 /// Most tags kept in memory (about 25 bytes each, with the table).
 pub const MAX_ENTRIES: usize = 2_000_000;
 /// Expired tags are swept this often (seconds).
-const SWEEP_EVERY: i64 = 10;
+const SWEEP_EVERY: i64 = 16;
 /// A journal record: the tag, then its expiry (i64, little-endian).
 const RECORD: usize = 24;
 /// The tag of a journal record that is not a tag but the time until which
@@ -139,56 +140,36 @@ fn create_new(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-struct Inner {
+/// One part of the tags (by their first byte), with its own lock, so that
+/// workers rarely wait for each other and a sweep holds up only the
+/// sessions whose tag falls in its part.
+struct Shard {
     seen: HashMap<Tag, u32, TagHashing>,
-    /// Expiries are kept as seconds after `base`.
-    base: i64,
-    journal: Option<Journal>,
     next_sweep: i64,
-    /// Until then, sessions use libkrb5's replay cache too.
-    library_until: i64,
-    cap: usize,
 }
 
-impl Inner {
-    fn sweep(&mut self, now: i64) {
-        let base = self.base;
-        self.seen.retain(|_, e| base + i64::from(*e) > now);
-        self.next_sweep = now + SWEEP_EVERY;
-    }
-
-    fn room(&mut self, now: i64) -> bool {
-        // Full: swept again, at most once a second.
-        if self.seen.len() >= self.cap && now > self.next_sweep - SWEEP_EVERY {
-            self.sweep(now);
-        }
-        self.seen.len() < self.cap
-    }
-
-    fn insert(&mut self, tag: Tag, expiry: i64) {
-        let rel = (expiry - self.base).clamp(1, i64::from(u32::MAX));
-        self.seen.insert(tag, rel as u32);
-    }
-
-    /// Use libkrb5's cache until `until` (and say so in the journal).
-    fn library_until(&mut self, until: i64, now: i64) {
-        self.library_until = self.library_until.max(until);
-        if let Some(j) = &mut self.journal {
-            if until > j.marked_until + SWEEP_EVERY {
-                // A journal that cannot be written: the library's cache is
-                // used from now on anyway (below).
-                let _ = j.append(&LIBRARY_MARK, until + SWEEP_EVERY, now);
-                j.marked_until = until;
-            }
-        }
-    }
+/// The tags and the journal, as [`load`] fills them.
+struct Loaded {
+    shards: Vec<Shard>,
+    journal: Option<Journal>,
+    library_until: i64,
 }
 
 /// The replay cache of a daemon, shared by its workers.
 pub struct ReplayCache {
-    inner: Mutex<Inner>,
+    shards: Vec<Mutex<Shard>>,
+    /// Expiries are kept as seconds after `base`.
+    base: i64,
+    /// Tags per shard at most.
+    shard_cap: usize,
+    journal: Mutex<Option<Journal>>,
+    /// Until then, sessions use libkrb5's replay cache too.
+    library_until: AtomicI64,
     skew: i64,
 }
+
+/// Shards of a daemon's cache.
+const SHARDS: usize = 16;
 
 impl ReplayCache {
     /// A cache for clock skew `skew` whose journal is the files
@@ -197,7 +178,7 @@ impl ReplayCache {
     /// journal cannot be used (then libkrb5's replay cache is used
     /// throughout, as before).
     pub fn open(dir: Option<&Path>, name: &str, skew: i64, now: i64) -> (Self, String) {
-        Self::with_capacity(dir, name, skew, now, MAX_ENTRIES)
+        Self::with_capacity(dir, name, skew, now, MAX_ENTRIES, SHARDS)
     }
 
     fn with_capacity(
@@ -206,43 +187,58 @@ impl ReplayCache {
         skew: i64,
         now: i64,
         cap: usize,
+        shards: usize,
     ) -> (Self, String) {
+        let skew = skew.max(0);
         let mut key = [0u8; 8];
         let _ = getrandom::fill(&mut key);
-        let mut inner = Inner {
-            seen: HashMap::with_hasher(TagHashing(u64::from_le_bytes(key))),
+        let hashing = TagHashing(u64::from_le_bytes(key));
+        let shards = shards.clamp(1, 256);
+        let mut cache = ReplayCache {
+            // Sweeps spread over the seconds of SWEEP_EVERY.
+            shards: (0..shards)
+                .map(|i| {
+                    Mutex::new(Shard {
+                        seen: HashMap::with_hasher(hashing.clone()),
+                        next_sweep: now + 1 + (i as i64 % SWEEP_EVERY),
+                    })
+                })
+                .collect(),
             base: now - 1,
-            journal: None,
-            next_sweep: now + SWEEP_EVERY,
-            library_until: 0,
-            cap,
+            shard_cap: cap.div_ceil(shards).max(1),
+            journal: Mutex::new(None),
+            library_until: AtomicI64::new(0),
+            skew,
         };
         let note = match dir {
             None => "replay cache in memory only".to_string(),
-            Some(dir) => match load(&mut inner, dir, &format!("{name}.replay"), skew, now) {
-                Ok(n) => format!(
-                    "replay cache: {n} authenticators still fresh loaded from {}/{name}.replay.0",
-                    dir.display()
-                ),
+            Some(dir) => match load(&cache, dir, &format!("{name}.replay"), now) {
+                Ok((n, loaded)) => {
+                    for (m, s) in cache.shards.iter_mut().zip(loaded.shards) {
+                        *m.get_mut().unwrap_or_else(PoisonError::into_inner) = s;
+                    }
+                    *cache
+                        .journal
+                        .get_mut()
+                        .unwrap_or_else(PoisonError::into_inner) = loaded.journal;
+                    cache.library_until = AtomicI64::new(loaded.library_until);
+                    format!(
+                        "replay cache: {n} authenticators still fresh loaded from {}/{name}.replay.0",
+                        dir.display()
+                    )
+                }
                 Err(e) => {
-                    inner.library_until = i64::MAX;
+                    cache.library_until = AtomicI64::new(i64::MAX);
                     format!("replay cache: libkrb5's file cache is used ({e})")
                 }
             },
         };
-        let skew = skew.max(0);
-        (
-            ReplayCache {
-                inner: Mutex::new(inner),
-                skew,
-            },
-            note,
-        )
+        (cache, note)
     }
 
     /// Whether the session must (also) use libkrb5's replay cache.
     pub fn library_needed(&self, now: i64) -> bool {
-        self.lock().library_until > now
+        self.library_until.load(Ordering::Relaxed) > now
     }
 
     /// After libkrb5 accepted an AP-REQ whose authenticator has ciphertext
@@ -256,44 +252,50 @@ impl ReplayCache {
         now: i64,
         library_used: bool,
     ) -> Result<(), ReplayError> {
-        let mut g = self.lock();
-        let inner = &mut *g;
-        if now >= inner.next_sweep {
-            inner.sweep(now);
-        }
-        if let Some(e) = inner.seen.get(&tag) {
-            if inner.base + i64::from(*e) > now {
-                return Err(ReplayError::Replayed);
-            }
-        }
         // libkrb5 accepts it until ctime + skew; after an unusual clock,
         // keep it at least until now + skew.
         let expiry = ctime.max(now) + self.skew + 1;
-        // An authenticator stored only in libkrb5's cache can be replayed
-        // until this (its time is at most now + skew).
-        let library_only = now + 2 * self.skew + 2;
-        if !inner.room(now) {
-            inner.library_until(library_only, now);
-            return if library_used {
-                Ok(())
-            } else {
-                Err(ReplayError::Full)
-            };
+        {
+            let mut s = self.shard(&tag);
+            if now >= s.next_sweep {
+                self.sweep(&mut s, now);
+            }
+            if let Some(e) = s.seen.get(&tag) {
+                if self.base + i64::from(*e) > now {
+                    return Err(ReplayError::Replayed);
+                }
+            }
+            // Full: swept again, at most once a second.
+            if s.seen.len() >= self.shard_cap && now > s.next_sweep - SWEEP_EVERY {
+                self.sweep(&mut s, now);
+            }
+            if s.seen.len() >= self.shard_cap {
+                drop(s);
+                // An authenticator stored only in libkrb5's cache can be
+                // replayed until this (its time is at most now + skew).
+                self.use_library_until(now + 2 * self.skew + 2, now);
+                return if library_used {
+                    Ok(())
+                } else {
+                    Err(ReplayError::Full)
+                };
+            }
+            let rel = (expiry - self.base).clamp(1, i64::from(u32::MAX));
+            s.seen.insert(tag, rel as u32);
         }
-        inner.insert(tag, expiry);
-        let written = match &mut inner.journal {
-            Some(j) => j.append(&tag, expiry, now),
-            // Memory only (tests), or the journal failed before and the
-            // library's cache is in use for good.
-            None => Ok(()),
+        let mut j = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        // Memory only (tests), or the journal failed before and the
+        // library's cache is in use for good.
+        let Some(journal) = j.as_mut() else {
+            return Ok(());
         };
-        match written {
+        match journal.append(&tag, expiry, now) {
             Ok(()) => Ok(()),
             Err(e) => {
                 // Not journalled: from now on libkrb5's cache keeps the
                 // replay protection across a restart.
-                inner.journal = None;
-                inner.library_until = i64::MAX;
+                *j = None;
+                self.library_until.store(i64::MAX, Ordering::Relaxed);
                 if library_used {
                     Ok(())
                 } else {
@@ -303,28 +305,54 @@ impl ReplayCache {
         }
     }
 
+    /// Use libkrb5's cache until `until` (and say so in the journal).
+    fn use_library_until(&self, until: i64, now: i64) {
+        self.library_until.fetch_max(until, Ordering::Relaxed);
+        let mut j = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(j) = j.as_mut() {
+            if until > j.marked_until + SWEEP_EVERY {
+                // A journal that cannot be written now fails the next
+                // record, which then hands over for good.
+                let _ = j.append(&LIBRARY_MARK, until + SWEEP_EVERY, now);
+                j.marked_until = until;
+            }
+        }
+    }
+
+    fn sweep(&self, s: &mut Shard, now: i64) {
+        let base = self.base;
+        s.seen.retain(|_, e| base + i64::from(*e) > now);
+        s.next_sweep = now + SWEEP_EVERY;
+    }
+
+    fn shard(&self, tag: &Tag) -> std::sync::MutexGuard<'_, Shard> {
+        // The state stays consistent at every step: a panic elsewhere
+        // while it was held leaves nothing half-done.
+        self.shards[usize::from(tag[0]) % self.shards.len()]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Tags held in memory.
     pub fn len(&self) -> usize {
-        self.lock().seen.len()
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).seen.len())
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // The state stays consistent at every step: a panic elsewhere
-        // while it was held leaves nothing half-done.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
-/// Read the journal in `dir` into `inner` (fresh records only), write them
-/// back as one compact file and open it for appending. Returns the number
-/// of tags loaded.
-fn load(inner: &mut Inner, dir: &Path, stem: &str, skew: i64, now: i64) -> io::Result<usize> {
+/// Read the journal in `dir` (fresh records only) into shards like
+/// `cache`'s, write them back as one compact file and open it for
+/// appending. Returns the number of tags loaded.
+fn load(cache: &ReplayCache, dir: &Path, stem: &str, now: i64) -> io::Result<(usize, Loaded)> {
     let euid = rustix::process::geteuid().as_raw();
     let mut fresh: Vec<(Tag, i64)> = Vec::new();
+    let mut library_until = 0;
     for n in 0..2u8 {
         let path = dir.join(format!("{stem}.{n}"));
         let f = match OpenOptions::new()
@@ -359,29 +387,43 @@ fn load(inner: &mut Inner, dir: &Path, stem: &str, skew: i64, now: i64) -> io::R
                 continue;
             }
             if tag == LIBRARY_MARK {
-                inner.library_until = inner.library_until.max(expiry);
+                library_until = library_until.max(expiry);
             } else {
                 fresh.push((tag, expiry));
             }
         }
     }
+    let mut shards: Vec<Shard> = cache
+        .shards
+        .iter()
+        .map(|m| {
+            let s = m.lock().unwrap_or_else(PoisonError::into_inner);
+            Shard {
+                seen: HashMap::with_hasher(s.seen.hasher().clone()),
+                next_sweep: s.next_sweep,
+            }
+        })
+        .collect();
     let mut loaded = 0;
+    let count = shards.len();
     for (tag, expiry) in &fresh {
-        if inner.seen.len() >= inner.cap {
+        let s = &mut shards[usize::from(tag[0]) % count];
+        if s.seen.len() >= cache.shard_cap {
             // More than memory holds (a smaller limit than before): they
             // are still written back, and libkrb5's cache is used until
             // they have expired.
-            inner.library_until = inner.library_until.max(*expiry);
+            library_until = library_until.max(*expiry);
             continue;
         }
-        inner.insert(*tag, *expiry);
+        let rel = (expiry - cache.base).clamp(1, i64::from(u32::MAX));
+        s.seen.insert(*tag, rel as u32);
         loaded += 1;
     }
     // Written back compactly as file 0; file 1 removed.
     let tmp = dir.join(format!("{stem}.new"));
     let mut out = create_new(&tmp)?;
     let mut buf = Vec::with_capacity(fresh.len().min(1 << 16) * RECORD);
-    let marks = (inner.library_until > now).then_some((LIBRARY_MARK, inner.library_until));
+    let marks = (library_until > now).then_some((LIBRARY_MARK, library_until));
     for (tag, expiry) in fresh.iter().chain(marks.iter()) {
         buf.extend_from_slice(tag);
         buf.extend_from_slice(&expiry.to_le_bytes());
@@ -396,16 +438,23 @@ fn load(inner: &mut Inner, dir: &Path, stem: &str, skew: i64, now: i64) -> io::R
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    inner.journal = Some(Journal {
+    let journal = Journal {
         dir: dir.to_path_buf(),
         stem: stem.to_string(),
         file: out,
         current: 0,
         opened_at: now,
-        rotate_every: 2 * skew.max(0) + 60,
-        marked_until: inner.library_until,
-    });
-    Ok(loaded)
+        rotate_every: 2 * cache.skew + 60,
+        marked_until: library_until,
+    };
+    Ok((
+        loaded,
+        Loaded {
+            shards,
+            journal: Some(journal),
+            library_until,
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -116,7 +116,7 @@ fn the_older_journal_file_is_dropped_when_all_it_holds_has_expired() {
 #[test]
 fn a_full_cache_refuses_once_then_hands_over_to_libkrb5s_and_back() {
     let dir = tempfile::tempdir().unwrap();
-    let (c, _) = ReplayCache::with_capacity(Some(dir.path()), NAME, 300, NOW, 2);
+    let (c, _) = ReplayCache::with_capacity(Some(dir.path()), NAME, 300, NOW, 2, 1);
     c.record(tag(1), NOW, NOW, false).unwrap();
     c.record(tag(2), NOW, NOW, false).unwrap();
     assert!(!c.library_needed(NOW));
@@ -134,13 +134,13 @@ fn a_full_cache_refuses_once_then_hands_over_to_libkrb5s_and_back() {
     ));
     // The hand-over survives a restart (a mark in the journal).
     drop(c);
-    let (c, _) = ReplayCache::with_capacity(Some(dir.path()), NAME, 300, NOW + 2, 2);
+    let (c, _) = ReplayCache::with_capacity(Some(dir.path()), NAME, 300, NOW + 2, 2, 1);
     assert!(c.library_needed(NOW + 2));
     // Once everything stored only in libkrb5's cache has expired (and the
     // memory has room again), this cache alone is used.
     assert!(c.library_needed(NOW + 601));
-    assert!(!c.library_needed(NOW + 615));
-    c.record(tag(5), NOW + 615, NOW + 615, false).unwrap();
+    assert!(!c.library_needed(NOW + 625));
+    c.record(tag(5), NOW + 625, NOW + 625, false).unwrap();
 }
 
 #[test]
@@ -167,4 +167,34 @@ fn a_journal_of_another_user_or_writable_by_others_is_not_trusted() {
 fn tags_differ_with_the_ciphertext() {
     assert_ne!(tag_of(b"a"), tag_of(b"b"));
     assert_eq!(tag_of(b"a"), tag_of(b"a"));
+}
+
+#[test]
+fn many_tags_across_the_shards_are_kept_then_swept() {
+    let (c, _) = ReplayCache::open(None, NAME, 300, NOW);
+    let tags: Vec<Tag> = (0..10_000u32).map(|i| tag_of(&i.to_le_bytes())).collect();
+    for t in &tags {
+        c.record(*t, NOW, NOW, false).unwrap();
+    }
+    assert_eq!(c.len(), tags.len());
+    for t in tags.iter().step_by(97) {
+        assert!(matches!(
+            c.record(*t, NOW, NOW + 1, false),
+            Err(ReplayError::Replayed)
+        ));
+    }
+    // Once expired, each shard drops its tags at its next sweep (a record
+    // in that shard): one new tag per first byte reaches them all.
+    let later = NOW + 302 + SWEEP_EVERY;
+    let mut fresh = 0u32;
+    let mut seen_first = [false; 256];
+    while seen_first.iter().any(|s| !s) {
+        let t = tag_of(&(1_000_000 + fresh).to_le_bytes());
+        fresh += 1;
+        if !seen_first[usize::from(t[0])] {
+            seen_first[usize::from(t[0])] = true;
+            c.record(t, later, later, false).unwrap();
+        }
+    }
+    assert_eq!(c.len(), 256);
 }
