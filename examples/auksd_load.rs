@@ -105,7 +105,7 @@ fn memory_client(o: &Opts, n: usize) -> Result<Client, String> {
         mem.store(&mut c).map_err(|e| e.to_string())?;
     }
     let c = Client::from_config_file(o.conf.as_deref()).map_err(|e| e.to_string())?;
-    Ok(c.with_auth_ccache(Some(name)))
+    Ok(c.with_auth_ccache(Some(name)).keeping_context())
 }
 
 fn pct(sorted: &[Duration], p: usize) -> f64 {

@@ -74,6 +74,8 @@ pub struct Client {
     pub conf: ClientConfig,
     /// ccache used to authenticate to auksd; `None` = the default ccache.
     auth_ccache: Option<String>,
+    /// Use the thread's kept krb5 context ([`Client::keeping_context`]).
+    keep_context: bool,
 }
 
 /// Where a request went and who we were.
@@ -268,6 +270,30 @@ impl Client {
         Client {
             conf,
             auth_ccache: None,
+            keep_context: false,
+        }
+    }
+
+    /// Make requests with the calling thread's kept krb5 context
+    /// ([`Context::with_kept`]) instead of a new one each time: for a
+    /// thread that makes many requests (auksdrenewer's, a load
+    /// generator's). The context then keeps what libkrb5 set up once
+    /// (default realm, clock skew, the KDC time offset of the first ccache
+    /// it read) for the thread's life.
+    pub fn keeping_context(mut self) -> Self {
+        self.keep_context = true;
+        self
+    }
+
+    /// Run `f` with a krb5 context: the thread's kept one or a new one.
+    fn with_context<T, E: From<krb5::Error>>(
+        &self,
+        f: impl FnOnce(&Context) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        if self.keep_context {
+            Context::with_kept(f)
+        } else {
+            f(&Context::new()?)
         }
     }
 
@@ -317,7 +343,7 @@ impl Client {
     /// secondary daemon for `Retries` rounds. Once authenticated, the
     /// request is not retried (spec §2.1).
     fn request(&self, req: &Request) -> Result<Answer> {
-        let r = Context::with_kept(|ctx| {
+        let r = self.with_context(|ctx| {
             Ok::<_, krb5::Error>(self.fail_over(|ep| {
                 let open = self.open(ctx, ep)?;
                 Ok(open.finish(req, self))
@@ -484,7 +510,7 @@ impl Client {
     /// Prepare a KRB-CRED for ADD: make it addressless (§4.3) and add a
     /// cross-realm TGT when `CrossRealm` is set (failure only logged, §4.4).
     pub fn prepare_for_add(&self, data: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>> {
-        Context::with_kept(|ctx| {
+        self.with_context(|ctx| {
             let mut data = cred::make_addressless(ctx, data)?;
             if let Some(realm) = &self.conf.common.cross_realm {
                 match cred::add_cross_realm(ctx, data.clone(), realm) {

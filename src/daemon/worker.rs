@@ -86,6 +86,11 @@ fn worker(shared: Arc<Shared>) {
             return;
         }
     };
+    // The replay cache keeps authenticators as long as the most lenient
+    // context accepts them (krb5.conf's clockskew may have changed).
+    if let crate::session::ReplayCheck::Own(c) = shared.replay_check(&shared.state()) {
+        c.note_skew(ctx.clock_skew());
+    }
     // The keytab (a FILE keytab copied into memory) and the server
     // principal, kept from one session to the next while the
     // configuration names the same ones and the keytab file is unchanged

@@ -99,8 +99,10 @@ impl Context {
     /// renewer's, a load generator's) reads krb5.conf and sets up libkrb5
     /// once instead of once per request. The default ccache name is
     /// forgotten before each use, so `KRB5CCNAME` is read again as a new
-    /// context would (libkrb5 notices changes to krb5.conf by itself).
-    /// Calls may nest: they share the context.
+    /// context would; what libkrb5 sets up when it creates a context (the
+    /// default realm, the clock skew, the KDC time offset taken from the
+    /// first ccache it reads) stays for the thread's life. Calls may nest:
+    /// they share the context.
     pub fn with_kept<T, E: From<Error>>(
         f: impl FnOnce(&Context) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {

@@ -137,7 +137,9 @@ impl Drop for ThreadCcache<'_> {
 fn thread_client<'a>(conf: &ClientConfig, ctx: &'a Context) -> (Client, Option<ThreadCcache<'a>>) {
     match ThreadCcache::copy_default(ctx) {
         Ok(cc) => {
-            let c = Client::new(conf.clone()).with_auth_ccache(Some(cc.name.clone()));
+            let c = Client::new(conf.clone())
+                .with_auth_ccache(Some(cc.name.clone()))
+                .keeping_context();
             (c, Some(cc))
         }
         Err(e) => {
@@ -145,7 +147,7 @@ fn thread_client<'a>(conf: &ClientConfig, ctx: &'a Context) -> (Client, Option<T
                 2,
                 "auksdrenewer : no in-memory copy of the ccache ({e}): reading it at each request"
             );
-            (Client::new(conf.clone()), None)
+            (Client::new(conf.clone()).keeping_context(), None)
         }
     }
 }
