@@ -187,6 +187,13 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         .set_nonblocking(true)
         .map_err(|e| DaemonError::Other(e.to_string()))?;
     let limits = Limits::for_fd_limit(dispatch::fd_limit());
+    // The replay cache's journal is read before the daemon says it is
+    // ready (it names the port, known once bound).
+    let port = listener.local_addr().map_or(0, |a| a.port());
+    let replay = std::sync::OnceLock::new();
+    if st.conf.auksd.replay_cache {
+        let _ = replay.set(super::open_replay_cache(port));
+    }
     crate::log!(
         1,
         "auksd : {} server listening on {} as {} ({} workers, more when they wait for clients, up to {}; {} pending handshakes, {} per address)",
@@ -217,11 +224,9 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         stop: AtomicBool::new(false),
         served: AtomicU64::new(0),
         metrics: crate::metrics::AuksdMetrics::new(),
-        replay: std::sync::OnceLock::new(),
-        port: listener.local_addr().map_or(0, |a| a.port()),
+        replay,
+        port,
     });
-    // The replay cache's journal is read before the first session.
-    let _ = shared.replay_check(&shared.state());
     start_workers(&shared, shared.pool.reserve_min());
     let sh = Arc::clone(&shared);
     let cleaner = std::thread::Builder::new()

@@ -134,32 +134,31 @@ impl Shared {
 
     /// The replay check `ReplayCache` asks for.
     fn replay_check(&self, st: &State) -> crate::session::ReplayCheck<'_> {
-        use crate::session::{ReplayCache, ReplayCheck};
+        use crate::session::ReplayCheck;
         if !st.conf.auksd.replay_cache {
             return ReplayCheck::Off;
         }
-        ReplayCheck::Own(self.replay.get_or_init(|| {
-            // Beside libkrb5's own file (its default directory on Debian
-            // and Red Hat alike).
-            let dir = std::env::var_os("KRB5RCACHEDIR")
-                .map_or_else(|| PathBuf::from("/var/tmp"), PathBuf::from);
-            let skew = crate::krb5::Context::new()
-                .map_or(crate::krb5::SKEW_UNREADABLE, |c| c.clock_skew());
-            let name = format!(
-                "auksd_{}_{}",
-                rustix::process::geteuid().as_raw(),
-                self.port
-            );
-            let (cache, note) =
-                ReplayCache::open(Some(&dir), &name, skew, chrono::Utc::now().timestamp());
-            crate::log!(1, "auksd : {note}");
-            cache
-        }))
+        ReplayCheck::Own(self.replay.get_or_init(|| open_replay_cache(self.port)))
     }
 
     fn set_state(&self, st: State) {
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(st);
     }
+}
+
+/// The replay cache of a daemon listening on `port`, its journal read
+/// (and what it found logged).
+fn open_replay_cache(port: u16) -> crate::session::ReplayCache {
+    // Beside libkrb5's own file (its default directory on Debian and Red
+    // Hat alike).
+    let dir =
+        std::env::var_os("KRB5RCACHEDIR").map_or_else(|| PathBuf::from("/var/tmp"), PathBuf::from);
+    let skew = crate::krb5::Context::new().map_or(crate::krb5::SKEW_UNREADABLE, |c| c.clock_skew());
+    let name = format!("auksd_{}_{port}", rustix::process::geteuid().as_raw());
+    let (cache, note) =
+        crate::session::ReplayCache::open(Some(&dir), &name, skew, chrono::Utc::now().timestamp());
+    crate::log!(1, "auksd : {note}");
+    cache
 }
 
 #[cfg(test)]
