@@ -99,11 +99,7 @@ fn memory_client(o: &Opts, n: usize) -> Result<Client, String> {
     .map_err(|e| e.to_string())?;
     let name = format!("MEMORY:auksd_load-{n}");
     let mem = Ccache::resolve(&ctx, &name).map_err(|e| e.to_string())?;
-    let principal = src.principal().map_err(|e| e.to_string())?;
-    mem.initialize(&principal).map_err(|e| e.to_string())?;
-    for mut c in src.creds().map_err(|e| e.to_string())? {
-        mem.store(&mut c).map_err(|e| e.to_string())?;
-    }
+    src.copy_to(&mem).map_err(|e| e.to_string())?;
     let c = Client::from_config_file(o.conf.as_deref()).map_err(|e| e.to_string())?;
     Ok(c.with_auth_ccache(Some(name)).keeping_context())
 }

@@ -118,6 +118,16 @@ impl<'a> Ccache<'a> {
         })
     }
 
+    /// Make `dst` hold this cache's principal and credentials (configuration
+    /// entries skipped), e.g. a MEMORY copy a thread reads without a file.
+    pub fn copy_to(&self, dst: &Ccache<'_>) -> Result<()> {
+        dst.initialize(&self.principal()?)?;
+        for mut c in self.creds()? {
+            dst.store(&mut c)?;
+        }
+        Ok(())
+    }
+
     /// All credentials in the cache (configuration entries skipped).
     pub fn creds(&self) -> Result<Vec<Creds<'a>>> {
         let mut cursor: ffi::krb5_cc_cursor = ptr::null_mut();

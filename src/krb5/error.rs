@@ -18,19 +18,14 @@ pub struct Error {
 }
 
 impl Error {
-    /// An error detected on the Rust side (code 0).
-    pub(super) fn local(op: &'static str, message: impl Into<String>) -> Self {
+    /// An error detected on the Rust side (code 0); told to a Kerberos
+    /// peer as a KRB-ERROR's text (code `KRB_ERR_GENERIC`).
+    pub fn local(op: &'static str, message: impl Into<String>) -> Self {
         Error {
             op,
             code: 0,
             message: message.into(),
         }
-    }
-
-    /// An error of an upper layer told to a Kerberos peer (as a
-    /// KRB-ERROR's text, code `KRB_ERR_GENERIC`).
-    pub fn local_text(op: &'static str, message: String) -> Self {
-        Error::local(op, message)
     }
 
     /// A replayed AP-REQ, found by a replay cache of our own: the code

@@ -103,19 +103,13 @@ impl<'a> ThreadCcache<'a> {
     /// Copy the default ccache's credentials into a new MEMORY ccache.
     fn copy_default(ctx: &'a Context) -> Result<Self, crate::krb5::Error> {
         let src = Ccache::default(ctx)?;
-        let principal = src.principal()?;
-        let creds = src.creds()?;
-        drop(src);
         let cc = Ccache::new_unique(ctx, "MEMORY")?;
         let me = ThreadCcache {
             name: cc.full_name()?,
             cc: Some(cc),
         };
         if let Some(cc) = &me.cc {
-            cc.initialize(&principal)?;
-            for mut c in creds {
-                cc.store(&mut c)?;
-            }
+            src.copy_to(cc)?;
         }
         Ok(me)
     }

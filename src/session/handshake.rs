@@ -155,7 +155,6 @@ impl<'a> Session<'a> {
         ac.set_addrs(local, remote)?;
         let library = match replay {
             ReplayCheck::Off => false,
-            ReplayCheck::Library => true,
             ReplayCheck::Own(c) => c.library_needed(ctx.now()),
         };
         ac.set_replay_cache(library, server)?;
@@ -168,7 +167,7 @@ impl<'a> Session<'a> {
             match cache.record(tag, ctime, ctx.now(), library) {
                 Ok(()) => Ok(v),
                 Err(ReplayError::Replayed) => Err(krb5::Error::replayed()),
-                Err(e) => Err(krb5::Error::local_text("replay cache", e.to_string())),
+                Err(e) => Err(krb5::Error::local("replay cache", e.to_string())),
             }
         });
         let (client, mutual) = match verified {

@@ -90,8 +90,6 @@ pub enum SessionError {
 pub enum ReplayCheck<'r> {
     /// `ReplayCache = no`.
     Off,
-    /// libkrb5's default (file) replay cache, as `krb5_recvauth`.
-    Library,
     /// The daemon's own ([`ReplayCache`]), libkrb5's when it says so.
     Own(&'r ReplayCache),
 }
