@@ -160,7 +160,11 @@ impl<T> Pool<T> {
         let len = g.queue.len();
         g.peak = g.peak.max(len);
         let spawn = Self::wants_thread(&mut g, Instant::now());
-        if g.idle > 0 {
+        let wake = g.idle > 0;
+        // Woken after the lock is released: a worker woken under it would
+        // at once wait for the lock again (two wake-ups per hand-off).
+        drop(g);
+        if wake {
             self.work.notify_one();
         }
         Pushed { len, spawn }
