@@ -9,8 +9,21 @@ pub fn fmt_time(t: i64) -> String {
     if t == 0 {
         return "-".into();
     }
+    use chrono::{Datelike, Timelike};
+    // Written field by field: a strftime pattern is parsed again at every
+    // call, and auksd writes such times in the log line of each request.
     chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .map(|d| {
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                d.year(),
+                d.month(),
+                d.day(),
+                d.hour(),
+                d.minute(),
+                d.second()
+            )
+        })
         .unwrap_or_else(|| t.to_string())
 }
 

@@ -46,9 +46,24 @@ pub fn one_line(msg: &str) -> String {
     msg.replace(['\n', '\r'], " ")
 }
 
-/// The current local time in the `ctime(3)` layout.
+/// The current local time in the `ctime(3)` layout. Formatted once a
+/// second per thread: the time zone lookup behind `chrono::Local` looks at
+/// `/etc/localtime` on every call, and auksd logs a line per request.
 pub fn now() -> String {
-    chrono::Local::now().format(CTIME_FORMAT).to_string()
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    LAST.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.0 != secs {
+            *l = (secs, chrono::Local::now().format(CTIME_FORMAT).to_string());
+        }
+        l.1.clone()
+    })
 }
 
 #[cfg(test)]

@@ -174,16 +174,17 @@ impl Log for Facade {
             return;
         }
         let msg = r.args().to_string();
+        // The line is made before the sink's lock is taken (every worker
+        // of auksd logs its requests through it).
+        let line = cformat::line(
+            &cformat::now(),
+            r.level(),
+            nix::unistd::geteuid().as_raw(),
+            std::process::id(),
+            &msg,
+        );
+        let c_line = || &line;
         let mut g = SINK.lock().unwrap_or_else(|e| e.into_inner());
-        let c_line = || {
-            cformat::line(
-                &cformat::now(),
-                r.level(),
-                nix::unistd::geteuid().as_raw(),
-                std::process::id(),
-                &msg,
-            )
-        };
         // Write errors are ignored: there is nowhere left to report them.
         let _ = match &mut *g {
             Sink::Off => Ok(()),
