@@ -24,15 +24,31 @@ pub(super) fn io_err(what: &'static str, e: io::Error) -> SessionError {
 /// write then ends at most this long after its deadline.
 const REARM_SLACK: Duration = Duration::from_millis(5);
 
+/// Size of a [`TimedStream`]'s read buffer: a frame's length and its
+/// data (an AP-REP, a request, a GET reply) usually arrive together and
+/// are then read with one `recv` instead of two.
+const READ_BUFFER: usize = 4096;
+
 /// A socket whose read and write timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`)
 /// are set only when the time left before a deadline has moved away from
 /// the armed value by more than [`REARM_SLACK`]: one `setsockopt` per
 /// direction in a session of a few milliseconds, where arming before every
-/// read and write took eight.
+/// read and write took eight. Small reads go through a buffer (what it
+/// holds is what the peer sent on the wire: lengths and ciphertext; it is
+/// zeroed when the stream is dropped all the same).
 pub struct TimedStream {
     stream: TcpStream,
     read_armed: Option<Duration>,
     write_armed: Option<Duration>,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    rend: usize,
+}
+
+impl Drop for TimedStream {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.rbuf);
+    }
 }
 
 impl TimedStream {
@@ -42,7 +58,34 @@ impl TimedStream {
             stream,
             read_armed: None,
             write_armed: None,
+            rbuf: Vec::new(),
+            rpos: 0,
+            rend: 0,
         }
+    }
+
+    /// Read some of `dst` (0: the peer closed), from the buffer when it
+    /// holds anything, else from the socket within `left`: through the
+    /// buffer for a small `dst`, directly into a large one.
+    fn read_some(&mut self, dst: &mut [u8], left: Duration) -> io::Result<usize> {
+        if self.rpos < self.rend {
+            let n = (self.rend - self.rpos).min(dst.len());
+            dst[..n].copy_from_slice(&self.rbuf[self.rpos..self.rpos + n]);
+            self.rpos += n;
+            return Ok(n);
+        }
+        self.arm(true, left)?;
+        if dst.len() >= READ_BUFFER {
+            return self.stream.read(dst);
+        }
+        if self.rbuf.is_empty() {
+            self.rbuf = vec![0; READ_BUFFER];
+        }
+        let got = self.stream.read(&mut self.rbuf)?;
+        let n = got.min(dst.len());
+        dst[..n].copy_from_slice(&self.rbuf[..n]);
+        (self.rpos, self.rend) = (n, got);
+        Ok(n)
     }
 
     /// `SO_RCVTIMEO` (`read`) or `SO_SNDTIMEO` within [`REARM_SLACK`] of
@@ -109,8 +152,7 @@ fn read_exact_by(
     what: &'static str,
 ) -> Result<()> {
     transfer_by(stream, buf.len(), deadline, what, |s, done, left| {
-        s.arm(true, left)?;
-        s.stream.read(&mut buf[done..])
+        s.read_some(&mut buf[done..], left)
     })
 }
 
@@ -287,6 +329,33 @@ mod tests {
             .read_armed
             .is_some_and(|v| v <= Duration::from_millis(200)));
         assert_eq!(t.write_armed, None);
+    }
+
+    #[test]
+    fn buffered_reads_keep_the_byte_stream_intact() {
+        let (mut a, b) = pair();
+        let big: Vec<u8> = (0..3 * READ_BUFFER + 7).map(|i| (i % 251) as u8).collect();
+        let mut wire = vec![5u8];
+        push_frame(&mut wire, &[1, 2, 3]);
+        push_frame(&mut wire, &big);
+        push_frame(&mut wire, &[9]);
+        let writer = std::thread::spawn(move || {
+            // In pieces that cut frames and lengths anywhere.
+            for piece in wire.chunks(1000) {
+                a.write_all(piece).unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            a
+        });
+        let mut t = TimedStream::new(b);
+        let by = Instant::now() + Duration::from_secs(10);
+        assert_eq!(read_byte(&mut t, by, "t").unwrap(), 5);
+        assert_eq!(read_frame(&mut t, 1 << 20, by, "t").unwrap(), [1, 2, 3]);
+        assert_eq!(read_frame(&mut t, 1 << 20, by, "t").unwrap(), big);
+        assert_eq!(read_frame(&mut t, 1 << 20, by, "t").unwrap(), [9]);
+        drop(writer.join().unwrap());
+        let err = read_frame(&mut t, 16, by, "t").unwrap_err();
+        assert!(matches!(err, SessionError::Closed { .. }), "{err}");
     }
 
     #[test]
