@@ -13,12 +13,15 @@
 # When AUKS_C_PREFIX points at a hand-built C AUKS (its sbin/auksd), the C
 # daemon is measured in the same run, with the same configuration.
 # Prints figures only (no pass/fail). Run as root; builds the release binaries.
-# Usage: scripts/bench-auksd.sh [SECONDS_PER_POINT]   (default 5)
+# Usage: scripts/bench-auksd.sh [SECONDS_PER_POINT]   (default 5; each point
+# is run AUKS_BENCH_REPEAT times, default 3, and its figures are the medians)
 # AUKS_BENCH_ONLY=renewer runs the renewer pass only; AUKS_BENCH_RENEW_N
 # sets its size (default 100 000).
 set -u
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SECS=${1:-5}
+# Runs per point (AUKS_BENCH_REPEAT, default 3): each figure is their median.
+REPEAT=${AUKS_BENCH_REPEAT:-3}
 REALM=BENCH.REALM
 [ "$(id -u)" -eq 0 ] || { echo "bench-auksd: run as root" >&2; exit 2; }
 for t in krb5kdc kdb5_util kadmin.local kinit; do
@@ -233,9 +236,22 @@ dump_big() {
     [ -x /usr/bin/time ] && tm=(/usr/bin/time -f "client peak RSS %M kB,")
     echo "   DUMP of $1: $("${tm[@]}" "$LOAD" --op dump --conf "$W/auks-dump.conf" --ccache "$W/admin.cc" 2>&1 | tr '\n' ' ')daemon RSS after $(rss_kb) kB, peak $(hwm_kb) kB"
 }
-point() { # op clients -> "rps p50 p99 failed"
+point_once() { # op clients -> "rps p50 p99 failed"
     "$LOAD" --op "$1" --clients "$2" --seconds "$SECS" --conf "$W/auks.conf" --ccache "$W/bench.cc" --uid $BUID 2> "$W/load.err" |
         sed -n 's/.*failed=\([0-9]*\).* rps=\([0-9.]*\) p50_ms=\([0-9.]*\) p99_ms=\([0-9.]*\).*/\2 \3 \4 \1/p'
+}
+# point op clients -> "rps p50 p99 failed": REPEAT runs of SECS seconds back
+# to back, the median of each figure (this machine's speed drifts by 10-20 %
+# within minutes) and the failures of all runs.
+point() {
+    local i
+    for i in $(seq "$REPEAT"); do point_once "$1" "$2"; done |
+        awk '{ r[NR] = $1; a[NR] = $2; b[NR] = $3; f += $4 }
+             function med(x, n,   i, j, t) {
+                 for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+                 return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+             }
+             END { if (NR) printf "%s %s %s %d\n", med(r, NR), med(a, NR), med(b, NR), f }'
 }
 
 # bench NAME BINARY LOADS_FIRST
@@ -270,7 +286,7 @@ bench() {
     done
 }
 
-echo "auksd benchmark: $(nproc) CPUs, $SECS s per point, $(date -u +%FT%TZ)"
+echo "auksd benchmark: $(nproc) CPUs, median of $REPEAT runs of $SECS s per point, $(date -u +%FT%TZ)"
 # AUKS_BENCH_ONLY=renewer: only the renewer pass below.
 [ "${AUKS_BENCH_ONLY:-}" = renewer ] || bench "auks-rs auksd ($OURS)" "$OURS" 0
 if [ -n "${AUKS_C_PREFIX:-}" ] && [ "${AUKS_BENCH_ONLY:-}" != renewer ]; then
