@@ -25,6 +25,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 /// Most worker threads at once (when `Workers` is smaller).
@@ -53,12 +54,17 @@ struct Inner<T> {
     max: usize,
     closed: bool,
     peak: usize,
+    /// The workers waiting for work, the latest last: work goes to the one
+    /// that waited least (its stack and data are still in the CPU's
+    /// caches), and the extra threads at the bottom are the ones left idle
+    /// long enough to exit. Each entry: a number of the wait, the thread.
+    sleepers: Vec<(u64, Thread)>,
+    waits: u64,
 }
 
 /// The queue plus the thread accounting.
 pub struct Pool<T> {
     inner: Mutex<Inner<T>>,
-    work: Condvar,
     gone: Condvar,
 }
 
@@ -99,8 +105,9 @@ impl<T> Pool<T> {
                 max: MAX_THREADS.max(min),
                 closed: false,
                 peak: 0,
+                sleepers: Vec::new(),
+                waits: 0,
             }),
-            work: Condvar::new(),
             gone: Condvar::new(),
         }
     }
@@ -119,7 +126,7 @@ impl<T> Pool<T> {
         g.threads += missing;
         g.starting += missing;
         // Extra threads above the new minimum exit when idle.
-        self.work.notify_all();
+        Self::wake_all(g);
         missing
     }
 
@@ -160,12 +167,12 @@ impl<T> Pool<T> {
         let len = g.queue.len();
         g.peak = g.peak.max(len);
         let spawn = Self::wants_thread(&mut g, Instant::now());
-        let wake = g.idle > 0;
+        let wake = g.sleepers.pop();
         // Woken after the lock is released: a worker woken under it would
         // at once wait for the lock again (two wake-ups per hand-off).
         drop(g);
-        if wake {
-            self.work.notify_one();
+        if let Some((_, t)) = wake {
+            t.unpark();
         }
         Pushed { len, spawn }
     }
@@ -251,11 +258,17 @@ impl<T> Pool<T> {
                 return None;
             }
             g.idle += 1;
-            let (ng, _) = self
-                .work
-                .wait_timeout(g, IDLE_EXIT)
-                .unwrap_or_else(PoisonError::into_inner);
-            g = ng;
+            g.waits += 1;
+            let wait = g.waits;
+            g.sleepers.push((wait, std::thread::current()));
+            drop(g);
+            // Woken by `push` (which took the entry off), `close`,
+            // `set_min`, the timeout or spuriously: the loop looks again.
+            std::thread::park_timeout(IDLE_EXIT);
+            g = self.lock();
+            if let Some(i) = g.sleepers.iter().rposition(|(w, _)| *w == wait) {
+                g.sleepers.remove(i);
+            }
             g.idle -= 1;
             if !surplus {
                 idle_since = Instant::now();
@@ -265,8 +278,18 @@ impl<T> Pool<T> {
 
     /// Refuse new work; workers drain the queue and exit.
     pub fn close(&self) {
-        self.lock().closed = true;
-        self.work.notify_all();
+        let mut g = self.lock();
+        g.closed = true;
+        Self::wake_all(g);
+    }
+
+    /// Wake every waiting worker (after releasing the lock).
+    fn wake_all(mut g: MutexGuard<'_, Inner<T>>) {
+        let all = std::mem::take(&mut g.sleepers);
+        drop(g);
+        for (_, t) in all {
+            t.unpark();
+        }
     }
 
     /// Wait (at most `max`) until every worker thread has exited.
@@ -408,6 +431,44 @@ mod tests {
         p.close();
         assert!(p.wait_gone(Duration::from_secs(5)));
         assert_eq!(*out.lock().unwrap(), vec![1]);
+    }
+
+    #[test]
+    fn work_goes_to_the_worker_that_waited_least() {
+        let p = Arc::new(Pool::new(3));
+        assert_eq!(p.reserve_min(), 3);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        for _ in 0..3 {
+            let (p, seen) = (Arc::clone(&p), Arc::clone(&seen));
+            std::thread::spawn(move || {
+                p.started();
+                while let Some(x) = p.next() {
+                    seen.lock().unwrap().push((std::thread::current().id(), x));
+                }
+            });
+        }
+        let all_idle = |p: &Pool<u32>| {
+            let t = Instant::now();
+            while p.stats().2 < 3 && t.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            assert_eq!(p.stats().2, 3, "workers not idle");
+        };
+        for i in 0..6 {
+            all_idle(&p);
+            p.push(i);
+            let t = Instant::now();
+            while seen.lock().unwrap().len() <= i as usize && t.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        p.close();
+        assert!(p.wait_gone(Duration::from_secs(5)));
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 6);
+        // The first item went to the last worker to wait; each one after
+        // it to that same worker, back on top of the others.
+        assert!(seen.iter().all(|(id, _)| *id == seen[0].0), "{seen:?}");
     }
 
     #[test]
