@@ -90,12 +90,20 @@ pub(super) fn dispatch(
     let mut pending: Vec<Pending> = Vec::new();
     let mut per_addr: HashMap<Option<IpAddr>, usize> = HashMap::new();
     let mut last_queue_note = Instant::now() - Duration::from_secs(3600);
+    // Connections accepted in the last round (at the end of `pending`):
+    // read at once without a poll, a client sending its handshake right
+    // after connecting (ours does) has usually sent it by then.
+    let mut fresh = 0;
     loop {
         if let Control::Stop = control(listener, pending.len()) {
             return;
         }
         droplog::emit(shared.drops.flush_if_due(false));
-        let (listen_ready, ready): (bool, Vec<bool>) = {
+        let (listen_ready, ready): (bool, Vec<bool>) = if fresh > 0 {
+            let mut r = vec![false; pending.len() - fresh];
+            r.resize(pending.len(), true);
+            (false, r)
+        } else {
             let mut fds = Vec::with_capacity(pending.len() + 1);
             fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
             for p in &pending {
@@ -187,8 +195,11 @@ pub(super) fn dispatch(
             }
             keep
         });
+        fresh = 0;
         if listen_ready {
+            let before = pending.len();
             accept_all(listener, shared, limits, &mut pending, &mut per_addr);
+            fresh = pending.len() - before;
         }
     }
 }
