@@ -27,7 +27,7 @@ use ::log::{Level, Log, Metadata, Record};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, Once};
 
 /// Errors of the logging layer.
@@ -88,6 +88,9 @@ struct Facade;
 static FACADE: Facade = Facade;
 static SINK: Mutex<Sink> = Mutex::new(Sink::Off);
 static LEVEL: AtomicI64 = AtomicI64::new(0);
+/// Whether the sink writes lines in the C format (standard error or output,
+/// a file): they are then made before its lock is taken.
+static C_LINES: AtomicBool = AtomicBool::new(false);
 static INSTALL: Once = Once::new();
 
 /// Route records of C level up to `c_level` ([`level`]) to `target`. May be
@@ -107,6 +110,10 @@ pub fn init(c_level: i64, target: Target) -> Result<(), LogError> {
     let mut g = SINK.lock().unwrap_or_else(|e| e.into_inner());
     *g = sink;
     let level = if matches!(*g, Sink::Off) { 0 } else { c_level };
+    C_LINES.store(
+        matches!(*g, Sink::Stderr | Sink::Stdout | Sink::File(_)),
+        Ordering::Relaxed,
+    );
     LEVEL.store(level, Ordering::Relaxed);
     ::log::set_max_level(level::filter(level));
     Ok(())
@@ -174,16 +181,20 @@ impl Log for Facade {
             return;
         }
         let msg = r.args().to_string();
-        // The line is made before the sink's lock is taken (every worker
-        // of auksd logs its requests through it).
-        let line = cformat::line(
-            &cformat::now(),
-            r.level(),
-            nix::unistd::geteuid().as_raw(),
-            std::process::id(),
-            &msg,
-        );
-        let c_line = || &line;
+        let make = || {
+            cformat::line(
+                &cformat::now(),
+                r.level(),
+                nix::unistd::geteuid().as_raw(),
+                std::process::id(),
+                &msg,
+            )
+        };
+        // A C-format line is made before the sink's lock is taken (every
+        // worker of auksd logs its requests through it); under the lock
+        // only if the sink changed in between (a reload).
+        let mut early = C_LINES.load(Ordering::Relaxed).then(make);
+        let mut c_line = || early.take().unwrap_or_else(make);
         let mut g = SINK.lock().unwrap_or_else(|e| e.into_inner());
         // Write errors are ignored: there is nowhere left to report them.
         let _ = match &mut *g {
