@@ -57,9 +57,8 @@ struct Inner<T> {
     /// The workers waiting for work, the latest last: work goes to the one
     /// that waited least (its stack and data are still in the CPU's
     /// caches), and the extra threads at the bottom are the ones left idle
-    /// long enough to exit. Each entry: a number of the wait, the thread.
-    sleepers: Vec<(u64, Thread)>,
-    waits: u64,
+    /// long enough to exit.
+    sleepers: Vec<Thread>,
 }
 
 /// The queue plus the thread accounting.
@@ -106,7 +105,6 @@ impl<T> Pool<T> {
                 closed: false,
                 peak: 0,
                 sleepers: Vec::new(),
-                waits: 0,
             }),
             gone: Condvar::new(),
         }
@@ -171,7 +169,7 @@ impl<T> Pool<T> {
         // Woken after the lock is released: a worker woken under it would
         // at once wait for the lock again (two wake-ups per hand-off).
         drop(g);
-        if let Some((_, t)) = wake {
+        if let Some(t) = wake {
             t.unpark();
         }
         Pushed { len, spawn }
@@ -258,15 +256,14 @@ impl<T> Pool<T> {
                 return None;
             }
             g.idle += 1;
-            g.waits += 1;
-            let wait = g.waits;
-            g.sleepers.push((wait, std::thread::current()));
+            let me = std::thread::current();
+            g.sleepers.push(me.clone());
             drop(g);
             // Woken by `push` (which took the entry off), `close`,
             // `set_min`, the timeout or spuriously: the loop looks again.
             std::thread::park_timeout(IDLE_EXIT);
             g = self.lock();
-            if let Some(i) = g.sleepers.iter().rposition(|(w, _)| *w == wait) {
+            if let Some(i) = g.sleepers.iter().rposition(|t| t.id() == me.id()) {
                 g.sleepers.remove(i);
             }
             g.idle -= 1;
@@ -287,7 +284,7 @@ impl<T> Pool<T> {
     fn wake_all(mut g: MutexGuard<'_, Inner<T>>) {
         let all = std::mem::take(&mut g.sleepers);
         drop(g);
-        for (_, t) in all {
+        for t in all {
             t.unpark();
         }
     }
