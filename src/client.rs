@@ -16,6 +16,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
+mod first;
 mod kept;
 pub use kept::{KeptSession, KEPT_FOR, KEPT_REQUESTS};
 
@@ -76,6 +77,10 @@ pub struct Client {
     auth_ccache: Option<String>,
     /// Use the thread's kept krb5 context ([`Client::keeping_context`]).
     keep_context: bool,
+    /// Endpoints (bit 0: primary, 1: secondary) that closed the connection
+    /// on a request sent with the handshake: the request waits for the
+    /// AP-REP there ([`Client::first_exchange`]).
+    after_ap_rep: std::sync::atomic::AtomicU8,
 }
 
 /// Where a request went and who we were.
@@ -192,10 +197,12 @@ struct Open<'a> {
 }
 
 impl<'a> Open<'a> {
-    /// One request and its reply, then CLOSE: the one-request session of
-    /// the C client.
-    fn finish(mut self, req: &Request, client: &Client) -> Result<Answer> {
-        let r = self.exchange(req, client);
+    /// After the one request of the session and its reply (`r`), CLOSE:
+    /// the one-request session of the C client.
+    fn finish(
+        mut self,
+        r: std::result::Result<crate::krb5::Plaintext<'a>, SessionError>,
+    ) -> Result<Answer> {
         // CLOSE before parsing, as C does (keeps TIME_WAIT on our side).
         let _ = self.session.send(&proto::encode_request(&Request::Close));
         self.answer(r.and_then(decode))
@@ -210,6 +217,8 @@ impl<'a> Open<'a> {
         let s = &mut self.session;
         s.send(&proto::encode_request(req))?;
         if matches!(req, Request::Dump) {
+            // The handshake within `Timeout`, not the DUMP's allowance.
+            s.finish_handshake()?;
             // The size of a DUMP reply follows from the repository size:
             // accept what a KRB-PRIV can carry, allocated as it arrives.
             s.set_deadline(self.deadline.map(|d| d + DUMP_ALLOWANCE));
@@ -271,6 +280,7 @@ impl Client {
             conf,
             auth_ccache: None,
             keep_context: false,
+            after_ap_rep: Default::default(),
         }
     }
 
@@ -345,8 +355,8 @@ impl Client {
     fn request(&self, req: &Request) -> Result<Answer> {
         let r = self.with_context(|ctx| {
             Ok::<_, krb5::Error>(self.fail_over(|ep| {
-                let open = self.open(ctx, ep)?;
-                Ok(open.finish(req, self))
+                let (open, r) = self.first_exchange(ctx, ep, req)?;
+                Ok(open.finish(r))
             }))
         });
         r.unwrap_or_else(|e| {
@@ -408,8 +418,9 @@ impl Client {
         Err(ClientError::Unreachable(text))
     }
 
-    /// Connect to one endpoint and authenticate: `Err(attempt)` = try the
-    /// next one.
+    /// Connect to one endpoint and prepare the handshake, which goes out
+    /// with the first request ([`Client::first_exchange`]): `Err(attempt)`
+    /// = try the next one.
     fn open<'a>(&self, ctx: &'a Context, ep: &Endpoint) -> std::result::Result<Open<'a>, Attempt> {
         let ccache = match &self.auth_ccache {
             Some(n) => Ccache::resolve(ctx, n),
@@ -443,14 +454,7 @@ impl Client {
                 )
             }
         };
-        let session = match connected {
-            Ok(s) => s,
-            Err(e) if e.is_transport() => {
-                return Err(Attempt::Transport(format!("during authentication: {e}")))
-            }
-            Err(SessionError::Krb5(e)) => return Err(Attempt::Auth(ccache_hint(&e))),
-            Err(e) => return Err(Attempt::Auth(e.to_string())),
-        };
+        let session = connected.map_err(attempt_of)?;
         Ok(Open {
             session,
             endpoint: endpoint_label(ep),
@@ -649,6 +653,15 @@ fn service_ticket_by(
     helper_by("auks-tgs", &what, fetch, deadline)
         .map_err(Attempt::Auth)?
         .map_err(Attempt::Auth)
+}
+
+/// The attempt that failed with `e` before authentication completed.
+fn attempt_of(e: SessionError) -> Attempt {
+    match e {
+        e if e.is_transport() => Attempt::Transport(format!("during authentication: {e}")),
+        SessionError::Krb5(e) => Attempt::Auth(ccache_hint(&e)),
+        e => Attempt::Auth(e.to_string()),
+    }
 }
 
 fn attempt_text(a: &Attempt) -> String {

@@ -96,6 +96,7 @@ fn c_like_daemon(l: TcpListener, keytab: PathBuf, reply: Vec<u8>) {
         &ctx,
         stream,
         &ap_req,
+        pre.take_early(),
         false,
         &kt,
         &sp,

@@ -124,8 +124,8 @@ impl Client {
         let ctx = kept.ctx;
         self.fail_over(|ep| {
             let since = Instant::now();
-            let mut open = self.open(ctx, ep)?;
-            let r = open.exchange(req, self).and_then(super::decode);
+            let (open, r) = self.first_exchange(ctx, ep, req)?;
+            let r = r.and_then(super::decode);
             let ok = r.is_ok();
             let ans = open.answer(r);
             kept.opened += 1;

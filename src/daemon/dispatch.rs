@@ -151,6 +151,7 @@ pub(super) fn dispatch(
                         continue;
                     }
                     let queued = shared.pool.push(Conn {
+                        early: p.pre.take_early(),
                         stream: p.stream,
                         ap_req,
                         owe_version_ok,

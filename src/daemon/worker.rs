@@ -48,6 +48,9 @@ pub const DUMP_LOAD_WAIT: Duration = Duration::from_secs(60);
 pub(super) struct Conn {
     pub(super) stream: TcpStream,
     pub(super) ap_req: Vec<u8>,
+    /// What the client sent after the AP-REQ (ours sends its request with
+    /// it), read by the dispatcher with the AP-REQ.
+    pub(super) early: Vec<u8>,
     /// The answer to the version check (one byte 0) is still to be sent.
     pub(super) owe_version_ok: bool,
     pub(super) peer: Option<IpAddr>,
@@ -311,6 +314,7 @@ impl Worker<'_> {
             self.ctx,
             conn.stream,
             &conn.ap_req,
+            conn.early,
             conn.owe_version_ok,
             &self.id.keytab,
             &self.id.principal,

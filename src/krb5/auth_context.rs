@@ -62,6 +62,11 @@ impl<'a> AuthContext<'a> {
         Ok(ac)
     }
 
+    /// The context this auth context belongs to.
+    pub fn context(&self) -> &'a Context {
+        self.ctx
+    }
+
     /// Auth context for an AUKS session (§2.3): DO_SEQUENCE only.
     pub fn for_session(ctx: &'a Context) -> Result<Self> {
         Self::with_flags(ctx, ffi::KRB5_AUTH_CONTEXT_DO_SEQUENCE)

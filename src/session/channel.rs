@@ -18,6 +18,14 @@ pub struct Session<'a> {
     pub(super) io_timeout: Duration,
     /// Bound of the whole session, on top of `io_timeout` per operation.
     pub(super) deadline: Option<Instant>,
+    /// Bytes to send with the next message, or before the next wait for
+    /// the peer: the client's handshake (sent with its first request),
+    /// the server's AP-REP (sent with its first reply when the request
+    /// came with the AP-REQ).
+    pub(super) out: Vec<u8>,
+    /// Client: the server's answer to the AP-REQ (version byte, status,
+    /// AP-REP) is still to be read and checked ([`Session::finish_handshake`]).
+    pub(super) awaiting_rep: bool,
 }
 
 impl<'a> Session<'a> {
@@ -39,7 +47,8 @@ impl<'a> Session<'a> {
             return self.send_last(plain);
         }
         let msg = self.ac.mk_priv(plain)?;
-        let mut out = Vec::with_capacity(msg.len() + 4);
+        let mut out = std::mem::take(&mut self.out);
+        out.reserve(msg.len() + 4);
         push_frame(&mut out, &msg);
         drop(msg);
         let by = bound(self.io_timeout, self.deadline);
@@ -58,9 +67,26 @@ impl<'a> Session<'a> {
             max: MAX_PRIV_MSG,
         })?;
         let by = bound(self.io_timeout, self.deadline);
+        self.flush(by)?;
         // No copy just to prepend the length: two segments.
         write_all(&mut self.stream, &len.to_be_bytes(), by, "sending message")?;
         write_all(&mut self.stream, &msg, by, "sending message")
+    }
+
+    /// Send what [`Session::out`] holds, if anything, by `by`.
+    pub(super) fn flush(&mut self, by: Instant) -> Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.out);
+        write_all(&mut self.stream, &out, by, "sending message")
+    }
+
+    /// Whether the handshake is complete: on the client, the server's
+    /// AP-REP was read and verified (a client session is returned before
+    /// that, so that the first request goes out with the AP-REQ).
+    pub fn authenticated(&self) -> bool {
+        !self.awaiting_rep
     }
 
     /// Receive one application message of at most `max` bytes of
@@ -81,6 +107,12 @@ impl<'a> Session<'a> {
     /// buffer is returned without a copy.
     pub fn recv_within(&mut self, max: usize, wait: Duration) -> Result<Plaintext<'a>> {
         let deadline = bound(wait, self.deadline);
+        if self.awaiting_rep {
+            self.finish_handshake()?;
+        } else if !self.stream.holds_frame() {
+            // About to wait for the peer, which may be waiting for these.
+            self.flush(deadline)?;
+        }
         let limit = max.saturating_add(4096).min(MAX_PRIV_MSG);
         let msg = read_frame(&mut self.stream, limit, deadline, "reading message")?;
         if msg.len() > GROW_FROM {

@@ -64,6 +64,33 @@ impl TimedStream {
         }
     }
 
+    /// Wrap `stream` whose first bytes, `early`, were already read from it
+    /// (what a client sent after its AP-REQ without waiting for the
+    /// AP-REP): they are read first.
+    pub fn with_early(stream: TcpStream, early: Vec<u8>) -> Self {
+        let rend = early.len();
+        let mut s = TimedStream::new(stream);
+        if rend > 0 {
+            s.rbuf = early;
+            s.rbuf.resize(rend.max(READ_BUFFER), 0);
+            s.rend = rend;
+        }
+        s
+    }
+
+    /// How many bytes were received and not read yet.
+    pub(super) fn buffered(&self) -> usize {
+        self.rend - self.rpos
+    }
+
+    /// Whether the bytes received and not read yet hold a whole frame:
+    /// reading it will not wait for the peer.
+    pub(super) fn holds_frame(&self) -> bool {
+        let b = &self.rbuf[self.rpos..self.rend];
+        b.len() >= 4
+            && (b.len() - 4) as u64 >= u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
     /// Read some of `dst` (0: the peer closed), from the buffer when it
     /// holds anything, else from the socket within `left`: through the
     /// buffer for a small `dst`, directly into a large one.

@@ -22,7 +22,7 @@ fn socket_addrs(stream: &TcpStream) -> Result<(KrbAddr, KrbAddr, SocketAddr)> {
 impl<'a> Session<'a> {
     /// Client side: run the sendauth exchange over `stream` using tickets
     /// from `ccache` for service `server`. `io_timeout` bounds every read
-    /// and write of the session.
+    /// and write of the session. The handshake is complete on return.
     pub fn connect(
         ctx: &'a Context,
         stream: TcpStream,
@@ -31,11 +31,23 @@ impl<'a> Session<'a> {
         nat: bool,
         io_timeout: Duration,
     ) -> Result<Self> {
-        Self::connect_by(ctx, stream, ccache, server, nat, io_timeout, None)
+        let mut s = Self::connect_by(ctx, stream, ccache, server, nat, io_timeout, None)?;
+        s.finish_handshake()?;
+        Ok(s)
     }
 
-    /// [`Session::connect`], the handshake and every later operation also
-    /// bounded by `deadline` (the client's whole-request `Timeout`).
+    /// Client side, every operation also bounded by `deadline` (the
+    /// client's whole-request `Timeout`). Nothing is sent yet: the
+    /// versions and the AP-REQ go out with the first request, in one
+    /// segment, and the server's answer is read before its reply
+    /// ([`Session::finish_handshake`], called by the first receive).
+    ///
+    /// A request sent before the AP-REP is as safe as after it: it is a
+    /// KRB-PRIV under the subkey of our authenticator, which only the
+    /// holder of the service key can read (kpasswd sends its request
+    /// with its AP-REQ the same way), and the reply is not trusted before
+    /// the AP-REP is verified. A C auksd reads the socket in order and
+    /// finds the request there after its AP-REP.
     pub fn connect_by(
         ctx: &'a Context,
         stream: TcpStream,
@@ -68,10 +80,10 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// The client handshake: an auth context with the socket's addresses,
-    /// the AP-REQ from `ap_req`, then versions and AP-REQ sent in one
-    /// segment (the server reads them in order, exactly as from
-    /// krb5_sendauth), and the server's answer and AP-REP read.
+    /// The client handshake, up to the point where the server answers: an
+    /// auth context with the socket's addresses, and the versions and the
+    /// AP-REQ from `ap_req` ready to go out in one segment (the server
+    /// reads them in order, exactly as from krb5_sendauth).
     fn handshake(
         ctx: &'a Context,
         stream: TcpStream,
@@ -82,56 +94,72 @@ impl<'a> Session<'a> {
         let _ = stream.set_nodelay(true);
         let mut ac = AuthContext::for_session(ctx)?;
         let (local, remote, peer) = socket_addrs(&stream)?;
-        let mut stream = TimedStream::new(stream);
         ac.set_addrs(local, remote)?;
         let ap_req = ap_req(&mut ac)?;
         let mut out = Vec::with_capacity(64 + ap_req.len());
         push_frame(&mut out, SENDAUTH_VERSION);
         push_frame(&mut out, APPL_VERSION);
         push_frame(&mut out, &ap_req);
-        write_all(
-            &mut stream,
-            &out,
-            bound(io_timeout, deadline),
-            "sendauth: sending AP-REQ",
-        )?;
-        let session_deadline = deadline;
-        let deadline = bound(io_timeout, deadline);
-        match read_byte(&mut stream, deadline, "sendauth: reading version reply")? {
+        if nat {
+            // The AP-REP is not checked against addresses: the KRB-PRIV
+            // that may follow at once already carries the dummy ones.
+            ac.set_addrs(KrbAddr::Dummy, KrbAddr::Dummy)?;
+        }
+        Ok(Session {
+            stream: TimedStream::new(stream),
+            ac,
+            peer,
+            io_timeout,
+            deadline,
+            out,
+            awaiting_rep: true,
+        })
+    }
+
+    /// Client: send what is pending (the handshake, if no request took it
+    /// along), then read the server's answer to the AP-REQ and verify its
+    /// AP-REP. Nothing to do once done.
+    pub fn finish_handshake(&mut self) -> Result<()> {
+        if !self.awaiting_rep {
+            return Ok(());
+        }
+        let deadline = bound(self.io_timeout, self.deadline);
+        if !self.out.is_empty() {
+            let out = std::mem::take(&mut self.out);
+            write_all(&mut self.stream, &out, deadline, "sendauth: sending AP-REQ")?;
+        }
+        let stream = &mut self.stream;
+        match read_byte(stream, deadline, "sendauth: reading version reply")? {
             0 => {}
             1 => return Err(SessionError::BadVersion("sendauth protocol")),
             2 => return Err(SessionError::BadVersion("application")),
             b => return Err(SessionError::BadResponse(b)),
         }
         let status = read_frame(
-            &mut stream,
+            stream,
             MAX_HANDSHAKE_MSG,
             deadline,
             "sendauth: reading server status",
         )?;
         if !status.is_empty() {
-            return Err(SessionError::Rejected(krb5::rd_error(ctx, &status)));
+            return Err(SessionError::Rejected(krb5::rd_error(
+                self.ac.context(),
+                &status,
+            )));
         }
         let ap_rep = read_frame(
-            &mut stream,
+            stream,
             MAX_HANDSHAKE_MSG,
             deadline,
             "sendauth: reading AP-REP",
         )?;
-        ac.rd_rep(&ap_rep)?;
-        if nat {
-            ac.set_addrs(KrbAddr::Dummy, KrbAddr::Dummy)?;
-        }
-        Ok(Session {
-            stream,
-            ac,
-            peer,
-            io_timeout,
-            deadline: session_deadline,
-        })
+        self.ac.rd_rep(&ap_rep)?;
+        self.awaiting_rep = false;
+        Ok(())
     }
 
-    /// Server side, after [`Preauth`] collected the AP-REQ: verify it with
+    /// Server side, after [`Preauth`] collected the AP-REQ (and `early`,
+    /// what the client sent after it): verify it with
     /// the keytab, answer "ok" + AP-REP (or a KRB-ERROR), and return the
     /// session and the authenticated client principal name. `owe_version_ok`:
     /// the version check's answer (one byte 0) was not sent yet; it goes
@@ -141,6 +169,7 @@ impl<'a> Session<'a> {
         ctx: &'a Context,
         stream: TcpStream,
         ap_req: &[u8],
+        early: Vec<u8>,
         owe_version_ok: bool,
         keytab: &Keytab<'_>,
         server: &Principal<'_>,
@@ -151,7 +180,7 @@ impl<'a> Session<'a> {
         let _ = stream.set_nodelay(true);
         let mut ac = AuthContext::for_session(ctx)?;
         let (local, remote, peer) = socket_addrs(&stream)?;
-        let mut stream = TimedStream::new(stream);
+        let mut stream = TimedStream::with_early(stream, early);
         ac.set_addrs(local, remote)?;
         let library = match replay {
             ReplayCheck::Off => false,
@@ -199,12 +228,18 @@ impl<'a> Session<'a> {
             let rep = ac.mk_rep()?;
             push_frame(&mut out, &rep);
         }
-        write_all(
-            &mut stream,
-            &out,
-            bound(io_timeout, None),
-            "recvauth: sending AP-REP",
-        )?;
+        if stream.buffered() == 0 {
+            write_all(
+                &mut stream,
+                &out,
+                bound(io_timeout, None),
+                "recvauth: sending AP-REP",
+            )?;
+            out = Vec::new();
+        }
+        // Else the client sent its request with the AP-REQ: the AP-REP
+        // goes out with the reply, one segment and one wake-up of the
+        // client for both (or before the session waits for more).
         if client.len() > MAX_PRINCIPAL {
             return Err(SessionError::PrincipalTooLong);
         }
@@ -218,6 +253,8 @@ impl<'a> Session<'a> {
                 peer,
                 io_timeout,
                 deadline: None,
+                out,
+                awaiting_rep: false,
             },
             client,
         ))

@@ -5,7 +5,6 @@ use super::frame::take_frame;
 use super::{
     Result, SessionError, APPL_VERSION, MAX_HANDSHAKE_MSG, MAX_VERSION_MSG, SENDAUTH_VERSION,
 };
-use std::io;
 
 /// authenticated yet (see [`Preauth::feed`]).
 #[derive(Debug, PartialEq, Eq)]
@@ -34,15 +33,22 @@ pub struct Preauth {
 }
 
 impl Preauth {
-    /// Most bytes a client can make us buffer before authentication.
-    pub const MAX_BUFFER: usize = 2 * (4 + MAX_VERSION_MSG) + 4 + MAX_HANDSHAKE_MSG;
+    /// Most bytes of a request sent with the AP-REQ that are kept here
+    /// (the rest stays in the socket for the session).
+    pub const MAX_EARLY: usize = 8192;
+    /// Most bytes a client can make us buffer before authentication: the
+    /// versions, the AP-REQ and the start of a request sent with it.
+    pub const MAX_BUFFER: usize =
+        2 * (4 + MAX_VERSION_MSG) + 4 + MAX_HANDSHAKE_MSG + Self::MAX_EARLY;
 
     pub fn new() -> Self {
         Preauth::default()
     }
 
     /// Add received bytes and say what to do next. Errors (oversized
-    /// frames, bytes after the AP-REQ) mean "close the connection".
+    /// frames) mean "close the connection". Bytes after the AP-REQ (a
+    /// client that sends its request without waiting for the AP-REP) are
+    /// kept for the session: [`Preauth::take_early`].
     pub fn feed(&mut self, data: &[u8]) -> Result<PreauthStep> {
         if self.buf.len() + data.len() > Self::MAX_BUFFER {
             return Err(SessionError::TooLarge {
@@ -81,15 +87,17 @@ impl Preauth {
         }
         match take_frame(&self.buf, MAX_HANDSHAKE_MSG, "recvauth: reading AP-REQ")? {
             None => Ok(PreauthStep::NeedMore),
-            Some((req, used)) if used == self.buf.len() => Ok(PreauthStep::ApReq(req)),
-            Some(_) => Err(SessionError::Io {
-                what: "recvauth",
-                source: io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "client sent data after the AP-REQ before authentication completed",
-                ),
-            }),
+            Some((req, used)) => {
+                self.buf.drain(..used);
+                Ok(PreauthStep::ApReq(req))
+            }
         }
+    }
+
+    /// After [`PreauthStep::ApReq`]: what the client sent after its AP-REQ
+    /// (unauthenticated, read by the session once the AP-REQ is verified).
+    pub fn take_early(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
     }
 }
 
@@ -136,6 +144,35 @@ mod tests {
         assert_eq!(steps.len(), 2);
         assert_eq!(steps[0], (split - 1, PreauthStep::SendOk));
         assert_eq!(steps[1].1, PreauthStep::ApReq(b"AP-REQ bytes".to_vec()));
+        assert!(p.take_early().is_empty());
+    }
+
+    #[test]
+    fn bytes_after_the_ap_req_are_kept_for_the_session() {
+        let mut all = frame(SENDAUTH_VERSION);
+        all.extend(frame(APPL_VERSION));
+        all.extend(frame(b"AP-REQ bytes"));
+        all.extend(b"request, ");
+        let mut p = Preauth::new();
+        assert_eq!(p.feed(&all).unwrap(), PreauthStep::SendOk);
+        assert_eq!(
+            p.feed(&[]).unwrap(),
+            PreauthStep::ApReq(b"AP-REQ bytes".to_vec())
+        );
+        assert_eq!(p.take_early(), b"request, ");
+        // An AP-REQ as large as allowed and a read's worth of request.
+        let mut p = Preauth::new();
+        let mut big = frame(SENDAUTH_VERSION);
+        big.extend(frame(APPL_VERSION));
+        assert_eq!(p.feed(&big).unwrap(), PreauthStep::SendOk);
+        let mut req = frame(&vec![7u8; MAX_HANDSHAKE_MSG]);
+        req.extend(vec![9u8; Preauth::MAX_EARLY]);
+        let (head, tail) = req.split_at(req.len() - Preauth::MAX_EARLY - 100);
+        assert_eq!(p.feed(head).unwrap(), PreauthStep::NeedMore);
+        assert!(
+            matches!(p.feed(tail).unwrap(), PreauthStep::ApReq(r) if r.len() == MAX_HANDSHAKE_MSG)
+        );
+        assert_eq!(p.take_early().len(), Preauth::MAX_EARLY);
     }
 
     #[test]
