@@ -380,11 +380,13 @@ fn kept_sessions_against_c_auksd() {
         }
         assert_eq!(kept.opened(), n.div_ceil(KEPT_REQUESTS), "{n} ADDs");
     }
-    // No more connections than sessions (fewer may be seen: loopback
-    // reuses the port of a connection in TIME_WAIT).
+    // No more connections than sessions. Fewer, even none, may be seen:
+    // with `tcp_tw_reuse` a connection to the same port may take the
+    // source port of one in TIME_WAIT from before, whose entry looks the
+    // same (after a benchmark all three did, here).
     let used = connections_to(f.auksd.port()).difference(&before).count();
     assert!(
-        (1..=n.div_ceil(KEPT_REQUESTS)).contains(&used),
+        used <= n.div_ceil(KEPT_REQUESTS),
         "{used} connections for {n} ADDs"
     );
     let got = f.realm.path().join("kept-got.cc");

@@ -42,13 +42,26 @@ impl Journal {
             self.current = 1 - self.current;
             self.opened_at = now;
         }
-        let mut rec = [0u8; RECORD];
-        rec[..16].copy_from_slice(tag);
-        rec[16..].copy_from_slice(&expiry.to_le_bytes());
         // One write on an O_APPEND file: whole records, never interleaved.
-        let written = self.file.write_all(&rec);
+        let written = self.file.write_all(&encode(tag, expiry));
         written.map_err(|e| format!("{}: {e}", self.path(self.current).display()))
     }
+}
+
+/// One record: the tag, then the expiry (Unix seconds, little-endian).
+fn encode(tag: &Tag, expiry: i64) -> [u8; RECORD] {
+    let mut rec = [0u8; RECORD];
+    rec[..16].copy_from_slice(tag);
+    rec[16..].copy_from_slice(&expiry.to_le_bytes());
+    rec
+}
+
+/// The tag and expiry of one record ([`encode`]).
+fn decode(rec: &[u8; RECORD]) -> (Tag, i64) {
+    let (mut tag, mut expiry) = ([0u8; 16], [0u8; 8]);
+    tag.copy_from_slice(&rec[..16]);
+    expiry.copy_from_slice(&rec[16..]);
+    (tag, i64::from_le_bytes(expiry))
 }
 
 /// Create `path` afresh for appending, mode 0600, never through a link
@@ -129,11 +142,7 @@ fn read_file(
         if r.read_exact(&mut rec).is_err() {
             return Ok(());
         }
-        let mut tag = [0u8; 16];
-        tag.copy_from_slice(&rec[..16]);
-        let mut e = [0u8; 8];
-        e.copy_from_slice(&rec[16..]);
-        let expiry = i64::from_le_bytes(e);
+        let (tag, expiry) = decode(&rec);
         if expiry > since {
             fresh.push((tag, expiry));
         }
@@ -184,8 +193,7 @@ fn write_back(dir: &Path, stem: &str, fresh: &[(Tag, i64)], now: i64) -> Result<
     let written = (|| {
         let mut buf = Vec::with_capacity(fresh.len().min(1 << 16) * RECORD);
         for (tag, expiry) in fresh {
-            buf.extend_from_slice(tag);
-            buf.extend_from_slice(&expiry.to_le_bytes());
+            buf.extend_from_slice(&encode(tag, *expiry));
             if buf.len() >= (1 << 16) * RECORD {
                 out.write_all(&buf)?;
                 buf.clear();
