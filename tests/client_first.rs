@@ -2,7 +2,8 @@
 //! AP-REQ and KRB-PRIV request before the daemon's first byte), our auksd
 //! answers it, and a daemon that closes such a connection (an older
 //! auks-rs auksd did) gets the request again at once, after the AP-REP,
-//! on a new connection — and every later request of that client too.
+//! on a new connection — and every later request of that client too;
+//! with `NAT = yes` as well.
 //!
 //! A relay between client and daemon counts the frames the client sent
 //! before the daemon said anything. One test in this binary: it points
@@ -130,4 +131,22 @@ fn request_goes_with_the_handshake_and_falls_back_once_refused() {
         "{}",
         auksd.log()
     );
+
+    // NAT = yes on both ends: the request sent with the AP-REQ already
+    // carries the dummy addresses the daemon expects (spec §2.5).
+    let nat = Auksd::start(
+        &realm,
+        AuksdOpts {
+            extra_common: "NAT = yes ;".into(),
+            ..AuksdOpts::default()
+        },
+    );
+    let name = format!("FILE:{}", cc.display());
+    let c = Client::from_config_file(Some(&nat.conf_path()))
+        .unwrap()
+        .with_auth_ccache(Some(name.clone()));
+    c.ping().expect("ping with NAT = yes");
+    c.add_from_ccache(Some(&name)).expect("ADD with NAT = yes");
+    let got = c.get(alice.uid).expect("GET with NAT = yes");
+    assert_eq!(got.principal, "alice@TEST.REALM");
 }

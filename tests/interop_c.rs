@@ -218,6 +218,37 @@ fn rust_client_against_c_auksd() {
     assert_fail_with(&o, 8, &format!("no credential stored for uid {uid}"));
 }
 
+/// `NAT = yes` (dummy KRB-PRIV addresses, spec §2.5) both ways: the C
+/// client against our auksd, then our client, whose first request goes
+/// out with the AP-REQ, against the C auksd.
+#[test]
+#[ignore = "needs a C AUKS build: AUKS_C_PREFIX=/prefix cargo test --test interop_c -- --ignored"]
+fn nat_mode_both_ways() {
+    let mut f = setup_with(AuksdOpts {
+        extra_common: "NAT = yes ;".into(),
+        ..AuksdOpts::default()
+    });
+    let conf = f.auksd.conf_path();
+    let uid = f.alice.uid.to_string();
+    let got = f.realm.path().join("nat-got.cc");
+    let got_arg = got.display().to_string();
+    let c = |cc: &Path, user: Option<&LocalUser>, args: &[&str]| {
+        c_auks(&f.realm, &conf, cc, user, args)
+    };
+    assert_ok(&c(&f.alice_cc, Some(&f.alice), &["-p"]));
+    assert_ok(&c(&f.alice_cc, Some(&f.alice), &["-a"]));
+    assert_ok(&c(&f.admin_cc, None, &["-g", "-u", &uid, "-C", &got_arg]));
+    assert_eq!(f.realm.ccache_principal(&got), "alice@TEST.REALM");
+    let _c = start_c_auksd(&mut f, &[], Duration::from_secs(10));
+    let r =
+        |cc: &Path, user: Option<&LocalUser>, args: &[&str]| auks(&f.realm, &conf, cc, user, args);
+    assert_ok(&r(&f.alice_cc, Some(&f.alice), &["-p"]));
+    assert_ok(&r(&f.alice_cc, Some(&f.alice), &["-a"]));
+    std::fs::remove_file(&got).unwrap();
+    assert_ok(&r(&f.admin_cc, None, &["-g", "-u", &uid, "-C", &got_arg]));
+    assert_eq!(f.realm.ccache_principal(&got), "alice@TEST.REALM");
+}
+
 #[test]
 #[ignore = "needs a C AUKS build: AUKS_C_PREFIX=/prefix cargo test --test interop_c -- --ignored"]
 fn rust_client_dumps_a_c_auksd_of_5000_credentials() {
