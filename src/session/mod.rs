@@ -9,7 +9,10 @@
 //!
 //! Writes that belong together are sent in one `write` and every socket has
 //! `TCP_NODELAY`, which avoids the ~40 ms Nagle/delayed-ACK stall the C
-//! implementation suffers from.
+//! implementation suffers from. A client session sends its first request
+//! with the AP-REQ ([`Session::connect_by`]), and the server then sends its
+//! AP-REP with the first reply: the bytes of the C exchange, one round trip
+//! sooner.
 //!
 //! - [`frame`]: length-prefixed frames read and written under a deadline;
 //! - [`preauth`]: the server's incremental parser of the unauthenticated
