@@ -67,19 +67,20 @@ impl<'a> Session<'a> {
             max: MAX_PRIV_MSG,
         })?;
         let by = bound(self.io_timeout, self.deadline);
-        self.flush(by)?;
+        self.flush(by, "sending message")?;
         // No copy just to prepend the length: two segments.
         write_all(&mut self.stream, &len.to_be_bytes(), by, "sending message")?;
         write_all(&mut self.stream, &msg, by, "sending message")
     }
 
-    /// Send what [`Session::out`] holds, if anything, by `by`.
-    pub(super) fn flush(&mut self, by: Instant) -> Result<()> {
+    /// Send what [`Session::out`] holds, if anything, by `by` (`what`:
+    /// the step named in an error).
+    pub(super) fn flush(&mut self, by: Instant, what: &'static str) -> Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }
         let out = std::mem::take(&mut self.out);
-        write_all(&mut self.stream, &out, by, "sending message")
+        write_all(&mut self.stream, &out, by, what)
     }
 
     /// Whether the handshake is complete: on the client, the server's
@@ -111,7 +112,7 @@ impl<'a> Session<'a> {
             self.finish_handshake()?;
         } else if !self.stream.holds_frame() {
             // About to wait for the peer, which may be waiting for these.
-            self.flush(deadline)?;
+            self.flush(deadline, "sending message")?;
         }
         let limit = max.saturating_add(4096).min(MAX_PRIV_MSG);
         let msg = read_frame(&mut self.stream, limit, deadline, "reading message")?;

@@ -124,10 +124,7 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         let deadline = bound(self.io_timeout, self.deadline);
-        if !self.out.is_empty() {
-            let out = std::mem::take(&mut self.out);
-            write_all(&mut self.stream, &out, deadline, "sendauth: sending AP-REQ")?;
-        }
+        self.flush(deadline, "sendauth: sending AP-REQ")?;
         let stream = &mut self.stream;
         match read_byte(stream, deadline, "sendauth: reading version reply")? {
             0 => {}
@@ -228,35 +225,27 @@ impl<'a> Session<'a> {
             let rep = ac.mk_rep()?;
             push_frame(&mut out, &rep);
         }
-        if stream.buffered() == 0 {
-            write_all(
-                &mut stream,
-                &out,
-                bound(io_timeout, None),
-                "recvauth: sending AP-REP",
-            )?;
-            out = Vec::new();
-        }
-        // Else the client sent its request with the AP-REQ: the AP-REP
+        let mut session = Session {
+            stream,
+            ac,
+            peer,
+            io_timeout,
+            deadline: None,
+            out,
+            awaiting_rep: false,
+        };
+        // When the client sent its request with the AP-REQ, the AP-REP
         // goes out with the reply, one segment and one wake-up of the
         // client for both (or before the session waits for more).
+        if session.stream.buffered() == 0 {
+            session.flush(bound(io_timeout, None), "recvauth: sending AP-REP")?;
+        }
         if client.len() > MAX_PRINCIPAL {
             return Err(SessionError::PrincipalTooLong);
         }
         if nat {
-            ac.set_addrs(KrbAddr::Dummy, KrbAddr::Dummy)?;
+            session.ac.set_addrs(KrbAddr::Dummy, KrbAddr::Dummy)?;
         }
-        Ok((
-            Session {
-                stream,
-                ac,
-                peer,
-                io_timeout,
-                deadline: None,
-                out,
-                awaiting_rep: false,
-            },
-            client,
-        ))
+        Ok((session, client))
     }
 }
