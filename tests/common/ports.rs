@@ -22,10 +22,12 @@ pub fn closed_port() -> u16 {
     closed_ports(1)[0]
 }
 
-/// This host's IPv4 connections to `port` (/proc/net/tcp), established or in
-/// TIME_WAIT (a client that closes first keeps TIME_WAIT), by their local
-/// address and port. Loopback may reuse the port of a connection in
-/// TIME_WAIT, so a count of new ones can be lower than the connections made.
+/// This host's IPv4 connections to `port` (/proc/net/tcp), the client side
+/// in any state, by their local address and port. Any state: a connection
+/// taken in `FIN_WAIT2` before a test and seen in `TIME_WAIT` after it (a
+/// probe that the daemon had not closed yet) is the same connection, not a
+/// new one. Loopback may reuse the port of a connection in TIME_WAIT, so a
+/// count of new ones can be lower than the connections made.
 pub fn connections_to(port: u16) -> HashSet<String> {
     let t = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
     let hex = format!(":{port:04X}");
@@ -33,7 +35,7 @@ pub fn connections_to(port: u16) -> HashSet<String> {
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.get(2)?.ends_with(&hex) && (f[3] == "01" || f[3] == "06")).then(|| f[1].to_string())
+            f.get(2)?.ends_with(&hex).then(|| f[1].to_string())
         })
         .collect()
 }
