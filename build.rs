@@ -88,6 +88,8 @@ const FUNCTIONS: &[&str] = &[
     "krb5_k_decrypt_iov",
     "krb5_k_free_key",
     "krb5_auth_con_getsendsubkey_k",
+    // one key object for both directions (AuthContext::share_subkey)
+    "krb5_auth_con_setsendsubkey_k",
     "krb5_auth_con_getlocalseqnumber",
     "krb5_k_encrypt_iov",
     "krb5_c_crypto_length",
