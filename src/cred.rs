@@ -232,8 +232,14 @@ pub fn meta(ctx: &Context, data: &[u8]) -> Result<CredMeta> {
 
 /// Whether two KRB-CREDs hold the same tickets (same ticket bytes, times
 /// and flags, in the same order). Their encodings differ even then: each
-/// KRB-CRED carries the time it was made. Undecodable input: false.
+/// KRB-CRED carries the time it was made. Two that carry the same tickets
+/// and ticket-info byte for byte (the same TGT sent again) are recognised
+/// without libkrb5 ([`krb5::same_credentials`]); others are decoded.
+/// Undecodable input: false.
 pub fn same_tickets(ctx: &Context, a: &[u8], b: &[u8]) -> bool {
+    if krb5::same_credentials(a, b) {
+        return true;
+    }
     let (Ok(x), Ok(y)) = (krb5::decode_krb_cred(ctx, a), krb5::decode_krb_cred(ctx, b)) else {
         return false;
     };

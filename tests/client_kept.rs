@@ -29,6 +29,12 @@ fn adds_share_sessions_and_a_closed_one_is_replaced() {
         .with_auth_ccache(Some(format!("FILE:{}", cc.display())));
     let ctx = Context::new().unwrap();
     let tgt = || cred::extract_from_ccache(&ctx, Some(&format!("FILE:{}", cc.display()))).unwrap();
+    // The same TGT extracted twice: different bytes (libkrb5 stamps each
+    // KRB-CRED with its time), the same credentials, recognised without
+    // decoding (what auksd does with an ADD of the credential it stores).
+    let (a, b) = (tgt(), tgt());
+    assert!(auks::krb5::same_credentials(&a, &b));
+    assert!(cred::same_tickets(&ctx, &a, &b));
 
     let n = 2 * KEPT_REQUESTS + 3;
     let before = connections_to(auksd.port());

@@ -1,6 +1,7 @@
-//! A small strict DER reader and writer for the two messages
-//! [`super::priv_in_place`] handles itself: KRB-PRIV and its
-//! EncKrbPrivPart (single-byte tags, definite lengths up to 4 GiB). The
+//! A small strict DER reader and writer for the messages read without
+//! libkrb5: KRB-PRIV and its EncKrbPrivPart ([`super::priv_in_place`]),
+//! and the credential parts of a KRB-CRED ([`super::krb_cred_parts`],
+//! read only) (single-byte tags, definite lengths up to 4 GiB). The
 //! reader never panics and never reads outside its buffer; the writer
 //! emits minimal lengths and integers, sized up front.
 

@@ -27,11 +27,13 @@
 //! - `keytab`: [`Keytab`] and the AS exchange from a keytab;
 //! - `address`: [`KrbAddr`], the KRB-PRIV sender/receiver addresses;
 //! - `libdata`: [`LibData`], a KRB-PRIV buffer left where libkrb5 put it;
-//! - `der`: the DER reader/writer of `priv_in_place`;
+//! - `der`: the DER reader/writer of `priv_in_place` and `krb_cred_parts`;
 //! - `priv_in_place`: a large KRB-PRIV sealed and opened in its own buffer;
 //! - `auth_context`: [`AuthContext`], the handshake steps and KRB-PRIV;
 //! - `krb_error`: [`mk_error`] / [`rd_error`] (KRB-ERROR);
 //! - `krb_cred`: [`encode_krb_cred`] / [`decode_krb_cred`] (KRB-CRED);
+//! - `krb_cred_parts`: [`same_credentials`] (two KRB-CREDs compared
+//!   without libkrb5);
 //! - `tgs`: [`addressless_tgt`], [`cross_realm_tgt`], [`renew_tgt`].
 //!
 //! Every `unsafe` block must say why it is sound in a `// SAFETY:` comment;
@@ -51,6 +53,7 @@ mod error;
 mod ffi;
 mod keytab;
 mod krb_cred;
+mod krb_cred_parts;
 mod krb_error;
 mod libdata;
 pub mod password;
@@ -66,6 +69,7 @@ pub use creds::Creds;
 pub use error::{Error, Result};
 pub use keytab::Keytab;
 pub use krb_cred::{decode_krb_cred, encode_krb_cred};
+pub use krb_cred_parts::same_credentials;
 pub use krb_error::{mk_error, rd_error};
 pub use libdata::{LibData, Plaintext};
 pub use principal::Principal;

@@ -1,0 +1,178 @@
+//! Whether two unencrypted KRB-CREDs carry the same credentials, read
+//! without libkrb5. An ADD of the TGT auksd already stores (every
+//! `srun --auks=yes` of a job array sends it) is recognised by comparing
+//! the received KRB-CRED with the stored one; decoding both with
+//! `krb5_rd_cred` was two thirds of the libkrb5 work of such an ADD.
+//! Their bytes differ even then: libkrb5 puts the time the message was
+//! made in it (EncKrbCredPart `timestamp` and `usec`). The tickets and the
+//! ticket-info (keys, names, flags, times) are what this compares.
+//!
+//! ```text
+//! KRB-CRED ::= [APPLICATION 22] SEQUENCE { [0] pvno 5, [1] msg-type 22,
+//!     [2] tickets SEQUENCE OF Ticket, [3] enc-part EncryptedData }
+//! EncryptedData ::= SEQUENCE { [0] etype (0: the cipher is the plain
+//!     DER of the part), [1] kvno OPTIONAL, [2] cipher OCTET STRING }
+//! EncKrbCredPart ::= [APPLICATION 29] SEQUENCE {
+//!     [0] ticket-info SEQUENCE OF KrbCredInfo, [1] nonce, [2] timestamp,
+//!     [3] usec, [4] s-address, [5] r-address (all OPTIONAL) }
+//! ```
+
+use std::ops::Range;
+
+use subtle::ConstantTimeEq;
+
+use super::der::Der;
+
+const WHAT: &str = "KRB-CRED";
+
+/// Where the tickets and the ticket-info of an unencrypted KRB-CRED are,
+/// each a non-empty run of whole elements (Tickets, KrbCredInfo
+/// sequences). `None`: not such a KRB-CRED by this strict reader.
+fn parts(der: &[u8]) -> Option<(Range<usize>, Range<usize>)> {
+    let mut top = Der::new(der, 0..der.len());
+    let app = top.element(0x76, WHAT).ok()?;
+    if !top.at_end() {
+        return None;
+    }
+    let seq = Der::new(der, app).element(0x30, WHAT).ok()?;
+    let mut d = Der::new(der, seq);
+    if d.int_field(0, WHAT).ok()? != 5 || d.int_field(1, WHAT).ok()? != 22 {
+        return None;
+    }
+    let tickets = d.field(2, 0x30, WHAT).ok()?;
+    let enc = d.field(3, 0x30, WHAT).ok()?;
+    if !d.at_end() {
+        return None;
+    }
+    let mut e = Der::new(der, enc);
+    if e.int_field(0, WHAT).ok()? != 0 {
+        return None;
+    }
+    if e.has(1) {
+        e.int_field(1, WHAT).ok()?;
+    }
+    let cipher = e.field(2, 0x04, WHAT).ok()?;
+    if !e.at_end() {
+        return None;
+    }
+    let mut c = Der::new(der, cipher);
+    let part = c.element(0x7d, WHAT).ok()?;
+    if !c.at_end() {
+        return None;
+    }
+    let pseq = Der::new(der, part).element(0x30, WHAT).ok()?;
+    let infos = Der::new(der, pseq).field(0, 0x30, WHAT).ok()?;
+    let count = |r: &Range<usize>, tag: u8| -> Option<usize> {
+        let mut d = Der::new(der, r.clone());
+        let mut n = 0;
+        while !d.at_end() {
+            d.element(tag, WHAT).ok()?;
+            n += 1;
+        }
+        Some(n)
+    };
+    let n = count(&tickets, 0x61)?;
+    (n > 0 && count(&infos, 0x30)? == n).then_some((tickets, infos))
+}
+
+/// Whether the unencrypted KRB-CREDs `a` and `b` carry the same tickets
+/// and ticket-info byte for byte, whatever else differs (their time
+/// stamps). `false` also when either is not read by this strict reader:
+/// compare their decoded credentials then. The ticket-info holds session
+/// keys, and one side is a stored credential: it is compared in constant
+/// time. The tickets are ciphertext under keys only the KDC and the
+/// services hold: compared as bytes.
+pub fn same_credentials(a: &[u8], b: &[u8]) -> bool {
+    let (Some((ta, ia)), Some((tb, ib))) = (parts(a), parts(b)) else {
+        return false;
+    };
+    a[ta] == b[tb] && bool::from(a[ia].ct_eq(&b[ib]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::der::put_header;
+    use super::*;
+
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        put_header(&mut v, tag, content.len());
+        v.extend_from_slice(content);
+        v
+    }
+
+    fn int(n: u8, v: u8) -> Vec<u8> {
+        tlv(0xa0 | n, &tlv(0x02, &[v]))
+    }
+
+    /// A KRB-CRED of etype 0 with the given tickets, ticket-info and
+    /// EncKrbCredPart fields after the ticket-info.
+    fn krb_cred(tickets: &[&[u8]], infos: &[&[u8]], etype: u8, rest: &[u8]) -> Vec<u8> {
+        let t: Vec<u8> = tickets.iter().flat_map(|t| tlv(0x61, t)).collect();
+        let i: Vec<u8> = infos.iter().flat_map(|i| tlv(0x30, i)).collect();
+        let mut part = tlv(0xa0, &tlv(0x30, &i));
+        part.extend_from_slice(rest);
+        let part = tlv(0x7d, &tlv(0x30, &part));
+        let mut enc = int(0, etype);
+        enc.extend(tlv(0xa2, &tlv(0x04, &part)));
+        let mut body = int(0, 5);
+        body.extend(int(1, 22));
+        body.extend(tlv(0xa2, &tlv(0x30, &t)));
+        body.extend(tlv(0xa3, &tlv(0x30, &enc)));
+        tlv(0x76, &tlv(0x30, &body))
+    }
+
+    fn stamp(s: &[u8; 15], usec: u8) -> Vec<u8> {
+        let mut v = tlv(0xa2, &tlv(0x18, s));
+        v.extend(int(3, usec));
+        v
+    }
+
+    #[test]
+    fn only_the_time_stamp_differs() {
+        let a = krb_cred(&[b"tkt"], &[b"key,times"], 0, &stamp(b"20261130221300Z", 7));
+        let b = krb_cred(&[b"tkt"], &[b"key,times"], 0, &stamp(b"20261130221301Z", 9));
+        assert_ne!(a, b);
+        assert!(same_credentials(&a, &b));
+        assert!(same_credentials(&a, &a));
+    }
+
+    #[test]
+    fn another_ticket_or_key_is_not_the_same() {
+        let a = krb_cred(&[b"tkt"], &[b"key,times"], 0, &[]);
+        assert!(!same_credentials(
+            &a,
+            &krb_cred(&[b"tkT"], &[b"key,times"], 0, &[])
+        ));
+        assert!(!same_credentials(
+            &a,
+            &krb_cred(&[b"tkt"], &[b"KEY,times"], 0, &[])
+        ));
+        let two = krb_cred(&[b"tkt", b"x"], &[b"key,times", b"y"], 0, &[]);
+        assert!(!same_credentials(&a, &two));
+        assert!(same_credentials(&two, &two.clone()));
+    }
+
+    #[test]
+    fn what_this_reader_does_not_take_is_never_the_same() {
+        let a = krb_cred(&[b"tkt"], &[b"key,times"], 0, &[]);
+        // an encrypted KRB-CRED, no ticket, a count mismatch, garbage,
+        // a truncated message, bytes after it
+        let enc = krb_cred(&[b"tkt"], &[b"key,times"], 18, &[]);
+        let none = krb_cred(&[], &[], 0, &[]);
+        let odd = krb_cred(&[b"tkt"], &[b"key,times", b"more"], 0, &[]);
+        let mut after = a.clone();
+        after.push(0);
+        for bad in [
+            &enc,
+            &none,
+            &odd,
+            &after,
+            &a[..a.len() - 1].to_vec(),
+            &vec![1, 2, 3],
+        ] {
+            assert!(!same_credentials(bad, bad), "{bad:02x?}");
+            assert!(!same_credentials(&a, bad));
+        }
+    }
+}
