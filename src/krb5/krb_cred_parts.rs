@@ -2,7 +2,8 @@
 //! without libkrb5. An ADD of the TGT auksd already stores (every
 //! `srun --auks=yes` of a job array sends it) is recognised by comparing
 //! the received KRB-CRED with the stored one; decoding both with
-//! `krb5_rd_cred` was two thirds of the libkrb5 work of such an ADD.
+//! `krb5_rd_cred` was two of the three decodes of such an ADD, about an
+//! eighth of auksd's instructions for it.
 //! Their bytes differ even then: libkrb5 puts the time the message was
 //! made in it (EncKrbCredPart `timestamp` and `usec`). The tickets and the
 //! ticket-info (keys, names, flags, times) are what this compares.
