@@ -79,6 +79,16 @@ wait_running() { # wait_running JOB UID [record|extern]
     return 1
 }
 
+# wait (bounded, 10 s) until FILE has a line matching the extended REGEX
+wait_line() { # wait_line FILE REGEX
+    local i
+    for i in $(seq 1 50); do
+        grep -qE -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
 # wait (bounded) until the job is gone with everything it left on the node
 wait_job_gone() { # wait_job_gone JOB UID
     local job=$1 uid=$2 i
@@ -135,7 +145,11 @@ case_extern() {
     job=$(start_job "$TB_USER")
     check "default=enabled: the extern step of job $job wrote a record" wait_running "$job" "$TB_UID" extern
     cc=$(sed -n 's/^ccache=//p' "$TB_RECORD_DIR/$job.$TB_UID.extern")
-    contains "the extern step started its renewer" "$TB_SLURM_LOG/slurmd.log" "\[$job.extern\] auks: job $job uid $TB_UID: credential renewer .* started"
+    # the renewer is forked 200 ms after the step starts, on a timer
+    # (src/spank/remote/deferred.rs), so after the record: waited for
+    local started="\[$job.extern\] auks: job $job uid $TB_UID: credential renewer .* started"
+    wait_line "$TB_SLURM_LOG/slurmd.log" "$started"
+    contains "the extern step started its renewer" "$TB_SLURM_LOG/slurmd.log" "$started"
     tb_kdestroy
     mark=$(syslog_mark)
     ssh_as "$TB_USER" "$PROBE"
