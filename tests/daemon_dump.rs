@@ -160,7 +160,12 @@ fn client_reads_a_c_daemon_dump_of_more_than_4096_padded_records() {
     // concurrently, and no libkrb5 context exists yet.
     std::env::set_var("KRB5_CONFIG", realm.krb5_conf());
     std::env::set_var("KRB5RCACHEDIR", realm.rcache_dir());
-    let server = std::thread::spawn(move || c_like_daemon(l, keytab, c_like_reply()));
+    // The 138 MB reply is built before the client connects: built by the
+    // stand-in after it, it took longer than the client's 2 s `Timeout`
+    // for the handshake on a loaded machine (the stand-in answers the
+    // AP-REQ only once it has its reply).
+    let reply = c_like_reply();
+    let server = std::thread::spawn(move || c_like_daemon(l, keytab, reply));
     let c = Client::from_config_file(Some(&conf))
         .unwrap()
         .with_auth_ccache(Some(format!("FILE:{}", alice_cc.display())));
@@ -190,7 +195,8 @@ fn client_reads_a_c_daemon_dump_of_more_than_4096_padded_records() {
     let l2 = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let daemon_port = l2.local_addr().unwrap().port();
     let kt2 = auksd.keytab_path();
-    let server2 = std::thread::spawn(move || c_like_daemon(l2, kt2, c_like_reply()));
+    let reply2 = c_like_reply();
+    let server2 = std::thread::spawn(move || c_like_daemon(l2, kt2, reply2));
     let front = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let front_port = front.local_addr().unwrap().port();
     let conf2 = auksd.dir().join("tampered.conf");
