@@ -44,6 +44,17 @@ impl Repo {
         };
         let peeked = self.read_map().get(&uid).cloned();
         let same_as_peeked = peeked.as_deref().is_some_and(same);
+        // The same credential stored, in memory and on disk: nothing to
+        // change, decided without the stripe. Taking it made the ADDs of
+        // one user (a job array) queue behind whichever of them was
+        // descheduled while holding it. A writer racing this one is
+        // ordered after it: the ADD changed nothing when it looked.
+        if let Some(p) = peeked.as_deref().filter(|_| same_as_peeked) {
+            if self.is_file(uid) {
+                let allowed = check(&rec, Some(p)).map_err(RepoError::Refused)?;
+                return Ok((AddOutcome::Unchanged, allowed));
+            }
+        }
         let _w = self.stripe(uid);
         self.settle(ctx, uid);
         let old = self.read_map().get(&uid).cloned();
@@ -56,9 +67,7 @@ impl Repo {
         };
         let outcome = match &old {
             None => AddOutcome::Stored,
-            Some(o)
-                if unchanged(o) && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) =>
-            {
+            Some(o) if unchanged(o) && self.is_file(uid) => {
                 return Ok((AddOutcome::Unchanged, allowed))
             }
             Some(o) if newer_or_equal(&rec, o) => AddOutcome::Replaced,
@@ -76,6 +85,11 @@ impl Repo {
         })?;
         self.write_map().insert(uid, Arc::new(rec));
         Ok((outcome, allowed))
+    }
+
+    /// Whether the cache file of `uid` is a regular file (not followed).
+    fn is_file(&self, uid: u32) -> bool {
+        std::fs::symlink_metadata(self.file_of(uid)).is_ok_and(|m| m.is_file())
     }
 
     /// " (the file system of CacheDir is full)" when it is (libkrb5 only

@@ -4,6 +4,7 @@
 
 use super::{lock, uid_of_file_name, Repo};
 use crate::krb5::Context;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -96,6 +97,7 @@ impl Repo {
             sum.details.extend(details);
         }
         *lock(&self.loaded) = true;
+        self.loaded_fast.store(true, Ordering::Release);
         self.loaded_cv.notify_all();
         sum.took = start.elapsed();
         sum

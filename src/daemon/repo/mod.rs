@@ -6,7 +6,8 @@
 //! ever held for a map operation, never across file I/O. Writers of one uid
 //! (ADD, REMOVE, the cleaner, the loader) are serialised by one of
 //! [`STRIPES`] per-uid mutexes, held across the decision, the file write and
-//! the map update, so the file and the map never disagree. Every lock is
+//! the map update, so the file and the map never disagree; an ADD of the
+//! credential already stored changes neither and takes no stripe. Every lock is
 //! taken poison-tolerantly: the map is only changed by single `insert` /
 //! `remove` calls, so a panic elsewhere cannot leave it half-updated, and a
 //! panic in one request never turns into an outage.
@@ -35,6 +36,7 @@ use crate::krb5::Context;
 use crate::proto::CredRecord;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -76,6 +78,8 @@ pub struct Repo {
     stripes: Vec<Mutex<()>>,
     loaded: Mutex<bool>,
     loaded_cv: Condvar,
+    /// `loaded`, read without the mutex on every request.
+    loaded_fast: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,6 +95,7 @@ impl Repo {
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             loaded: Mutex::new(true),
             loaded_cv: Condvar::new(),
+            loaded_fast: AtomicBool::new(true),
         }
     }
 
@@ -99,6 +104,7 @@ impl Repo {
     pub fn open(dir: &Path) -> Self {
         let r = Repo::new(dir);
         *lock(&r.loaded) = false;
+        r.loaded_fast.store(false, Ordering::Release);
         r
     }
 
@@ -121,7 +127,7 @@ impl Repo {
 
     /// Whether every file present at start-up has been loaded.
     pub fn is_loaded(&self) -> bool {
-        *lock(&self.loaded)
+        self.loaded_fast.load(Ordering::Acquire)
     }
 
     /// Wait (at most `max`) until the start-up load is complete.

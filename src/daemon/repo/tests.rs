@@ -177,3 +177,59 @@ fn remove_missing_is_not_found_and_clean_removes_files() {
     assert!(!r.file_of(7).exists());
     assert!(r.get(&ctx, 8).is_some());
 }
+
+/// An unencrypted KRB-CRED holding one ticket `t` (enough for the reader
+/// of `krb5::same_credentials`).
+fn krb_cred(t: u8) -> Vec<u8> {
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        assert!(content.len() < 128);
+        [&[tag, content.len() as u8], content].concat()
+    }
+    let infos = tlv(0x30, &tlv(0x30, b"info"));
+    let part = tlv(0x7d, &tlv(0x30, &tlv(0xa0, &infos)));
+    let enc = [tlv(0xa0, &tlv(0x02, &[0])), tlv(0xa2, &tlv(0x04, &part))].concat();
+    let body = [
+        tlv(0xa0, &tlv(0x02, &[5])),
+        tlv(0xa1, &tlv(0x02, &[22])),
+        tlv(0xa2, &tlv(0x30, &tlv(0x61, &[t]))),
+        tlv(0xa3, &tlv(0x30, &enc)),
+    ]
+    .concat();
+    tlv(0x76, &tlv(0x30, &body))
+}
+
+#[test]
+fn an_add_that_changes_nothing_does_not_wait_for_the_stripe() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Repo::new(dir.path());
+    let mut c = rec(9, 1000, 2000);
+    c.data = Zeroizing::new(krb_cred(b'T'));
+    put(&r, c.clone());
+    std::fs::write(r.file_of(9), b"stored").unwrap();
+    let held = r.stripe(9);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let again = c.clone();
+        let (r, tx) = (&r, tx.clone());
+        s.spawn(move || {
+            let ctx = Context::new().unwrap();
+            let _ = tx.send(r.add(&ctx, again, |_, _| Ok(())).map(|x| x.0));
+        });
+        let got = rx.recv_timeout(Duration::from_secs(10));
+        drop(held);
+        assert!(
+            matches!(got, Ok(Ok(AddOutcome::Unchanged))),
+            "an unchanged ADD waited for the stripe or failed: {:?}",
+            got.map(|r| r.map_err(|e| e.to_string()))
+        );
+    });
+    // Another ticket is a change: it is written under the stripe.
+    let mut other = rec(9, 1000, 2000);
+    other.data = Zeroizing::new(krb_cred(b'U'));
+    let ctx = Context::new().unwrap();
+    assert!(matches!(
+        r.add(&ctx, other, |_, _| Ok(())),
+        Err(RepoError::Write { .. })
+    ));
+    assert_eq!(std::fs::read(r.file_of(9)).unwrap(), b"stored");
+}
