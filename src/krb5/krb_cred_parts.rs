@@ -90,6 +90,28 @@ pub fn same_credentials(a: &[u8], b: &[u8]) -> bool {
     a[ta] == b[tb] && bool::from(a[ia].ct_eq(&b[ib]))
 }
 
+/// Whether no ticket-info of the unencrypted KRB-CRED `der` names client
+/// addresses (KrbCredInfo `caddr`, field 10, present even if empty counts
+/// as naming them). `None` when this strict reader does not take `der`:
+/// decode it with libkrb5 then. Every ADD asks (§4.3: an address-bound
+/// TGT is exchanged for an addressless one first); decoding the KRB-CRED
+/// with `krb5_rd_cred` for it was a tenth of the client's instructions.
+pub fn without_addresses(der: &[u8]) -> Option<bool> {
+    let (_, infos) = parts(der)?;
+    let mut list = Der::new(der, infos);
+    while !list.at_end() {
+        let mut info = Der::new(der, list.element(0x30, WHAT).ok()?);
+        while !info.at_end() {
+            let tag = info.peek()?;
+            info.element(tag, WHAT).ok()?;
+            if tag == 0xaa {
+                return Some(false);
+            }
+        }
+    }
+    Some(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::der::put_header;
@@ -174,6 +196,27 @@ mod tests {
         ] {
             assert!(!same_credentials(bad, bad), "{bad:02x?}");
             assert!(!same_credentials(&a, bad));
+        }
+    }
+
+    #[test]
+    fn addresses_are_found_in_any_ticket_info() {
+        let key = tlv(0xa0, b"k");
+        let realm = tlv(0xa1, b"R");
+        let caddr = tlv(0xaa, &tlv(0x30, &[]));
+        let plain: Vec<u8> = [key.clone(), realm.clone()].concat();
+        let bound: Vec<u8> = [key, realm, caddr].concat();
+        let one = krb_cred(&[b"tkt"], &[&plain], 0, &[]);
+        assert_eq!(without_addresses(&one), Some(true));
+        let bound_one = krb_cred(&[b"tkt"], &[&bound], 0, &[]);
+        assert_eq!(without_addresses(&bound_one), Some(false));
+        let second = krb_cred(&[b"t1", b"t2"], &[&plain, &bound], 0, &[]);
+        assert_eq!(without_addresses(&second), Some(false));
+        // not taken by the reader: libkrb5 decides
+        let enc = krb_cred(&[b"tkt"], &[&plain], 18, &[]);
+        let broken = krb_cred(&[b"tkt"], &[&[0xa0, 0x05, 1]], 0, &[]);
+        for bad in [&enc, &broken, &one[..one.len() - 1].to_vec(), &vec![1, 2]] {
+            assert_eq!(without_addresses(bad), None, "{bad:02x?}");
         }
     }
 }

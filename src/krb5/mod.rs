@@ -32,8 +32,8 @@
 //! - `auth_context`: [`AuthContext`], the handshake steps and KRB-PRIV;
 //! - `krb_error`: [`mk_error`] / [`rd_error`] (KRB-ERROR);
 //! - `krb_cred`: [`encode_krb_cred`] / [`decode_krb_cred`] (KRB-CRED);
-//! - `krb_cred_parts`: [`same_credentials`] (two KRB-CREDs compared
-//!   without libkrb5);
+//! - `krb_cred_parts`: [`same_credentials`] (two KRB-CREDs compared) and
+//!   [`without_addresses`], read without libkrb5;
 //! - `tgs`: [`addressless_tgt`], [`cross_realm_tgt`], [`renew_tgt`].
 //!
 //! Every `unsafe` block must say why it is sound in a `// SAFETY:` comment;
@@ -69,7 +69,7 @@ pub use creds::Creds;
 pub use error::{Error, Result};
 pub use keytab::Keytab;
 pub use krb_cred::{decode_krb_cred, encode_krb_cred};
-pub use krb_cred_parts::same_credentials;
+pub use krb_cred_parts::{same_credentials, without_addresses};
 pub use krb_error::{mk_error, rd_error};
 pub use libdata::{LibData, Plaintext};
 pub use principal::Principal;
