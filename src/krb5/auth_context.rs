@@ -16,6 +16,20 @@ use super::keytab::Keytab;
 use super::libdata::LibData;
 use super::principal::{unparse, Principal};
 
+/// A libkrb5 key reference of ours, released once when dropped.
+pub(super) struct Key<'c> {
+    pub(super) ctx: &'c Context,
+    pub(super) raw: ffi::krb5_key,
+}
+
+impl Drop for Key<'_> {
+    fn drop(&mut self) {
+        // SAFETY: raw is a reference obtained from libkrb5 (a getter of
+        // the auth context) that nothing else releases.
+        unsafe { ffi::lib().krb5_k_free_key(self.ctx.raw, self.raw) };
+    }
+}
+
 /// An auth context: the session state (keys, sequence numbers, addresses)
 /// of one AUKS connection.
 pub struct AuthContext<'a> {
@@ -167,24 +181,22 @@ impl<'a> AuthContext<'a> {
     /// direction and again after the handshake. Nothing changes on the
     /// wire. No receiving subkey (an AP-REQ without one): nothing to do.
     fn share_subkey(&self) -> Result<()> {
-        let mut key: ffi::krb5_key = ptr::null_mut();
-        // SAFETY: valid auth context; key receives a new reference to the
+        let mut raw: ffi::krb5_key = ptr::null_mut();
+        // SAFETY: valid auth context; raw receives a new reference to the
         // receiving subkey, or NULL when there is none.
         self.ctx.check("krb5_auth_con_getrecvsubkey_k", unsafe {
-            ffi::lib().krb5_auth_con_getrecvsubkey_k(self.ctx.raw, self.raw, &mut key)
+            ffi::lib().krb5_auth_con_getrecvsubkey_k(self.ctx.raw, self.raw, &mut raw)
         })?;
-        if key.is_null() {
+        if raw.is_null() {
             return Ok(());
         }
+        let key = Key { ctx: self.ctx, raw };
         // SAFETY: valid auth context and key; the auth context takes a
-        // reference of its own (and releases the sending subkey it held),
-        // so ours is released once, right after.
-        let code = unsafe {
-            let code = ffi::lib().krb5_auth_con_setsendsubkey_k(self.ctx.raw, self.raw, key);
-            ffi::lib().krb5_k_free_key(self.ctx.raw, key);
-            code
-        };
-        self.ctx.check("krb5_auth_con_setsendsubkey_k", code)
+        // reference of its own (and releases the sending subkey it held);
+        // ours is released when `key` is dropped.
+        self.ctx.check("krb5_auth_con_setsendsubkey_k", unsafe {
+            ffi::lib().krb5_auth_con_setsendsubkey_k(self.ctx.raw, self.raw, key.raw)
+        })
     }
 
     fn get_service_creds(

@@ -27,7 +27,7 @@
 use std::ops::Range;
 use std::ptr;
 
-use super::auth_context::AuthContext;
+use super::auth_context::{AuthContext, Key};
 use super::der::{
     address_len, bad, int_bytes, int_field_len, put_address, put_header, put_int_field, tlv_len,
     Der,
@@ -109,19 +109,6 @@ fn parse_enc_part(buf: &[u8], range: Range<usize>) -> Result<EncPart> {
         sender,
         receiver,
     })
-}
-
-/// A libkrb5 key reference, released once.
-struct Key<'c> {
-    ctx: &'c super::context::Context,
-    raw: ffi::krb5_key,
-}
-
-impl Drop for Key<'_> {
-    fn drop(&mut self) {
-        // SAFETY: releases the reference obtained from the auth context.
-        unsafe { ffi::lib().krb5_k_free_key(self.ctx.raw, self.raw) };
-    }
 }
 
 impl AuthContext<'_> {
