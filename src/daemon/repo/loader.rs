@@ -96,8 +96,10 @@ impl Repo {
             sum.failed += failed;
             sum.details.extend(details);
         }
-        *lock(&self.loaded) = true;
-        self.loaded_fast.store(true, Ordering::Release);
+        {
+            let _g = lock(&self.load_lock);
+            self.loaded.store(true, Ordering::Release);
+        }
         self.loaded_cv.notify_all();
         sum.took = start.elapsed();
         sum

@@ -76,10 +76,11 @@ pub struct Repo {
     dir: PathBuf,
     map: RwLock<HashMap<u32, Arc<CredRecord>>>,
     stripes: Vec<Mutex<()>>,
-    loaded: Mutex<bool>,
+    /// Whether the start-up load is complete: read without a lock on
+    /// every request; set under `load_lock`, which `loaded_cv` waits with.
+    loaded: AtomicBool,
+    load_lock: Mutex<()>,
     loaded_cv: Condvar,
-    /// `loaded`, read without the mutex on every request.
-    loaded_fast: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -93,9 +94,9 @@ impl Repo {
             dir: dir.to_path_buf(),
             map: RwLock::new(HashMap::new()),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            loaded: Mutex::new(true),
+            loaded: AtomicBool::new(true),
+            load_lock: Mutex::new(()),
             loaded_cv: Condvar::new(),
-            loaded_fast: AtomicBool::new(true),
         }
     }
 
@@ -103,8 +104,7 @@ impl Repo {
     /// [`Repo::load_all`].
     pub fn open(dir: &Path) -> Self {
         let r = Repo::new(dir);
-        *lock(&r.loaded) = false;
-        r.loaded_fast.store(false, Ordering::Release);
+        r.loaded.store(false, Ordering::Release);
         r
     }
 
@@ -127,21 +127,21 @@ impl Repo {
 
     /// Whether every file present at start-up has been loaded.
     pub fn is_loaded(&self) -> bool {
-        self.loaded_fast.load(Ordering::Acquire)
+        self.loaded.load(Ordering::Acquire)
     }
 
     /// Wait (at most `max`) until the start-up load is complete.
     pub fn wait_loaded(&self, max: Duration) -> bool {
         let until = Instant::now() + max;
-        let mut done = lock(&self.loaded);
-        while !*done {
+        let mut guard = lock(&self.load_lock);
+        while !self.is_loaded() {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
             }
-            done = self
+            guard = self
                 .loaded_cv
-                .wait_timeout(done, left)
+                .wait_timeout(guard, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
