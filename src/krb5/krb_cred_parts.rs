@@ -1,7 +1,9 @@
-//! Whether two unencrypted KRB-CREDs carry the same credentials, read
-//! without libkrb5. An ADD of the TGT auksd already stores (every
-//! `srun --auks=yes` of a job array sends it) is recognised by comparing
-//! the received KRB-CRED with the stored one; decoding both with
+//! What auksd and its client ask of an unencrypted KRB-CRED, read without
+//! libkrb5: whether two carry the same credentials ([`same_credentials`])
+//! and whether its tickets name addresses ([`without_addresses`]).
+//! An ADD of the TGT auksd already stores (every `srun --auks=yes` of a
+//! job array sends it) is recognised by comparing the received KRB-CRED
+//! with the stored one; decoding both with
 //! `krb5_rd_cred` was two of the three decodes of such an ADD, about an
 //! eighth of auksd's instructions for it.
 //! Their bytes differ even then: libkrb5 puts the time the message was
@@ -112,25 +114,25 @@ pub fn without_addresses(der: &[u8]) -> Option<bool> {
     Some(true)
 }
 
+/// Hand-built KRB-CREDs for unit tests (here and the repository's).
 #[cfg(test)]
-mod tests {
+pub(crate) mod build {
     use super::super::der::put_header;
-    use super::*;
 
-    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
         put_header(&mut v, tag, content.len());
         v.extend_from_slice(content);
         v
     }
 
-    fn int(n: u8, v: u8) -> Vec<u8> {
+    pub(crate) fn int(n: u8, v: u8) -> Vec<u8> {
         tlv(0xa0 | n, &tlv(0x02, &[v]))
     }
 
-    /// A KRB-CRED of etype 0 with the given tickets, ticket-info and
-    /// EncKrbCredPart fields after the ticket-info.
-    fn krb_cred(tickets: &[&[u8]], infos: &[&[u8]], etype: u8, rest: &[u8]) -> Vec<u8> {
+    /// A KRB-CRED of `etype` (0: unencrypted) with the given tickets,
+    /// ticket-info and EncKrbCredPart fields after the ticket-info.
+    pub(crate) fn krb_cred(tickets: &[&[u8]], infos: &[&[u8]], etype: u8, rest: &[u8]) -> Vec<u8> {
         let t: Vec<u8> = tickets.iter().flat_map(|t| tlv(0x61, t)).collect();
         let i: Vec<u8> = infos.iter().flat_map(|i| tlv(0x30, i)).collect();
         let mut part = tlv(0xa0, &tlv(0x30, &i));
@@ -144,6 +146,12 @@ mod tests {
         body.extend(tlv(0xa3, &tlv(0x30, &enc)));
         tlv(0x76, &tlv(0x30, &body))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build::{int, krb_cred, tlv};
+    use super::*;
 
     fn stamp(s: &[u8; 15], usec: u8) -> Vec<u8> {
         let mut v = tlv(0xa2, &tlv(0x18, s));

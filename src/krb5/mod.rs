@@ -69,6 +69,8 @@ pub use creds::Creds;
 pub use error::{Error, Result};
 pub use keytab::Keytab;
 pub use krb_cred::{decode_krb_cred, encode_krb_cred};
+#[cfg(test)]
+pub(crate) use krb_cred_parts::build as krb_cred_build;
 pub use krb_cred_parts::{same_credentials, without_addresses};
 pub use krb_error::{mk_error, rd_error};
 pub use libdata::{LibData, Plaintext};

@@ -181,21 +181,7 @@ fn remove_missing_is_not_found_and_clean_removes_files() {
 /// An unencrypted KRB-CRED holding one ticket `t` (enough for the reader
 /// of `krb5::same_credentials`).
 fn krb_cred(t: u8) -> Vec<u8> {
-    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-        assert!(content.len() < 128);
-        [&[tag, content.len() as u8], content].concat()
-    }
-    let infos = tlv(0x30, &tlv(0x30, b"info"));
-    let part = tlv(0x7d, &tlv(0x30, &tlv(0xa0, &infos)));
-    let enc = [tlv(0xa0, &tlv(0x02, &[0])), tlv(0xa2, &tlv(0x04, &part))].concat();
-    let body = [
-        tlv(0xa0, &tlv(0x02, &[5])),
-        tlv(0xa1, &tlv(0x02, &[22])),
-        tlv(0xa2, &tlv(0x30, &tlv(0x61, &[t]))),
-        tlv(0xa3, &tlv(0x30, &enc)),
-    ]
-    .concat();
-    tlv(0x76, &tlv(0x30, &body))
+    crate::krb5::krb_cred_build::krb_cred(&[&[t]], &[b"info"], 0, &[])
 }
 
 #[test]
