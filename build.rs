@@ -87,6 +87,9 @@ const FUNCTIONS: &[&str] = &[
     "krb5_k_key_enctype",
     "krb5_k_decrypt_iov",
     "krb5_k_free_key",
+    "krb5_k_key_keyblock",
+    "krb5_free_keyblock",
+    "krb5_k_create_key", // unit tests: a libkrb5 key from raw bytes
     "krb5_auth_con_getsendsubkey_k",
     // one key object for both directions (AuthContext::share_subkey)
     "krb5_auth_con_setsendsubkey_k",

@@ -105,6 +105,9 @@ fn c_like_daemon(l: TcpListener, keytab: PathBuf, reply: Vec<u8>) {
         Duration::from_secs(60),
     )
     .unwrap();
+    // As a C auksd: libkrb5's krb5_rd_priv and krb5_mk_priv (the client
+    // side is auks-rs's own KRB-PRIV).
+    s.libkrb5_priv_only();
     let req = s.recv(proto::MAX_MESSAGE).unwrap();
     assert_eq!(proto::decode_request(&req).unwrap(), Request::Dump);
     s.send(&reply).unwrap();
@@ -216,7 +219,7 @@ fn client_reads_a_c_daemon_dump_of_more_than_4096_padded_records() {
         .dump()
         .expect_err("a tampered DUMP reply must be refused");
     assert_eq!(err.exit_code(), 9, "a protocol error: {err}");
-    assert!(err.to_string().contains("krb5_k_decrypt_iov"), "{err}");
+    assert!(err.to_string().contains("integrity check failed"), "{err}");
     relay.join().expect("relay");
     server2.join().expect("second stand-in daemon");
 
@@ -239,8 +242,6 @@ fn client_reads_a_c_daemon_dump_of_more_than_4096_padded_records() {
         .unwrap();
     let got = proto::decode_reply(&plain).unwrap();
     assert_eq!(got, want, "the {n} records of the boundary reply");
-    let e = s.send(&proto::encode_request(&Request::Close)).unwrap_err();
-    assert!(e.to_string().contains("sends nothing more"), "{e}");
     drop(s);
     server3.join().expect("third stand-in daemon");
 }

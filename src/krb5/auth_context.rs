@@ -15,6 +15,7 @@ use super::ffi;
 use super::keytab::Keytab;
 use super::libdata::LibData;
 use super::principal::{unparse, Principal};
+use super::priv_rust::RustPriv;
 
 /// A libkrb5 key reference of ours, released once when dropped.
 pub(super) struct Key<'c> {
@@ -44,11 +45,16 @@ pub struct AuthContext<'a> {
     /// a message read in place ([`AuthContext::rd_priv_in_place`]).
     pub(super) local_addr: Option<(i32, Vec<u8>)>,
     pub(super) remote_addr: Option<(i32, Vec<u8>)>,
-    /// A message was read in place: the receive sequence number libkrb5
-    /// keeps was not advanced, so nothing more may be received.
+    /// A message was read in place by libkrb5's in-place call: the receive
+    /// sequence number libkrb5 keeps was not advanced, so nothing more may
+    /// be received (messages opened by `auks_kcrypto` are counted in
+    /// [`AuthContext::rust`] instead).
     pub(super) recv_spent: bool,
     /// Likewise, a message was sent in place: nothing more may be sent.
     pub(super) send_spent: bool,
+    /// KRB-PRIV sealed and opened in Rust for the AES-SHA1 enctypes
+    /// ([`super::priv_rust`]).
+    pub(super) rust: RustPriv<'a>,
 }
 
 impl<'a> AuthContext<'a> {
@@ -68,6 +74,7 @@ impl<'a> AuthContext<'a> {
             remote_addr: None,
             recv_spent: false,
             send_spent: false,
+            rust: RustPriv::default(),
         };
         // SAFETY: valid auth context.
         ctx.check("krb5_auth_con_setflags", unsafe {
@@ -322,6 +329,12 @@ impl<'a> AuthContext<'a> {
     /// message is copied: the result is libkrb5's own buffer.
     pub fn mk_priv(&self, plain: &[u8]) -> Result<LibData<'a>> {
         self.require_send("krb5_mk_priv")?;
+        if self.rust.sent > 0 {
+            return Err(Error::local(
+                "krb5_mk_priv",
+                "messages were sealed without libkrb5: its sequence number is behind",
+            ));
+        }
         let input = data_of(plain)?;
         let mut out = ffi::krb5_data::default();
         // SAFETY: input points to `plain`, alive for the call and only read
@@ -339,6 +352,12 @@ impl<'a> AuthContext<'a> {
     /// is libkrb5's own buffer (wiped when dropped): no copy of either.
     pub fn rd_priv(&self, msg: &[u8]) -> Result<LibData<'a>> {
         self.require_receive("krb5_rd_priv")?;
+        if self.rust.received > 0 {
+            return Err(Error::local(
+                "krb5_rd_priv",
+                "messages were opened without libkrb5: its sequence number is behind",
+            ));
+        }
         let input = data_of(msg)?;
         let mut out = ffi::krb5_data::default();
         // SAFETY: input points to `msg`, alive for the call and only read

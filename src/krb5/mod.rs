@@ -10,7 +10,11 @@
 //! which wipes the session key; KRB-CRED plaintext buffers are copied into
 //! [`zeroize::Zeroizing`] vectors and the library's copies are wiped before
 //! they are freed; KRB-PRIV messages and their plaintext stay in the
-//! library's buffer ([`LibData`], wiped when dropped), never copied.
+//! library's buffer ([`LibData`], wiped when dropped) or, decrypted in
+//! place, in the received frame ([`Plaintext::InPlace`], a
+//! [`zeroize::Zeroizing`] vector), never copied. Keys derived in Rust for
+//! the AES-SHA1 enctypes (`priv_rust`) are wiped when dropped, as are
+//! the copies of the session key they are derived from.
 //!
 //! No I/O happens here: the handshake is split into its Kerberos steps
 //! (`mk_req`/`rd_rep` on the client, `rd_req`/`mk_rep`/`mk_error` on the
@@ -28,7 +32,11 @@
 //! - `address`: [`KrbAddr`], the KRB-PRIV sender/receiver addresses;
 //! - `libdata`: [`LibData`], a KRB-PRIV buffer left where libkrb5 put it;
 //! - `der`: the DER reader/writer of `priv_in_place` and `krb_cred_parts`;
-//! - `priv_in_place`: a large KRB-PRIV sealed and opened in its own buffer;
+//! - `priv_rust`: the session key held by the auth context for
+//!   [`auks_kcrypto`], the AES-SHA1 enctypes' encryption on the CPU's AES
+//!   and SHA instructions (a crate of its own, safe code);
+//! - `priv_in_place`: a KRB-PRIV sealed and opened in its own buffer (by
+//!   `auks_kcrypto`, else by libkrb5's in-place calls);
 //! - `auth_context`: [`AuthContext`], the handshake steps and KRB-PRIV;
 //! - `krb_error`: [`mk_error`] / [`rd_error`] (KRB-ERROR);
 //! - `krb_cred`: [`encode_krb_cred`] / [`decode_krb_cred`] (KRB-CRED);
@@ -59,6 +67,7 @@ mod libdata;
 pub mod password;
 mod principal;
 mod priv_in_place;
+mod priv_rust;
 mod tgs;
 
 pub use address::KrbAddr;

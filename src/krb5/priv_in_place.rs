@@ -1,17 +1,19 @@
-//! One large KRB-PRIV (a DUMP reply: 3.3 GB from a C auksd holding 100 000
-//! credentials) decrypted where it was received, or sealed where it is
-//! built.
+//! A KRB-PRIV decrypted where it was received, or sealed where it is
+//! built: every message of a session whose key is AES-SHA1 (encrypted by
+//! [`auks_kcrypto`], see [`super::priv_rust`]), and for other enctypes the
+//! large ones only (a DUMP reply: 3.3 GB from a C auksd holding 100 000
+//! credentials), encrypted by libkrb5's in-place calls.
 //!
 //! `krb5_rd_priv` holds four copies of such a message at its peak (the
 //! caller's, the decoded ciphertext, the decrypted scratch buffer and the
 //! user data decoded out of it). Here the ciphertext is decrypted inside
-//! the received buffer with `krb5_k_decrypt_iov` and the user data is a
-//! range of that same buffer: one copy. The checks of `krb5_rd_priv` for an
-//! AUKS session (DO_SEQUENCE only, addresses set, no port, no cipher
-//! state) are made here: message type and version, enctype of the
-//! receiving key, integrity (by the decryption), sequence number equal to
-//! the expected one, sender address equal to the remote address, receiver
-//! address (when present) equal to the local one.
+//! the received buffer and the user data is a range of that same buffer:
+//! one copy. The checks of `krb5_rd_priv` for an AUKS session
+//! (DO_SEQUENCE only, addresses set, no port, no cipher state) are made
+//! here: message type and version, enctype of the receiving key,
+//! integrity (by the decryption), sequence number equal to the expected
+//! one, sender address equal to the remote address, receiver address
+//! (when present) equal to the local one.
 //!
 //! Sending, `krb5_mk_priv` likewise holds the encoded plaintext, the
 //! ciphertext and the encoded message besides the caller's plaintext;
@@ -20,9 +22,11 @@
 //! writes: sequence number, sender and receiver addresses, no timestamp).
 //!
 //! The auth context's sequence numbers cannot be advanced through
-//! libkrb5's API, so a context that read (sent) a message this way refuses
-//! any further receive (send): it is for the last message a session
-//! receives (sends).
+//! libkrb5's API. Messages encrypted by `auks_kcrypto` are counted
+//! ([`super::priv_rust`]) and the session goes on; a context that read
+//! (sent) a message with libkrb5's in-place calls refuses any further
+//! receive (send): that is for the last message a session receives
+//! (sends).
 
 use std::ops::Range;
 use std::ptr;
@@ -34,9 +38,19 @@ use super::der::{
 };
 use super::error::{Error, Result};
 use super::ffi;
+use auks_kcrypto::CryptoError;
 use zeroize::Zeroizing;
 
 const OP: &str = "KRB-PRIV in place";
+
+/// What a failure of [`auks_kcrypto`] means to the reader of a log.
+fn crypto_failure(e: CryptoError) -> &'static str {
+    match e {
+        CryptoError::TooShort => "ciphertext shorter than its confounder and checksum",
+        CryptoError::Integrity => "integrity check failed (wrong key, or altered on the way)",
+        CryptoError::Random => "no random bytes for the confounder",
+    }
+}
 
 /// Where the parts of a KRB-PRIV are: its enctype and ciphertext.
 fn parse_krb_priv(msg: &[u8]) -> Result<(i64, Range<usize>)> {
@@ -111,10 +125,10 @@ fn parse_enc_part(buf: &[u8], range: Range<usize>) -> Result<EncPart> {
     })
 }
 
-impl AuthContext<'_> {
+impl<'a> AuthContext<'a> {
     /// The key KRB-PRIV messages are received with: the receiving subkey,
     /// else the session key (as `krb5_rd_priv`).
-    fn recv_key(&self) -> Result<Key<'_>> {
+    pub(super) fn recv_key(&self) -> Result<Key<'a>> {
         self.subkey_or_session_key(
             "krb5_auth_con_getrecvsubkey_k",
             ffi::lib().krb5_auth_con_getrecvsubkey_k,
@@ -131,7 +145,7 @@ impl AuthContext<'_> {
             ffi::krb5_auth_context,
             *mut ffi::krb5_key,
         ) -> ffi::krb5_error_code,
-    ) -> Result<Key<'_>> {
+    ) -> Result<Key<'a>> {
         let mut raw: ffi::krb5_key = ptr::null_mut();
         // SAFETY: `subkey` is one of libkrb5's getters of this signature;
         // valid auth context; raw receives a new reference or NULL.
@@ -155,8 +169,6 @@ impl AuthContext<'_> {
     /// this context receives nothing more (see the module doc).
     pub fn rd_priv_in_place(&mut self, msg: &mut [u8]) -> Result<Range<usize>> {
         self.require_receive(OP)?;
-        // Whatever happens now, this receive sequence is spent.
-        self.recv_spent = true;
         let (etype, cipher) = parse_krb_priv(msg)?;
         let key = self.recv_key()?;
         // SAFETY: valid key reference.
@@ -168,6 +180,53 @@ impl AuthContext<'_> {
             ));
         }
         let stream = msg.get_mut(cipher.clone()).ok_or_else(|| bad("cipher"))?;
+        let in_rust = self.rust_priv_key(key)?;
+        let plain = if in_rust {
+            let keys = &self.rust.key.as_ref().ok_or_else(|| bad("key"))?.keys;
+            let r = keys
+                .open(stream)
+                .map_err(|e| Error::local(OP, crypto_failure(e)))?;
+            cipher.start + r.start..cipher.start + r.end
+        } else {
+            // libkrb5 does not advance its sequence number for this
+            // receive: whatever happens now, it is the last one.
+            self.recv_spent = true;
+            let key = self.recv_key()?;
+            self.lib_decrypt_in_place(&key, stream, cipher.start)?
+        };
+        let part = parse_enc_part(msg, plain)?;
+        let offset = if in_rust { self.rust.received } else { 0 };
+        self.check_seq(part.seq, offset)?;
+        let addr = |(t, r): &(i64, Range<usize>)| (*t, msg.get(r.clone()).unwrap_or_default());
+        // As krb5_rd_priv: the remote address is required and must be the
+        // sender's; a receiver address, when sent, must be ours (an AUKS
+        // session always sets its local address).
+        let same = |got: &(i64, Range<usize>), want: &Option<(i32, Vec<u8>)>| {
+            want.as_ref()
+                .is_some_and(|(t, a)| addr(got) == (i64::from(*t), a.as_slice()))
+        };
+        if !same(&part.sender, &self.remote_addr) {
+            return Err(Error::local(OP, "sender address does not match the peer's"));
+        }
+        if let Some(r) = &part.receiver {
+            if !same(r, &self.local_addr) {
+                return Err(Error::local(OP, "receiver address is not ours"));
+            }
+        }
+        if in_rust {
+            self.rust.received = self.rust.received.wrapping_add(1);
+        }
+        Ok(part.user_data)
+    }
+
+    /// libkrb5's decryption of `stream` (the ciphertext, at `at` in its
+    /// message) in place; the range of the message holding the plaintext.
+    fn lib_decrypt_in_place(
+        &self,
+        key: &Key<'_>,
+        stream: &mut [u8],
+        at: usize,
+    ) -> Result<Range<usize>> {
         let base = stream.as_ptr() as usize;
         let len = u32::try_from(stream.len()).map_err(|_| bad("cipher longer than 4 GiB"))?;
         let mut iov = [
@@ -205,30 +264,12 @@ impl AuthContext<'_> {
             .checked_add(data.length as usize)
             .filter(|&e| e <= len as usize)
             .ok_or_else(|| bad("plaintext outside the message"))?;
-        let plain = cipher.start + start..cipher.start + end;
-        let part = parse_enc_part(msg, plain)?;
-        self.check_seq(part.seq)?;
-        let addr = |(t, r): &(i64, Range<usize>)| (*t, msg.get(r.clone()).unwrap_or_default());
-        // As krb5_rd_priv: the remote address is required and must be the
-        // sender's; a receiver address, when sent, must be ours (an AUKS
-        // session always sets its local address).
-        let same = |got: &(i64, Range<usize>), want: &Option<(i32, Vec<u8>)>| {
-            want.as_ref()
-                .is_some_and(|(t, a)| addr(got) == (i64::from(*t), a.as_slice()))
-        };
-        if !same(&part.sender, &self.remote_addr) {
-            return Err(Error::local(OP, "sender address does not match the peer's"));
-        }
-        if let Some(r) = &part.receiver {
-            if !same(r, &self.local_addr) {
-                return Err(Error::local(OP, "receiver address is not ours"));
-            }
-        }
-        Ok(part.user_data)
+        Ok(at + start..at + end)
     }
 
-    /// The sequence number must be the one expected next.
-    fn check_seq(&self, seq: Option<i64>) -> Result<()> {
+    /// The sequence number must be the one expected next: libkrb5's,
+    /// plus `offset` messages received without it.
+    fn check_seq(&self, seq: Option<i64>, offset: u32) -> Result<()> {
         let mut want: ffi::krb5_int32 = 0;
         // SAFETY: valid auth context; want receives a number.
         self.ctx.check("krb5_auth_con_getremoteseqnumber", unsafe {
@@ -236,7 +277,7 @@ impl AuthContext<'_> {
         })?;
         // An absent number is 0 (MIT's encoder omits a zero one); compared
         // as unsigned 32-bit numbers (UInt32 on the wire).
-        if seq.unwrap_or(0) as u32 == want as u32 {
+        if seq.unwrap_or(0) as u32 == (want as u32).wrapping_add(offset) {
             Ok(())
         } else {
             Err(Error::local(OP, "sequence number out of order"))
@@ -247,10 +288,10 @@ impl AuthContext<'_> {
 // ---------------------------------------------------------------------------
 // Sealing
 
-impl AuthContext<'_> {
+impl<'a> AuthContext<'a> {
     /// The key KRB-PRIV messages are sent with: the sending subkey, else
     /// the session key (as `krb5_mk_priv`).
-    fn send_key(&self) -> Result<Key<'_>> {
+    pub(super) fn send_key(&self) -> Result<Key<'a>> {
         self.subkey_or_session_key(
             "krb5_auth_con_getsendsubkey_k",
             ffi::lib().krb5_auth_con_getsendsubkey_k,
@@ -285,14 +326,25 @@ impl AuthContext<'_> {
     /// nothing more (see the module doc).
     pub fn mk_priv_in_place(&mut self, plain: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         self.require_send(OP)?;
-        self.send_spent = true;
         let key = self.send_key()?;
+        // SAFETY: valid key reference.
+        let etype = unsafe { ffi::lib().krb5_k_key_enctype(self.ctx.raw, key.raw) };
+        let in_rust = self.rust_priv_key(key)?;
+        let key = if in_rust {
+            None
+        } else {
+            // libkrb5 does not advance its sequence number for this send:
+            // whatever happens now, it is the last one.
+            self.send_spent = true;
+            Some(self.send_key()?)
+        };
         let mut seq: ffi::krb5_int32 = 0;
         // SAFETY: valid auth context; seq receives a number.
         self.ctx.check("krb5_auth_con_getlocalseqnumber", unsafe {
             ffi::lib().krb5_auth_con_getlocalseqnumber(self.ctx.raw, self.raw, &mut seq)
         })?;
-        let seq = int_bytes(seq as u32);
+        let offset = if in_rust { self.rust.sent } else { 0 };
+        let seq = int_bytes((seq as u32).wrapping_add(offset));
         let (lt, la) = self
             .local_addr
             .clone()
@@ -313,11 +365,15 @@ impl AuthContext<'_> {
                 _ => 0,
             };
         let part = tlv_len(tlv_len(body));
-        // SAFETY: valid key reference.
-        let etype = unsafe { ffi::lib().krb5_k_key_enctype(self.ctx.raw, key.raw) };
-        let head = self.crypto_len(etype, ffi::KRB5_CRYPTO_TYPE_HEADER, 0)?;
-        let pad = self.crypto_len(etype, ffi::KRB5_CRYPTO_TYPE_PADDING, part)?;
-        let trail = self.crypto_len(etype, ffi::KRB5_CRYPTO_TYPE_TRAILER, 0)?;
+        let (head, pad, trail) = if in_rust {
+            (auks_kcrypto::HEADER, 0, auks_kcrypto::TRAILER)
+        } else {
+            (
+                self.crypto_len(etype, ffi::KRB5_CRYPTO_TYPE_HEADER, 0)?,
+                self.crypto_len(etype, ffi::KRB5_CRYPTO_TYPE_PADDING, part)?,
+                self.crypto_len(etype, ffi::KRB5_CRYPTO_TYPE_TRAILER, 0)?,
+            )
+        };
         let cipher = head + part + pad + trail;
         let etype_b = int_bytes(etype as u32);
         let enc = int_field_len(&etype_b) + tlv_len(tlv_len(cipher));
@@ -355,6 +411,13 @@ impl AuthContext<'_> {
             return Err(Error::local(OP, "internal error: message size"));
         }
         let region = out.get_mut(at..).ok_or_else(|| bad("cipher"))?;
+        let Some(key) = key else {
+            let keys = &self.rust.key.as_ref().ok_or_else(|| bad("key"))?.keys;
+            keys.seal(region)
+                .map_err(|e| Error::local(OP, crypto_failure(e)))?;
+            self.rust.sent = self.rust.sent.wrapping_add(1);
+            return Ok(out);
+        };
         let (h, rest) = region.split_at_mut(head);
         let (d, rest) = rest.split_at_mut(part);
         let (p, t) = rest.split_at_mut(pad);

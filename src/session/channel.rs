@@ -34,6 +34,13 @@ impl<'a> Session<'a> {
         self.peer
     }
 
+    /// Leave every KRB-PRIV of this session to libkrb5 (before its first
+    /// message), whatever the enctype: for the tests that check that
+    /// libkrb5 and auks-rs read each other's messages.
+    pub fn libkrb5_priv_only(&mut self) {
+        self.ac.libkrb5_priv_only();
+    }
+
     /// Bound the rest of the session by `deadline` (None: only the
     /// per-operation I/O timeout).
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
@@ -41,16 +48,23 @@ impl<'a> Session<'a> {
     }
 
     /// Send one application message as a KRB-PRIV frame. A message above
-    /// [`GROW_FROM`] (a DUMP reply) is sealed in place ([`Session::send_last`]).
+    /// [`GROW_FROM`] (a DUMP reply) is sealed in place ([`Session::send_last`]);
+    /// so is any message under an AES-SHA1 session key (sealed in Rust, on
+    /// the CPU's AES and SHA instructions), else `krb5_mk_priv` seals it.
     pub fn send(&mut self, plain: &[u8]) -> Result<()> {
         if plain.len() > GROW_FROM {
             return self.send_last(plain);
         }
-        let msg = self.ac.mk_priv(plain)?;
         let mut out = std::mem::take(&mut self.out);
-        out.reserve(msg.len() + 4);
-        push_frame(&mut out, &msg);
-        drop(msg);
+        if self.ac.seals_in_rust()? {
+            let msg = self.ac.mk_priv_in_place(plain)?;
+            out.reserve(msg.len() + 4);
+            push_frame(&mut out, &msg);
+        } else {
+            let msg = self.ac.mk_priv(plain)?;
+            out.reserve(msg.len() + 4);
+            push_frame(&mut out, &msg);
+        }
         let by = bound(self.io_timeout, self.deadline);
         write_all(&mut self.stream, &out, by, "sending message")
     }
@@ -109,8 +123,9 @@ impl<'a> Session<'a> {
     /// `krb5_rd_priv` holds four at its peak. Such a message must be the
     /// last one the session receives (libkrb5's receive sequence number
     /// cannot be advanced from outside): later receives are refused.
-    /// Smaller messages go through `krb5_rd_priv`, whose own plaintext
-    /// buffer is returned without a copy.
+    /// Smaller messages are opened in place too under an AES-SHA1 session
+    /// key (in Rust; later receives stay possible), else by `krb5_rd_priv`,
+    /// whose own plaintext buffer is returned without a copy.
     pub fn recv_within(&mut self, max: usize, wait: Duration) -> Result<Plaintext<'a>> {
         let deadline = bound(wait, self.deadline);
         if self.awaiting_rep {
@@ -121,7 +136,7 @@ impl<'a> Session<'a> {
         }
         let limit = max.saturating_add(4096).min(MAX_PRIV_MSG);
         let msg = read_frame(&mut self.stream, limit, deadline, "reading message")?;
-        if msg.len() > GROW_FROM {
+        if msg.len() > GROW_FROM || self.ac.opens_in_rust()? {
             let mut frame = Zeroizing::new(msg);
             let range = self.ac.rd_priv_in_place(&mut frame)?;
             return Ok(Plaintext::InPlace { frame, range });
