@@ -7,6 +7,9 @@
 #     node authenticating to auksd in each of its two ways:
 #       hostcredcache=  a ccache kept fresh by aukspriv (as a C AUKS site does);
 #       keytab=         a TGT from the host keytab at every step (AS exchange);
+#   * the same for a SPANK plugin that does nothing in the same hooks as
+#     ours (C, built here with cc from slurm/spank.h): the cost of Slurm's
+#     own SPANK machinery for those hooks, measured beside ours;
 #   * VmRSS of the slurmstepd of a `sleep` step with and without the plugin;
 #   * where a --auks=yes step's time goes: the ADD in srun (`srun -v` prints it) and, on
 #     the node, the phases the plugin logs in slurmd.log ("auks: step phases: ...":
@@ -34,10 +37,12 @@ for f in "$SO" "$RENEWER" "$TB_REPO/target/release/auksd" "$TB_REPO/target/relea
 done
 
 WORK=""
+EMPTY_DIR=""
 PRIV_PID=""
 cleanup() {
     [ -n "$PRIV_PID" ] && kill "$PRIV_PID" 2> /dev/null
     [ -n "$WORK" ] && rm -rf "$WORK"
+    [ -n "$EMPTY_DIR" ] && rm -rf "$EMPTY_DIR"
     [ "${TB_KEEP:-0}" = 1 ] || tb_down > /dev/null 2>&1
 }
 trap cleanup EXIT
@@ -57,10 +62,39 @@ PRIV_PID=$!
 for _ in $(seq 1 50); do [ -s "$WORK/hostcc" ] && break; sleep 0.1; done
 [ -s "$WORK/hostcc" ] || { echo "bench-plugin: aukspriv did not fill $HOSTCC: $(cat "$WORK/aukspriv.log")" >&2; exit 1; }
 
+# A reference: a SPANK plugin that defines the hooks libauks.so defines
+# and does nothing in them, to tell the cost of Slurm's SPANK machinery
+# (plugstack.conf read, a plugin loaded, its hooks called in srun and
+# slurmstepd) from the cost of this plugin. srun loads
+# it as the user: it lives in a directory of its own that the user can read.
+EMPTY_DIR=$(mktemp -d /var/tmp/auks-bench-empty.XXXXXX)
+chmod 755 "$EMPTY_DIR"
+cat > "$WORK/empty.c" << 'EOF'
+#include <slurm/spank.h>
+SPANK_PLUGIN(empty, 1);
+#define NOTHING(hook) \
+    int slurm_spank_##hook(spank_t sp, int ac, char **av) \
+    { (void)sp; (void)ac; (void)av; return 0; }
+NOTHING(init)
+NOTHING(init_post_opt)
+NOTHING(local_user_init)
+NOTHING(user_init)
+NOTHING(task_post_fork)
+NOTHING(task_exit)
+NOTHING(exit)
+EOF
+EMPTY_SO=""
+if cc -shared -fPIC -O2 -o "$EMPTY_DIR/empty.so" "$WORK/empty.c" 2> "$WORK/empty.err"; then
+    EMPTY_SO=$EMPTY_DIR/empty.so
+else
+    echo "bench-plugin: the empty reference plugin did not build (its rows are skipped): $(head -3 "$WORK/empty.err")" >&2
+fi
+
 COMMON="default=disabled conf=$TB_AUKS_CONF renewer=$RENEWER"
 with_hostcc() { TB_PLUGIN=$SO tb_plugstack optional "$COMMON hostcredcache=$HOSTCC"; }
 with_keytab() { TB_PLUGIN=$SO tb_plugstack optional "$COMMON keytab=$TB_HOST_KEYTAB"; }
 without_plugin() { tb_plugstack_clear; }
+with_empty() { TB_PLUGIN=$EMPTY_SO tb_plugstack optional; }
 
 tb_kinit
 
@@ -83,11 +117,25 @@ timed_srun --auks=yes > /dev/null
 timed_srun --auks=no > /dev/null
 without_plugin
 timed_srun "" > /dev/null
+# the reference plugin must load (plugstack says `optional`, so a plugin
+# that fails to load would only print an error and time Slurm without it)
+if [ -n "$EMPTY_SO" ]; then
+    with_empty
+    if tb_as "$TB_USER" "srun true" 2>&1 | grep -q 'empty\.so'; then
+        echo "bench-plugin: the empty reference plugin does not load (its rows are skipped)" >&2
+        EMPTY_SO=""
+    fi
+    without_plugin
+fi
 
-: > "$WORK/none"; : > "$WORK/no"; : > "$WORK/yes"; : > "$WORK/yes_kt"
+: > "$WORK/none"; : > "$WORK/no"; : > "$WORK/yes"; : > "$WORK/yes_kt"; : > "$WORK/empty"
 for i in $(seq 1 "$N"); do
     without_plugin
     timed_srun "" >> "$WORK/none"
+    if [ -n "$EMPTY_SO" ]; then
+        with_empty
+        timed_srun "" >> "$WORK/empty"
+    fi
     with_hostcc
     timed_srun --auks=no >> "$WORK/no"
     timed_srun --auks=yes >> "$WORK/yes"
@@ -108,6 +156,12 @@ paired() { paste "$1" "$WORK/none" | awk '{print $1 - $2}' | median; }
 d_no=$(paired "$WORK/no")
 d_yes=$(paired "$WORK/yes")
 d_kt=$(paired "$WORK/yes_kt")
+m_empty=""; d_empty=""; d_yes_empty=""
+if [ -s "$WORK/empty" ]; then
+    m_empty=$(median < "$WORK/empty")
+    d_empty=$(paired "$WORK/empty")
+    d_yes_empty=$(paste "$WORK/yes" "$WORK/empty" | awk '{print $1 - $2}' | median)
+fi
 
 # phases of the --auks=yes (hostcredcache=) steps, from slurmd.log
 phase_medians() { # phase_medians LOGFILE
@@ -148,9 +202,17 @@ sbatch --wait $1 -o $out bench-alloc.sh > /dev/null"
 # load on the machine during one job then moves one round, not the result)
 ROUNDS=${AUKS_BENCH_ROUNDS:-5}
 : > "$WORK/alloc_none"; : > "$WORK/alloc_yes"; : > "$WORK/alloc_diff"
+: > "$WORK/alloc_empty"; : > "$WORK/alloc_diff_empty"
 for r in $(seq 1 $ROUNDS); do
     without_plugin
     in_alloc "" $((N / 3)) > "$WORK/round_none"
+    if [ -n "$EMPTY_SO" ]; then
+        with_empty
+        in_alloc "" $((N / 3)) > "$WORK/round_empty"
+        cat "$WORK/round_empty" >> "$WORK/alloc_empty"
+        awk -v a="$(median < "$WORK/round_none")" -v b="$(median < "$WORK/round_empty")" \
+            'BEGIN { printf "%.2f\n", b - a }' >> "$WORK/alloc_diff_empty"
+    fi
     with_hostcc
     in_alloc "--auks=yes" $((N / 3)) > "$WORK/round_yes"
     cat "$WORK/round_none" >> "$WORK/alloc_none"
@@ -162,6 +224,11 @@ without_plugin
 a_none=$(median < "$WORK/alloc_none")
 a_yes=$(median < "$WORK/alloc_yes")
 a_diff=$(median < "$WORK/alloc_diff")
+a_empty=""; a_diff_empty=""
+if [ -s "$WORK/alloc_empty" ]; then
+    a_empty=$(median < "$WORK/alloc_empty")
+    a_diff_empty=$(median < "$WORK/alloc_diff_empty")
+fi
 
 # VmRSS (kB) of the slurmstepd of a running `sleep` step
 stepd_rss() {
@@ -203,6 +270,14 @@ echo "  median of the per-run differences with 'no plugin' (runs made back to ba
 printf '    %-38s %8s ms\n' "plugin loaded, --auks=no" "$d_no" \
     "--auks=yes, hostcredcache= (aukspriv)" "$d_yes" "--auks=yes, keytab=" "$d_kt"
 echo "  target: --auks=yes (hostcredcache=) at most 1.05 x a step without the plugin"
+if [ -n "$m_empty" ]; then
+    echo "  reference: a SPANK plugin that does nothing in our seven hooks (C):"
+    printf '    %-38s %8s ms\n' "its median" "$m_empty" "paired difference with 'no plugin'" "$d_empty" \
+        "--auks=yes (hostcredcache=) minus it" "$d_yes_empty"
+    awk -v a="$m_none" -v e="$m_empty" -v c="$m_yes" 'BEGIN {
+        printf "    ratio empty plugin / no plugin %.3f; --auks=yes / empty plugin %.3f\n", e / a, c / e
+    }'
+fi
 echo "where a --auks=yes step (hostcredcache=) spends its time, medians:"
 printf '    %-22s %8s ms\n' "srun: ADD to auksd" "$m_add"
 echo "  slurmstepd (slurmd.log 'auks: step phases'):"
@@ -213,6 +288,10 @@ awk -v a="$a_none" -v b="$a_yes" 'BEGIN {
     printf "  added per step inside the allocation     %8.1f ms (target: at most 1 ms)\n", b - a
 }'
 printf '  %-40s %8s ms (per round: %s)\n' "median of the per-round differences" "$a_diff" "$(tr '\n' ' ' < "$WORK/alloc_diff")"
+if [ -n "$a_empty" ]; then
+    printf '  %-40s %8s ms\n' "reference: the empty SPANK plugin" "$a_empty"
+    printf '  %-40s %8s ms (per round: %s)\n' "  its per-round differences, median" "$a_diff_empty" "$(tr '\n' ' ' < "$WORK/alloc_diff_empty")"
+fi
 awk -v a="$m_none" -v c="$m_yes" 'BEGIN {
     printf "ratios: --auks=yes / no plugin = %.3f (target 1.05); in-allocation step: see above\n", c / a
 }'
