@@ -65,6 +65,16 @@ enum Cipher {
     A256(Box<Aes256>),
 }
 
+/// `$body` with `$c` bound to the key schedule of either size.
+macro_rules! with_aes {
+    ($cipher:expr, $c:ident => $body:expr) => {
+        match $cipher {
+            Cipher::A128($c) => $body,
+            Cipher::A256($c) => $body,
+        }
+    };
+}
+
 impl Cipher {
     fn new(key: &[u8]) -> Option<Cipher> {
         match key.len() {
@@ -88,47 +98,30 @@ impl Cipher {
     /// One block, in place (the basic encryption of the derivation).
     fn encrypt_block(&self, block: &mut [u8; 16]) {
         let b = GenericArray::from_mut_slice(block);
-        match self {
-            Cipher::A128(c) => c.encrypt_block(b),
-            Cipher::A256(c) => c.encrypt_block(b),
-        }
+        with_aes!(self, c => c.encrypt_block(b))
     }
 
     /// CBC with ciphertext stealing (CS3), zero IV, of `buf` (at least one
-    /// block; exactly one block is one plain block encryption, RFC 3962).
+    /// block; exactly one block is one plain block encryption, RFC 3962:
+    /// the `cts` crate would encrypt a lone block twice). Lengths below
+    /// one block, the modes' only error, are refused by the callers.
     fn cts_encrypt(&self, buf: &mut [u8]) {
         if buf.len() == 16 {
-            // (the `cts` crate encrypts a lone block twice)
             let b = GenericArray::from_mut_slice(buf);
-            match self {
-                Cipher::A128(c) => c.encrypt_block(b),
-                Cipher::A256(c) => c.encrypt_block(b),
-            }
-            return;
+            return with_aes!(self, c => c.encrypt_block(b));
         }
         let iv = GenericArray::default();
-        // Lengths below one block are refused by the callers; the mode's
-        // only error is that one.
-        let _ = match self {
-            Cipher::A128(c) => cts::CbcCs3Enc::inner_iv_init(&**c, &iv).encrypt(buf),
-            Cipher::A256(c) => cts::CbcCs3Enc::inner_iv_init(&**c, &iv).encrypt(buf),
-        };
+        let _ = with_aes!(self, c => cts::CbcCs3Enc::inner_iv_init(&**c, &iv).encrypt(buf));
     }
 
+    /// The inverse of [`Cipher::cts_encrypt`].
     fn cts_decrypt(&self, buf: &mut [u8]) {
         if buf.len() == 16 {
             let b = GenericArray::from_mut_slice(buf);
-            match self {
-                Cipher::A128(c) => c.decrypt_block(b),
-                Cipher::A256(c) => c.decrypt_block(b),
-            }
-            return;
+            return with_aes!(self, c => c.decrypt_block(b));
         }
         let iv = GenericArray::default();
-        let _ = match self {
-            Cipher::A128(c) => cts::CbcCs3Dec::inner_iv_init(&**c, &iv).decrypt(buf),
-            Cipher::A256(c) => cts::CbcCs3Dec::inner_iv_init(&**c, &iv).decrypt(buf),
-        };
+        let _ = with_aes!(self, c => cts::CbcCs3Dec::inner_iv_init(&**c, &iv).decrypt(buf));
     }
 }
 
