@@ -165,8 +165,9 @@ impl<'a> AuthContext<'a> {
 
     /// Decrypt and verify the KRB-PRIV in `msg` in place; returns the
     /// range of `msg` holding its user data (the rest of `msg` is left
-    /// as decrypted or encrypted bytes: wipe it after use). Afterwards
-    /// this context receives nothing more (see the module doc).
+    /// as decrypted or encrypted bytes: wipe it after use). When libkrb5
+    /// decrypted it (an enctype other than AES-SHA1), this context
+    /// receives nothing more afterwards (see the module doc).
     pub fn rd_priv_in_place(&mut self, msg: &mut [u8]) -> Result<Range<usize>> {
         self.require_receive(OP)?;
         let (etype, cipher) = parse_krb_priv(msg)?;
@@ -322,8 +323,9 @@ impl<'a> AuthContext<'a> {
     }
 
     /// Build the KRB-PRIV of `plain` in one buffer, the plaintext copied
-    /// into it once and encrypted there. Afterwards this context sends
-    /// nothing more (see the module doc).
+    /// into it once and encrypted there. When libkrb5 encrypted it (an
+    /// enctype other than AES-SHA1), this context sends nothing more
+    /// afterwards (see the module doc).
     pub fn mk_priv_in_place(&mut self, plain: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         self.require_send(OP)?;
         let key = self.send_key()?;

@@ -72,7 +72,8 @@ impl<'a> Session<'a> {
     /// Send the last message of this session: the KRB-PRIV is built in one
     /// buffer, the plaintext copied into it once and encrypted there (one
     /// copy of a DUMP reply besides the caller's, where `krb5_mk_priv`
-    /// makes three); the session sends nothing after it.
+    /// makes three); the session sends nothing after it (under an
+    /// AES-SHA1 key it could, but nothing needs to).
     ///
     /// What is pending (a server's AP-REP, held to go out with the first
     /// reply) is sent first: sealing a DUMP reply takes seconds at 100 000
@@ -120,9 +121,10 @@ impl<'a> Session<'a> {
     /// Memory: a frame above [`GROW_FROM`] (a DUMP reply, 3.3 GB from a C
     /// auksd holding 100 000 credentials) is decrypted where it was read
     /// and its plaintext is a range of it: one copy of the message, where
-    /// `krb5_rd_priv` holds four at its peak. Such a message must be the
-    /// last one the session receives (libkrb5's receive sequence number
-    /// cannot be advanced from outside): later receives are refused.
+    /// `krb5_rd_priv` holds four at its peak. When libkrb5 decrypts it,
+    /// such a message must be the last one the session receives
+    /// (libkrb5's receive sequence number cannot be advanced from
+    /// outside): later receives are refused.
     /// Smaller messages are opened in place too under an AES-SHA1 session
     /// key (in Rust; later receives stay possible), else by `krb5_rd_priv`,
     /// whose own plaintext buffer is returned without a copy.
