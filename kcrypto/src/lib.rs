@@ -210,7 +210,8 @@ fn compress(state: &mut [u32; 5], block: &[u8]) {
 }
 
 /// Continue SHA-1 from `state` (after `prefix` bytes already hashed, a
-/// multiple of 64) over `data`, and finish; the digest as bytes.
+/// multiple of 64) over `data`, and finish; the digest as bytes. The
+/// callers pass a `Zeroizing` copy of a keyed state, wiped when dropped.
 fn sha1_finish(state: &mut [u32; 5], prefix: usize, data: &[u8]) -> Zeroizing<[u8; 20]> {
     let mut blocks = data.chunks_exact(64);
     for b in &mut blocks {
@@ -230,7 +231,6 @@ fn sha1_finish(state: &mut [u32; 5], prefix: usize, data: &[u8]) -> Zeroizing<[u
     for (o, w) in out.chunks_exact_mut(4).zip(state.iter()) {
         o.copy_from_slice(&w.to_be_bytes());
     }
-    state.zeroize();
     out
 }
 

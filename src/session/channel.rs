@@ -56,15 +56,16 @@ impl<'a> Session<'a> {
             return self.send_last(plain);
         }
         let mut out = std::mem::take(&mut self.out);
-        if self.ac.seals_in_rust()? {
-            let msg = self.ac.mk_priv_in_place(plain)?;
-            out.reserve(msg.len() + 4);
-            push_frame(&mut out, &msg);
+        let (sealed, lib);
+        let msg: &[u8] = if self.ac.seals_in_rust()? {
+            sealed = self.ac.mk_priv_in_place(plain)?;
+            &sealed
         } else {
-            let msg = self.ac.mk_priv(plain)?;
-            out.reserve(msg.len() + 4);
-            push_frame(&mut out, &msg);
-        }
+            lib = self.ac.mk_priv(plain)?;
+            &lib
+        };
+        out.reserve(msg.len() + 4);
+        push_frame(&mut out, msg);
         let by = bound(self.io_timeout, self.deadline);
         write_all(&mut self.stream, &out, by, "sending message")
     }
