@@ -172,15 +172,38 @@ fn nfold(input: &[u8], out_len: usize) -> Vec<u8> {
     sum
 }
 
+/// The n-fold to one block of the constant `usage | kind` (public, the
+/// same for every key), computed once per thread and constant: the
+/// bit-by-bit [`nfold`] cost more than the rest of a derivation.
+fn folded_constant(usage: u32, kind: u8) -> [u8; 16] {
+    thread_local! {
+        static FOLDED: std::cell::RefCell<Vec<(u32, u8, [u8; 16])>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    FOLDED.with(|f| {
+        let mut f = f.borrow_mut();
+        if let Some((_, _, b)) = f.iter().find(|(u, k, _)| *u == usage && *k == kind) {
+            return *b;
+        }
+        let mut constant = [0u8; 5];
+        constant[..4].copy_from_slice(&usage.to_be_bytes());
+        constant[4] = kind;
+        let mut block = [0u8; 16];
+        block.copy_from_slice(&nfold(&constant, 16));
+        // A few usages are ever used; the bound keeps a caller that
+        // cycles through many from growing the table.
+        if f.len() < 16 {
+            f.push((usage, kind, block));
+        }
+        block
+    })
+}
+
 /// RFC 3961 §5.1 DK(base, usage | kind): the n-fold of the constant to one
 /// block, encrypted again and again with the base key, as many bytes as the
 /// key has (random-to-key is the identity for AES).
 fn derive(base: &Cipher, usage: u32, kind: u8) -> Zeroizing<Vec<u8>> {
-    let mut constant = [0u8; 5];
-    constant[..4].copy_from_slice(&usage.to_be_bytes());
-    constant[4] = kind;
-    let mut block = Zeroizing::new([0u8; 16]);
-    block.copy_from_slice(&nfold(&constant, 16));
+    let mut block = Zeroizing::new(folded_constant(usage, kind));
     let mut out = Zeroizing::new(Vec::with_capacity(base.key_len()));
     while out.len() < base.key_len() {
         base.encrypt_block(&mut block);
@@ -363,6 +386,23 @@ mod tests {
                 hex(want),
                 "{n}-fold of {input}"
             );
+        }
+    }
+
+    #[test]
+    fn folded_constants_are_the_n_fold_of_the_usage_constant() {
+        // usage 13, Ke and Ki; asked twice (the second from the table)
+        for _ in 0..2 {
+            for kind in [0xaa, 0x55] {
+                let want = nfold(&[0, 0, 0, 13, kind], 16);
+                assert_eq!(folded_constant(13, kind).to_vec(), want);
+            }
+        }
+        // more usages than the table keeps are still folded right
+        for usage in 0..40u32 {
+            let mut c = usage.to_be_bytes().to_vec();
+            c.push(0x99);
+            assert_eq!(folded_constant(usage, 0x99).to_vec(), nfold(&c, 16));
         }
     }
 
