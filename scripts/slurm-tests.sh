@@ -136,10 +136,39 @@ case_two_tasks_one_renewer() {
     equals "one renewer started for the step" 1 "$(grep -c 'credential renewer .* started' <<< "$log")"
     equals "the renewer was stopped once" 1 "$(grep -c 'credential renewer (pid [0-9]*) stopped' <<< "$log")"
     equals "the ccache was destroyed once" 1 "$(grep -c 'destroyed FILE:/tmp/krb5cc_' <<< "$log")"
+    # the fetch helper is the renewer= program, which is not ours here: it
+    # does not greet, is killed, and the step fetches in slurmstepd
+    equals "a fetch helper that does not greet is replaced by a fetch in slurmstepd" 1 \
+        "$(grep -c 'fetch helper .*sleep-renewer.sh gave no report (no greeting within 2 s): fetching in slurmstepd' <<< "$log")"
+    equals "and it is not left running" 0 "$(ps -u root -o args= | grep -cx 'sleep 3600')"
+}
+
+# The step's GET and ccache are done by `auks --spank-fetch` (the fetch
+# helper) while slurmstepd sets the step up; fetcher=none keeps them in
+# slurmstepd. Both give the step its credential.
+case_fetch_helper() {
+    local mark job
+    plug optional "default=disabled conf=$TB_AUKS_CONF keytab=$TB_HOST_KEYTAB renewer=$TB_REPO/target/debug/auks"
+    tb_kinit
+    mark=$(slurmd_log_mark)
+    as_bob 'srun --auks=yes bash -c "klist | head -2; echo JOB=\$SLURM_JOB_ID"'
+    contains "fetch helper: the step has the credential" "$OUT" "Default principal: $TB_USER@$TB_REALM"
+    job=$(sed -n 's/^JOB=//p' "$OUT")
+    slurmd_log_since "$mark" | grep "\[$job.0\] auks: step phases" > "$WORK/fetch-helper.log"
+    contains "fetch helper: started at init_post_opt, collected at user_init, its GET and store reported" \
+        "$WORK/fetch-helper.log" "prefetch_start=.* prefetch_wait=.* get=.* store="
+    plug optional "default=disabled conf=$TB_AUKS_CONF keytab=$TB_HOST_KEYTAB renewer=$TB_REPO/target/debug/auks fetcher=none"
+    mark=$(slurmd_log_mark)
+    as_bob 'srun --auks=yes bash -c "klist | head -2; echo JOB=\$SLURM_JOB_ID"'
+    contains "fetcher=none: the step has the credential" "$OUT" "Default principal: $TB_USER@$TB_REALM"
+    job=$(sed -n 's/^JOB=//p' "$OUT")
+    slurmd_log_since "$mark" | grep "\[$job.0\] auks: step phases" > "$WORK/fetch-none.log"
+    contains "fetcher=none: fetched in slurmstepd" "$WORK/fetch-none.log" "step phases: get="
+    no_leftovers
 }
 
 case_scancel() {
-    plug optional "default=disabled conf=$TB_AUKS_CONF keytab=$TB_HOST_KEYTAB renewer=$SLEEP_RENEWER"
+    plug optional "default=disabled conf=$TB_AUKS_CONF keytab=$TB_HOST_KEYTAB renewer=$SLEEP_RENEWER fetcher=$TB_REPO/target/debug/auks"
     tb_kinit
     as_bob 'sbatch --auks=yes -o /dev/null --wrap "sleep 300" | awk "{print \$4}"'
     local job i
@@ -421,6 +450,7 @@ run_case no_cc_switch
 run_case spankstackcred
 run_case hostcredcache
 run_case keytab_principal
+run_case fetch_helper
 run_case unknown_argument
 run_case keyring_ccache
 run_case scancel

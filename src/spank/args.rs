@@ -68,6 +68,32 @@ pub struct PluginArgs {
     pub sync: SyncMode,
     /// `renewer=PATH`.
     pub renewer: PathBuf,
+    /// `fetcher=PATH` (the program of the step's fetch helper; by default
+    /// the renewer's, our `auks`), `fetcher=none`: fetch in slurmstepd.
+    pub fetcher: Fetcher,
+}
+
+/// `fetcher=`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Fetcher {
+    /// The `renewer=` program.
+    #[default]
+    Renewer,
+    Path(PathBuf),
+    /// No helper: the step fetches in slurmstepd.
+    None,
+}
+
+impl PluginArgs {
+    /// The program started as `<program> --spank-fetch` to fetch a step's
+    /// credential, if any.
+    pub fn fetch_helper(&self) -> Option<&std::path::Path> {
+        match &self.fetcher {
+            Fetcher::Renewer => Some(&self.renewer),
+            Fetcher::Path(p) => Some(p),
+            Fetcher::None => None,
+        }
+    }
 }
 
 impl Default for PluginArgs {
@@ -83,6 +109,7 @@ impl Default for PluginArgs {
             host_auth: HostAuth::DefaultCcache,
             sync: SyncMode::No,
             renewer: PathBuf::from(DEFAULT_RENEWER),
+            fetcher: Fetcher::Renewer,
         }
     }
 }
@@ -133,6 +160,11 @@ pub fn parse_args<S: AsRef<str>>(argv: &[S]) -> Parsed {
             ("sync", _) => bad("expected sync=yes or sync=all; ignored"),
             ("renewer", Some(v)) if v.starts_with('/') => p.args.renewer = PathBuf::from(v),
             ("renewer", _) => bad("expected an absolute path; ignored"),
+            ("fetcher", Some("none")) => p.args.fetcher = Fetcher::None,
+            ("fetcher", Some(v)) if v.starts_with('/') => {
+                p.args.fetcher = Fetcher::Path(PathBuf::from(v))
+            }
+            ("fetcher", _) => bad("expected an absolute path or none; ignored"),
             ("conf" | "hostcredcache" | "keytab", _) => bad("needs a non-empty value; ignored"),
             _ => bad("unknown argument; ignored"),
         }
@@ -343,6 +375,22 @@ mod tests {
             }
         );
         assert_eq!(a.renewer, PathBuf::from("/opt/auks/bin/auks"));
+        // the fetch helper follows renewer= unless fetcher= names another
+        assert_eq!(
+            a.fetch_helper(),
+            Some(std::path::Path::new("/opt/auks/bin/auks"))
+        );
+        let f = |v: &str| parse_args(&[v]);
+        assert_eq!(
+            f("fetcher=/usr/libexec/auks").args.fetch_helper(),
+            Some(std::path::Path::new("/usr/libexec/auks"))
+        );
+        assert_eq!(f("fetcher=none").args.fetch_helper(), None);
+        for bad in ["fetcher=", "fetcher=relative/auks", "fetcher"] {
+            let p = f(bad);
+            assert_eq!(p.args.fetcher, Fetcher::Renewer, "{bad}");
+            assert_eq!(p.problems.len(), 1, "{bad}");
+        }
         let a = parse_args(&["keytab=/etc/krb5.keytab:host/n1.example.org@EX.ORG"]).args;
         assert_eq!(
             a.host_auth,

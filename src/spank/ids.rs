@@ -180,15 +180,26 @@ impl Switch {
     }
 }
 
+/// Where the last words of a failed restore go: Slurm's log in the plugin
+/// ([`set_fatal_log`]), standard error elsewhere (the fetch helper).
+static FATAL_LOG: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Send the message of a failed restore to `log` (once per process).
+pub fn set_fatal_log(log: fn(&str)) {
+    let _ = FATAL_LOG.set(log);
+}
+
 impl Drop for Switch {
     fn drop(&mut self) {
         if let Err(e) = self.do_restore() {
             // Cannot recover: a slurmstepd thread with the wrong identity
             // must not go on. This only happens if the kernel refuses to give
             // back ids it handed out a moment ago.
-            super::glue::log_error(&format!(
-                "auks: cannot restore thread ids ({e}); aborting slurmstepd to stay safe"
-            ));
+            let msg = format!("auks: cannot restore thread ids ({e}); aborting to stay safe");
+            match FATAL_LOG.get() {
+                Some(log) => log(&msg),
+                None => eprintln!("{msg}"),
+            }
             std::process::abort();
         }
     }

@@ -64,6 +64,8 @@ struct State {
     /// Plugstack arguments not understood (shown by srun/sbatch -v from
     /// init_post_opt, when -v has been parsed).
     problems: Vec<String>,
+    /// The plugstack arguments as given (for the fetch helper).
+    argv: Vec<String>,
     step: remote::StepState,
 }
 
@@ -75,6 +77,7 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
         args: PluginArgs::default(),
         option: None,
         problems: Vec::new(),
+        argv: Vec::new(),
         step: remote::StepState::default(),
     });
     f(st)
@@ -129,6 +132,7 @@ pub fn canonical_hostname(host: &str) -> Option<String> {
 #[cfg(not(test))]
 mod hooks {
     use super::glue::{self, log_error, log_info, log_verbose, sys, Ctx, Spank, SyncOption};
+    use super::ids::Switch;
     use super::{args, guarded, local, record, remote, with_state};
     use std::os::raw::{c_char, c_int};
 
@@ -213,6 +217,7 @@ mod hooks {
                     glue::argv_strings(ac, argv as *const *const c_char),
                 )
             };
+            super::ids::set_fatal_log(log_error);
             let ctx = glue::context();
             let parsed = args::parse_args(&argv);
             for p in &parsed.problems {
@@ -226,6 +231,7 @@ mod hooks {
             }
             with_state(|s| {
                 s.args = parsed.args;
+                s.argv = argv.clone();
                 s.problems = parsed.problems;
                 s.option = None;
                 s.step = remote::StepState::default();
@@ -266,12 +272,19 @@ mod hooks {
                     local::submit(&a, opt)
                 }
                 Ctx::Remote => with_state(|s| {
-                    let rc = remote::fetch(&spank, &s.args, s.option, &mut s.step);
-                    if s.step.ccache.as_ref().is_some_and(|c| c.ours) {
-                        let t = std::time::Instant::now();
-                        record::after_fetch(step_id(&spank), &s.step);
-                        s.step.phases.done_push("record", t.elapsed());
-                    }
+                    // The GET and the ccache go to a helper process that
+                    // runs while slurmstepd sets the step up, collected in
+                    // user_init; not for the extern step (it has no
+                    // user_init) nor with spankstackcred (the next
+                    // plugins want KRB5CCNAME now).
+                    let id = step_id(&spank);
+                    let defer = (!s.args.spankstackcred
+                        && id
+                            .as_ref()
+                            .is_ok_and(|&i| i != auks_record::SLURM_EXTERN_CONT))
+                    .then_some(s.argv.as_slice());
+                    let rc = remote::fetch(&spank, &s.args, s.option, &mut s.step, defer);
+                    write_record(id, &mut s.step);
                     rc
                 }),
                 _ => 0,
@@ -300,7 +313,7 @@ mod hooks {
 
     #[no_mangle]
     pub extern "C" fn slurm_spank_user_init(
-        _sp: sys::spank_t,
+        sp: sys::spank_t,
         _ac: c_int,
         _argv: *mut *mut c_char,
     ) -> c_int {
@@ -308,7 +321,28 @@ mod hooks {
             if glue::context() != Ctx::Remote {
                 return 0;
             }
+            // SAFETY: the handle Slurm passes to this hook.
+            let spank = unsafe { Spank::from_raw(sp) };
             with_state(|s| {
+                if s.step.pending.is_some() {
+                    // slurmstepd runs this hook with the user's effective
+                    // uid: the record and the HelperScript need root.
+                    match Switch::to_effective_root() {
+                        Ok(root) => {
+                            remote::credential::collect(
+                                &spank,
+                                &s.args,
+                                &mut s.step,
+                                remote::credential::Collect::Step,
+                            );
+                            write_record(step_id(&spank), &mut s.step);
+                            let _ = root.restore();
+                        }
+                        Err(e) => log_error(&format!(
+                            "auks: cannot regain root to collect the credential: {e}"
+                        )),
+                    }
+                }
                 let rc = remote::start_renewer(&s.args, &mut s.step);
                 match remote::report_failure(&mut s.step) {
                     0 => rc,
@@ -316,6 +350,16 @@ mod hooks {
                 }
             })
         })
+    }
+
+    /// The job record for ssh sessions, once this step has a ccache of
+    /// its own and no fetch is pending.
+    fn write_record(id: Result<u32, String>, st: &mut remote::StepState) {
+        if st.pending.is_none() && st.ccache.as_ref().is_some_and(|c| c.ours) {
+            let t = std::time::Instant::now();
+            record::after_fetch(id, st);
+            st.phases.done_push("record", t.elapsed());
+        }
     }
 
     fn step_id(spank: &Spank) -> Result<u32, String> {
@@ -364,7 +408,7 @@ mod hooks {
 
     #[no_mangle]
     pub extern "C" fn slurm_spank_exit(
-        _sp: sys::spank_t,
+        sp: sys::spank_t,
         _ac: c_int,
         _argv: *mut *mut c_char,
     ) -> c_int {
@@ -373,7 +417,9 @@ mod hooks {
                 return 0;
             }
             record::remove();
-            with_state(|s| remote::exit(&s.args, &mut s.step))
+            // SAFETY: the handle Slurm passes to this hook.
+            let spank = unsafe { Spank::from_raw(sp) };
+            with_state(|s| remote::exit(&spank, &s.args, &mut s.step))
         })
     }
 }

@@ -185,6 +185,20 @@ pub fn spawn(
     id: &Identity,
     death: libc::c_int,
 ) -> io::Result<Child> {
+    spawn_to(program, args, env, id, death, None)
+}
+
+/// [`spawn`] with the child's standard output on `stdout` (the write end
+/// of a pipe the caller reads; the child's other descriptors are as
+/// [`spawn`] leaves them). The caller closes its own copy after the call.
+pub fn spawn_to(
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+    id: &Identity,
+    death: libc::c_int,
+    stdout: Option<std::os::fd::RawFd>,
+) -> io::Result<Child> {
     check_program(program)?;
     // Everything the child touches is made here, before the fork.
     let path = c_string(program.as_os_str().as_bytes(), "the program path")?;
@@ -224,6 +238,7 @@ pub fn spawn(
         // and NULL-terminated arrays of them.
         unsafe {
             let ok = child_stdio()
+                && stdout.map_or(true, |fd| libc::dup2(fd, 1) == 1)
                 && child_setup(&groups, id.uid, id.gid, parent, death).is_ok()
                 && libc::chdir(c"/".as_ptr()) == 0;
             if ok {

@@ -14,6 +14,7 @@ use auks::config::ClientConfig;
 use auks::cred::{self, CredError, Placement};
 use auks::krb5::Context;
 use auks::proto;
+use auks::spank::remote::prefetch as spank_fetch;
 use std::fmt;
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
@@ -220,6 +221,16 @@ fn run(cmd: Command) -> u8 {
 }
 
 fn main() -> ExitCode {
+    // Internal: the SPANK plugin's fetch helper, started by slurmstepd.
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(spank_fetch::HELPER_ARG))
+    {
+        let _ = nix::sys::prctl::set_dumpable(false);
+        let rest: Vec<String> = std::env::args_os()
+            .skip(2)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return ExitCode::from(spank_fetch::helper_main(&rest) as u8);
+    }
     let code = match args::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Help) => stdio::print(USAGE),
         Ok(Parsed::Version) => stdio::print(&auks::version::text("auks")),

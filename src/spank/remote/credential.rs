@@ -4,34 +4,30 @@
 //! the job user and store it there, run the `HelperScript`; at the end of
 //! the step, destroy that ccache.
 
+use super::fetcher::{self, Fetched, Note};
+use super::prefetch::{self, HelperFailed, Prefetch};
 use super::{current_mode, Job, JobCcache, StepEnv, StepState};
-use crate::aukspriv::{check_owned_ccache, ROOT_CCACHE};
-use crate::client::{Client, ClientError};
-use crate::cred::{self, Placement};
-use crate::krb5::{Ccache, Context, Keytab, Principal};
-use crate::proto::CredRecord;
+use crate::config::ClientConfig;
+use crate::krb5::{Ccache, Context};
 use crate::renew::{run_helper_with, HelperOutcome, RunAs};
-use crate::spank::args::{self, CcacheKind, HostAuth, Mode, PluginArgs};
+use crate::spank::args::{Mode, PluginArgs};
 use crate::spank::glue::{log_error, log_info, log_verbose};
-use crate::spank::messages;
 use crate::spank::probe::{self, Ignored};
 use crate::spank::spawn::{self, Identity};
-
-/// Why the credential could not be fetched.
-enum FetchError {
-    Client(ClientError),
-    /// The node could not use its own credential (`keytab=`, or a host
-    /// ccache that is refused).
-    HostKeytab(String),
-}
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Get the credential and store it for the step (`st.job`, `st.ccache`,
-/// `KRB5CCNAME`). The error is the message for the user.
+/// `KRB5CCNAME`). The error is the message for the user. With `defer`
+/// (the plugstack arguments), the GET and the ccache are left to the
+/// helper process of [`prefetch`] (`st.pending`, collected by
+/// [`collect`]) when it can be started.
 pub(super) fn fetch_and_store(
     env: &dyn StepEnv,
     a: &PluginArgs,
     option: Option<Mode>,
     st: &mut StepState,
+    defer: Option<&[String]>,
 ) -> Result<(), String> {
     match current_mode(env, a, option) {
         Mode::Disabled => {
@@ -81,49 +77,110 @@ pub(super) fn fetch_and_store(
         }
     }
 
-    let client = Client::from_config_file(a.conf.as_deref()).map_err(|e| {
+    let conf = ClientConfig::load(a.conf.as_deref()).map_err(|e| {
         format!(
             "auks: configuration problem on this node ({e}); the job step has no Kerberos credential"
         )
     })?;
-    let helper = client.conf.api.helper_script.clone();
-    let rec = match st
-        .phases
-        .time("get", || get_cred(client, &a.host_auth, job.uid))
-    {
-        Ok(r) => r,
-        Err(FetchError::Client(e)) => {
-            log_info(&format!(
-                "auks: job {} uid {}: GET from auksd failed: {e}",
-                job.jobid, job.uid
-            ));
-            return Err(messages::fetch_failure(job.uid, &e));
+    let helper = conf.api.helper_script.clone();
+    if let (Some(argv), Some(program)) = (defer, a.fetch_helper()) {
+        let t = Instant::now();
+        match Prefetch::start(program, argv, &job, prefetch::budget(&conf)) {
+            Ok(prefetch) => {
+                st.phases.done_push("prefetch_start", t.elapsed());
+                st.pending = Some(PendingFetch {
+                    prefetch,
+                    job,
+                    helper,
+                });
+                return Ok(());
+            }
+            Err(e) => log_verbose(&format!(
+                "auks: cannot start the fetch helper {} ({e}): fetching in slurmstepd",
+                program.display()
+            )),
         }
-        Err(FetchError::HostKeytab(e)) => {
-            return Err(format!(
-                "auks: this node cannot get its own Kerberos ticket ({e}); the job step has no Kerberos credential (ask your administrator)"
-            ))
-        }
-    };
-    log_info(&format!(
-        "auks: job {} uid {}: got the credential of {} (valid until {}) from auksd",
-        job.jobid, job.uid, rec.principal, rec.endtime
-    ));
+    }
+    let fetched = fetcher::fetch_and_create(&job, a);
+    apply(env, a, st, &job, helper.as_deref(), fetched)
+}
 
-    let stored = st
-        .phases
-        .time("store", || create_and_store(&job, a, &rec.data));
-    drop(rec);
-    let cc = stored.map_err(|e| {
-        format!(
-            "auks: cannot store the Kerberos credential of uid {} on this node: {e}",
-            job.uid
-        )
-    })?;
-    log_info(&format!(
-        "auks: job {} uid {}: credential stored in {}",
-        job.jobid, job.uid, cc.name
-    ));
+/// A fetch running in the helper process of [`prefetch`].
+pub struct PendingFetch {
+    prefetch: Prefetch,
+    job: Job,
+    helper: Option<PathBuf>,
+}
+
+/// Why [`collect`] is called.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Collect {
+    /// `user_init`: the step goes on with the credential.
+    Step,
+    /// The end of a step that never reached `user_init`: only what must
+    /// be cleaned up is kept.
+    Cleanup,
+}
+
+/// The report of the helper started by [`fetch_and_store`], if any,
+/// applied as a fetch in slurmstepd would have been (a failure goes to
+/// `st.failure`). Needs effective root for the `HelperScript`.
+pub fn collect(env: &dyn StepEnv, a: &PluginArgs, st: &mut StepState, why: Collect) {
+    let Some(p) = st.pending.take() else {
+        return;
+    };
+    let t = Instant::now();
+    let fetched = p.prefetch.collect();
+    st.phases.done_push("prefetch_wait", t.elapsed());
+    let r = match (fetched, why) {
+        (Ok(f), Collect::Step) => apply(env, a, st, &p.job, p.helper.as_deref(), f),
+        (Ok(f), Collect::Cleanup) => {
+            if let Some(Ok(cc)) = f.result {
+                st.ccache = Some(cc);
+            }
+            Ok(())
+        }
+        // Not our `auks` (a site that kept the C client there), or it
+        // crashed: the fetch is done here after all.
+        (Err(HelperFailed::NoReport(why)), Collect::Step) => {
+            log_info(&format!(
+                "auks: the fetch helper {} gave no report ({why}): fetching in slurmstepd",
+                a.fetch_helper().unwrap_or(&a.renewer).display()
+            ));
+            let f = fetcher::fetch_and_create(&p.job, a);
+            apply(env, a, st, &p.job, p.helper.as_deref(), f)
+        }
+        (Err(HelperFailed::NoReport(_)), Collect::Cleanup) => Ok(()),
+        (Err(HelperFailed::TimedOut(m)), _) => Err(m),
+    };
+    if let Err(msg) = r {
+        st.failure = Some(msg);
+    }
+}
+
+/// The end of a fetch (in slurmstepd or in the helper): its notes logged,
+/// the ccache in `st` and in the job's `KRB5CCNAME`, the `HelperScript`.
+fn apply(
+    env: &dyn StepEnv,
+    a: &PluginArgs,
+    st: &mut StepState,
+    job: &Job,
+    helper: Option<&Path>,
+    fetched: Fetched,
+) -> Result<(), String> {
+    for n in fetched.notes {
+        match n {
+            Note::Error(t) => log_error(&t),
+            Note::Info(t) => log_info(&t),
+            Note::Verbose(t) => log_verbose(&t),
+        }
+    }
+    for (name, d) in fetched.phases {
+        st.phases.done_push(name, d);
+    }
+    let cc = fetched
+        .result
+        .unwrap_or_else(|| Err("auks: the credential fetch had no result".into()))?;
     st.ccache = Some(cc.clone());
     let identity = Identity::new(job.uid, job.gid, env.job_groups());
 
@@ -141,103 +198,10 @@ pub(super) fn fetch_and_store(
     }
     if let Some(h) = helper {
         st.phases
-            .time("helper", || run_job_helper(&identity, &h, &cc.name));
+            .time("helper", || run_job_helper(&identity, h, &cc.name));
     }
     st.identity = Some(identity);
     Ok(())
-}
-
-/// GET the job user's credential, authenticated as this node.
-fn get_cred(client: Client, auth: &HostAuth, uid: u32) -> Result<CredRecord, FetchError> {
-    match auth {
-        HostAuth::DefaultCcache | HostAuth::Ccache(_) => {
-            let name = host_ccache(auth).map_err(FetchError::HostKeytab)?;
-            client
-                .with_auth_ccache(Some(name))
-                .get(uid)
-                .map_err(FetchError::Client)
-        }
-        HostAuth::Keytab { keytab, principal } => {
-            with_keytab_ccache(keytab, principal.as_deref(), |cc| {
-                client.with_auth_ccache(Some(cc.to_string())).get(uid)
-            })
-            .map_err(FetchError::HostKeytab)?
-            .map_err(FetchError::Client)
-        }
-    }
-}
-
-/// The node's own ccache: `hostcredcache=`, else slurmstepd's
-/// `KRB5CCNAME` (set by the site for slurmd), else aukspriv's
-/// [`ROOT_CCACHE`] when it exists, else libkrb5's default (the C AUKS's
-/// `/tmp/krb5cc_0`). A FILE ccache that is not a regular file of root's is
-/// refused: a user who created `/tmp/krb5cc_0` must not choose the
-/// identity this node shows to auksd.
-fn host_ccache(auth: &HostAuth) -> Result<String, String> {
-    let name = match auth {
-        HostAuth::Ccache(n) => n.clone(),
-        _ => match std::env::var("KRB5CCNAME").ok().filter(|n| !n.is_empty()) {
-            Some(n) => n,
-            None if std::path::Path::new(&ROOT_CCACHE["FILE:".len()..]).exists() => {
-                ROOT_CCACHE.to_string()
-            }
-            None => Context::new()
-                .and_then(|c| c.default_ccache_name())
-                .map_err(|e| format!("no default credential cache: {e}"))?,
-        },
-    };
-    check_owned_ccache(&name, 0).map_err(|e| format!("host {e}"))?;
-    Ok(name)
-}
-
-/// Get a TGT from the host keytab into a private MEMORY ccache, run `f`
-/// with its name, and destroy it.
-fn with_keytab_ccache<R>(
-    keytab: &str,
-    principal: Option<&str>,
-    f: impl FnOnce(&str) -> R,
-) -> Result<R, String> {
-    let ctx = Context::new().map_err(|e| e.to_string())?;
-    let kt = Keytab::resolve(&ctx, keytab).map_err(|e| format!("keytab {keytab}: {e}"))?;
-    let pname = match principal {
-        Some(p) => p.to_string(),
-        None => {
-            let names = kt
-                .principals()
-                .map_err(|e| format!("cannot read keytab {keytab}: {e}"))?;
-            let host = nix::unistd::gethostname()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let fqdn = crate::spank::canonical_hostname(&host).unwrap_or_else(|| host.clone());
-            args::pick_host_principal(&names, &fqdn, &host).ok_or_else(|| {
-                format!(
-                    "keytab {keytab} has no key for host/{fqdn} or host/{host}; name one with keytab={keytab}:PRINCIPAL"
-                )
-            })?
-        }
-    };
-    let client = Principal::parse(&ctx, &pname).map_err(|e| e.to_string())?;
-    let mut tgt = kt
-        .get_tgt(&client, None, None)
-        .map_err(|e| format!("cannot get a TGT for {pname} from keytab {keytab}: {e}"))?;
-    let cc = Ccache::new_unique(&ctx, "MEMORY").map_err(|e| e.to_string())?;
-    let filled = cc
-        .initialize(&client)
-        .and_then(|()| cc.store(&mut tgt))
-        .and_then(|()| cc.full_name());
-    drop(tgt);
-    let name = match filled {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = cc.destroy();
-            return Err(e.to_string());
-        }
-    };
-    let r = f(&name);
-    if let Err(e) = cc.destroy() {
-        log_verbose(&format!("auks: cannot destroy {name}: {e}"));
-    }
-    Ok(r)
 }
 
 /// What the job's own `KRB5CCNAME` names.
@@ -311,93 +275,6 @@ fn tgt_endtime(ctx: &Context, name: &str) -> Result<Option<i64>, crate::krb5::Er
     Ok(local.map(|l| cross.map_or(l, |x: i64| x.min(l))))
 }
 
-/// Six random bytes for a job ccache name, as a suffix. The kernel's
-/// generator; should it fail, a time-based value (uniqueness is still
-/// enforced by RENAME_NOREPLACE; only predictability suffers).
-fn random6() -> String {
-    let mut b = [0u8; 6];
-    if getrandom::fill(&mut b).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0)
-            ^ std::process::id();
-        b[..4].copy_from_slice(&t.to_le_bytes());
-    }
-    args::random_suffix(&b)
-}
-
-/// Create the per-job ccache as the job user (real and effective ids) and
-/// store the credential in it.
-fn create_and_store(job: &Job, a: &PluginArgs, data: &[u8]) -> Result<JobCcache, String> {
-    let _user = job
-        .as_user()
-        .map_err(|e| format!("cannot switch to uid {}: {e}", job.uid))?;
-    // A context made now expands %{uid} in krb5.conf to the job user.
-    let ctx = Context::new().map_err(|e| e.to_string())?;
-    let default_name = ctx.default_ccache_name().unwrap_or_default();
-    let default_type = args::ccache_type_of(&default_name).to_string();
-    match args::ccache_kind(&default_type, a.force_file_ccache) {
-        CcacheKind::File => {
-            if default_type != "FILE" && !a.force_file_ccache {
-                log_verbose(&format!(
-                    "auks: default ccache type {default_type} is not usable for jobs: using a FILE ccache"
-                ));
-            }
-            let mut last = String::new();
-            for _ in 0..8 {
-                let path = args::job_ccache_path(job.uid, job.jobid, &random6());
-                // force_file_ccache: plain path in KRB5CCNAME, as C.
-                let name = if a.force_file_ccache {
-                    path.clone()
-                } else {
-                    format!("FILE:{path}")
-                };
-                match cred::store_krb_cred(
-                    &ctx,
-                    data,
-                    Some(&format!("FILE:{path}")),
-                    Placement::New,
-                ) {
-                    Ok(_) => return Ok(JobCcache { name, ours: true }),
-                    Err(e) => {
-                        last = e.to_string();
-                        if !std::path::Path::new(&path).exists() {
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(last)
-        }
-        CcacheKind::Collection => {
-            let name = {
-                let cc = Ccache::new_unique(&ctx, &default_type).map_err(|e| {
-                    format!("cannot create a new {default_type} credential cache: {e}")
-                })?;
-                cc.full_name().map_err(|e| e.to_string())?
-            };
-            if let Err(e) = cred::store_krb_cred(&ctx, data, Some(&name), Placement::Replace) {
-                if let Ok(cc) = Ccache::resolve(&ctx, &name) {
-                    let _ = cc.destroy();
-                }
-                return Err(e.to_string());
-            }
-            if a.cc_switch {
-                match Ccache::resolve(&ctx, &name) {
-                    Ok(cc) if cc.supports_switch() => {
-                        if let Err(e) = cc.switch_to() {
-                            log_verbose(&format!("auks: krb5_cc_switch to {name} failed: {e}"));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            Ok(JobCcache { name, ours: true })
-        }
-    }
-}
-
 /// Run the api HelperScript once as the job user, started as
 /// [`spawn`] describes (result only logged). SIGKILL if slurmstepd dies.
 fn run_job_helper(id: &Identity, script: &std::path::Path, ccache: &str) {
@@ -434,22 +311,5 @@ pub(super) fn destroy(job: &Job, cc: &JobCcache) -> i32 {
             log_error(&format!("auks: cannot destroy {}: {e}", cc.name));
             -1
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::random6;
-
-    #[test]
-    fn ccache_suffixes_are_random() {
-        let a = random6();
-        assert_eq!(a.len(), 6);
-        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()), "{a}");
-        // 62^6 values: 16 draws that are not all different mean no entropy.
-        let mut seen: Vec<String> = (0..16).map(|_| random6()).collect();
-        seen.sort();
-        seen.dedup();
-        assert_eq!(seen.len(), 16, "{seen:?}");
     }
 }

@@ -10,6 +10,8 @@
 
 pub mod credential;
 pub mod deferred;
+pub mod fetcher;
+pub mod prefetch;
 pub mod renewer;
 
 pub use renewer::{signal_renewer, start_renewer, stop_renewer};
@@ -64,7 +66,7 @@ pub struct JobCcache {
 /// slurmd.log at the end of each step that did something.
 #[derive(Default, Debug, Clone, PartialEq, Eq)]
 pub struct Phases {
-    done: Vec<(&'static str, Duration)>,
+    done: Vec<(String, Duration)>,
 }
 
 impl Phases {
@@ -72,13 +74,13 @@ impl Phases {
     pub fn time<R>(&mut self, name: &'static str, f: impl FnOnce() -> R) -> R {
         let t = Instant::now();
         let r = f();
-        self.done.push((name, t.elapsed()));
+        self.done.push((name.into(), t.elapsed()));
         r
     }
 
     /// Record a phase timed by the caller.
-    pub fn done_push(&mut self, name: &'static str, d: Duration) {
-        self.done.push((name, d));
+    pub fn done_push(&mut self, name: impl Into<String>, d: Duration) {
+        self.done.push((name.into(), d));
     }
 
     /// `name=0.123ms ...`, empty when nothing was timed.
@@ -115,6 +117,8 @@ pub struct StepState {
     pub notice: Option<String>,
     /// Time spent by each phase of the plugin in this step.
     pub phases: Phases,
+    /// The fetch running in a helper process, until `user_init`.
+    pub pending: Option<credential::PendingFetch>,
 }
 
 /// What the step needs from Slurm (implemented over the SPANK handle).
@@ -167,8 +171,14 @@ pub fn current_mode(env: &dyn StepEnv, a: &PluginArgs, option: Option<Mode>) -> 
 /// `slurm_spank_init_post_opt` in slurmstepd: fetch and store. A failure
 /// is logged to slurmd.log now and kept for [`report_failure`] (user_init),
 /// the first hook whose errors reach the user's srun.
-pub fn fetch(env: &dyn StepEnv, a: &PluginArgs, option: Option<Mode>, st: &mut StepState) -> i32 {
-    if let Err(msg) = credential::fetch_and_store(env, a, option, st) {
+pub fn fetch(
+    env: &dyn StepEnv,
+    a: &PluginArgs,
+    option: Option<Mode>,
+    st: &mut StepState,
+    defer: Option<&[String]>,
+) -> i32 {
+    if let Err(msg) = credential::fetch_and_store(env, a, option, st, defer) {
         log_info(&format!("{msg} [reported to the user at task launch]"));
         st.failure = Some(msg);
     }
@@ -223,7 +233,9 @@ pub fn task_exit(env: &dyn StepEnv, a: &PluginArgs, st: &mut StepState) -> i32 {
 
 /// `slurm_spank_exit`: stop the renewer if still there, sync, destroy the
 /// ccache we created (as the user).
-pub fn exit(a: &PluginArgs, st: &mut StepState) -> i32 {
+pub fn exit(env: &dyn StepEnv, a: &PluginArgs, st: &mut StepState) -> i32 {
+    // A step that ended before user_init: what its helper created goes.
+    credential::collect(env, a, st, credential::Collect::Cleanup);
     let mut phases = std::mem::take(&mut st.phases);
     phases.time("renewer_stop", || stop_renewer(a, st));
     let rc = match st.ccache.take() {
