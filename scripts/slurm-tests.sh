@@ -144,9 +144,9 @@ case_two_tasks_one_renewer() {
 }
 
 # The step's GET and ccache are done by `auks --spank-fetch` (the fetch
-# helper) while slurmstepd sets the step up; fetcher=none keeps them in
+# helper) while slurmstepd sets the step up; helper=none keeps them in
 # slurmstepd. Both give the step its credential.
-case_fetch_helper() {
+case_helper_program() {
     local mark job
     plug optional "default=disabled conf=$TB_AUKS_CONF keytab=$TB_HOST_KEYTAB renewer=$TB_REPO/target/debug/auks"
     tb_kinit
@@ -157,18 +157,18 @@ case_fetch_helper() {
     slurmd_log_since "$mark" | grep "\[$job.0\] auks: step phases" > "$WORK/fetch-helper.log"
     contains "fetch helper: started at init_post_opt, collected at user_init, its GET and store reported" \
         "$WORK/fetch-helper.log" "prefetch_start=.* prefetch_wait=.* get=.* store="
-    plug optional "default=disabled conf=$TB_AUKS_CONF keytab=$TB_HOST_KEYTAB renewer=$TB_REPO/target/debug/auks fetcher=none"
+    plug optional "default=disabled conf=$TB_AUKS_CONF keytab=$TB_HOST_KEYTAB renewer=$TB_REPO/target/debug/auks helper=none"
     mark=$(slurmd_log_mark)
     as_bob 'srun --auks=yes bash -c "klist | head -2; echo JOB=\$SLURM_JOB_ID"'
-    contains "fetcher=none: the step has the credential" "$OUT" "Default principal: $TB_USER@$TB_REALM"
+    contains "helper=none: the step has the credential" "$OUT" "Default principal: $TB_USER@$TB_REALM"
     job=$(sed -n 's/^JOB=//p' "$OUT")
     slurmd_log_since "$mark" | grep "\[$job.0\] auks: step phases" > "$WORK/fetch-none.log"
-    contains "fetcher=none: fetched in slurmstepd" "$WORK/fetch-none.log" "step phases: get="
+    contains "helper=none: fetched in slurmstepd" "$WORK/fetch-none.log" "step phases: get="
     no_leftovers
 }
 
 case_scancel() {
-    plug optional "default=disabled conf=$TB_AUKS_CONF keytab=$TB_HOST_KEYTAB renewer=$SLEEP_RENEWER fetcher=$TB_REPO/target/debug/auks"
+    plug optional "default=disabled conf=$TB_AUKS_CONF keytab=$TB_HOST_KEYTAB renewer=$SLEEP_RENEWER helper=$TB_REPO/target/debug/auks"
     tb_kinit
     as_bob 'sbatch --auks=yes -o /dev/null --wrap "sleep 300" | awk "{print \$4}"'
     local job i

@@ -68,30 +68,32 @@ pub struct PluginArgs {
     pub sync: SyncMode,
     /// `renewer=PATH`.
     pub renewer: PathBuf,
-    /// `fetcher=PATH` (the program of the step's fetch helper; by default
-    /// the renewer's, our `auks`), `fetcher=none`: fetch in slurmstepd.
-    pub fetcher: Fetcher,
+    /// `helper=PATH`: the program of the plugin's helper processes
+    /// (`--spank-add` in srun, `--spank-fetch` in slurmstepd), by default
+    /// the renewer's (our `auks`); `helper=none`: srun adds and slurmstepd
+    /// fetches in their hooks.
+    pub helper: HelperProgram,
 }
 
-/// `fetcher=`.
+/// `helper=`.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum Fetcher {
+pub enum HelperProgram {
     /// The `renewer=` program.
     #[default]
     Renewer,
     Path(PathBuf),
-    /// No helper: the step fetches in slurmstepd.
+    /// No helper processes.
     None,
 }
 
 impl PluginArgs {
-    /// The program started as `<program> --spank-fetch` to fetch a step's
-    /// credential, if any.
-    pub fn fetch_helper(&self) -> Option<&std::path::Path> {
-        match &self.fetcher {
-            Fetcher::Renewer => Some(&self.renewer),
-            Fetcher::Path(p) => Some(p),
-            Fetcher::None => None,
+    /// The program started as `<program> --spank-add|--spank-fetch`, if
+    /// any.
+    pub fn helper_program(&self) -> Option<&std::path::Path> {
+        match &self.helper {
+            HelperProgram::Renewer => Some(&self.renewer),
+            HelperProgram::Path(p) => Some(p),
+            HelperProgram::None => None,
         }
     }
 }
@@ -109,7 +111,7 @@ impl Default for PluginArgs {
             host_auth: HostAuth::DefaultCcache,
             sync: SyncMode::No,
             renewer: PathBuf::from(DEFAULT_RENEWER),
-            fetcher: Fetcher::Renewer,
+            helper: HelperProgram::Renewer,
         }
     }
 }
@@ -160,11 +162,11 @@ pub fn parse_args<S: AsRef<str>>(argv: &[S]) -> Parsed {
             ("sync", _) => bad("expected sync=yes or sync=all; ignored"),
             ("renewer", Some(v)) if v.starts_with('/') => p.args.renewer = PathBuf::from(v),
             ("renewer", _) => bad("expected an absolute path; ignored"),
-            ("fetcher", Some("none")) => p.args.fetcher = Fetcher::None,
-            ("fetcher", Some(v)) if v.starts_with('/') => {
-                p.args.fetcher = Fetcher::Path(PathBuf::from(v))
+            ("helper", Some("none")) => p.args.helper = HelperProgram::None,
+            ("helper", Some(v)) if v.starts_with('/') => {
+                p.args.helper = HelperProgram::Path(PathBuf::from(v))
             }
-            ("fetcher", _) => bad("expected an absolute path or none; ignored"),
+            ("helper", _) => bad("expected an absolute path or none; ignored"),
             ("conf" | "hostcredcache" | "keytab", _) => bad("needs a non-empty value; ignored"),
             _ => bad("unknown argument; ignored"),
         }
@@ -375,20 +377,20 @@ mod tests {
             }
         );
         assert_eq!(a.renewer, PathBuf::from("/opt/auks/bin/auks"));
-        // the fetch helper follows renewer= unless fetcher= names another
+        // the fetch helper follows renewer= unless helper= names another
         assert_eq!(
-            a.fetch_helper(),
+            a.helper_program(),
             Some(std::path::Path::new("/opt/auks/bin/auks"))
         );
         let f = |v: &str| parse_args(&[v]);
         assert_eq!(
-            f("fetcher=/usr/libexec/auks").args.fetch_helper(),
+            f("helper=/usr/libexec/auks").args.helper_program(),
             Some(std::path::Path::new("/usr/libexec/auks"))
         );
-        assert_eq!(f("fetcher=none").args.fetch_helper(), None);
-        for bad in ["fetcher=", "fetcher=relative/auks", "fetcher"] {
+        assert_eq!(f("helper=none").args.helper_program(), None);
+        for bad in ["helper=", "helper=relative/auks", "helper"] {
             let p = f(bad);
-            assert_eq!(p.args.fetcher, Fetcher::Renewer, "{bad}");
+            assert_eq!(p.args.helper, HelperProgram::Renewer, "{bad}");
             assert_eq!(p.problems.len(), 1, "{bad}");
         }
         let a = parse_args(&["keytab=/etc/krb5.keytab:host/n1.example.org@EX.ORG"]).args;

@@ -28,9 +28,11 @@
 
 pub mod args;
 mod glue;
+pub mod helper;
 pub mod ids;
 pub mod local;
 pub mod messages;
+pub mod preadd;
 pub mod probe;
 mod record;
 pub mod remote;
@@ -258,18 +260,18 @@ mod hooks {
             match glue::context() {
                 Ctx::Local | Ctx::Allocator => {
                     let ctx = glue::context();
-                    let (a, opt, problems) = with_state(|s| {
+                    let (a, opt, problems, argv) = with_state(|s| {
                         let p = if ctx == Ctx::Allocator {
                             std::mem::take(&mut s.problems)
                         } else {
                             Vec::new()
                         };
-                        (s.args.clone(), s.option, p)
+                        (s.args.clone(), s.option, p, s.argv.clone())
                     });
                     for p in problems {
                         log_verbose(&format!("auks: {p}"));
                     }
-                    local::submit(&a, opt)
+                    local::submit(&a, opt, &argv, ctx == Ctx::Local)
                 }
                 Ctx::Remote => with_state(|s| {
                     // The GET and the ccache go to a helper process that
@@ -307,7 +309,7 @@ mod hooks {
             for m in local::take_late_verbose() {
                 log_verbose(&m);
             }
-            0
+            local::collect()
         })
     }
 

@@ -101,7 +101,7 @@ pub fn prepare(cmd: &mut Command, id: &Identity, death: libc::c_int) {
     // by the closure and prepared before the fork: no allocation, no lock,
     // no panic path (every result is checked by comparison only).
     unsafe {
-        cmd.pre_exec(move || child_setup(&groups, uid, gid, parent, death));
+        cmd.pre_exec(move || child_setup(Some((&groups, uid, gid)), parent, death));
     }
 }
 
@@ -185,17 +185,19 @@ pub fn spawn(
     id: &Identity,
     death: libc::c_int,
 ) -> io::Result<Child> {
-    spawn_to(program, args, env, id, death, None)
+    spawn_to(program, args, env, Some(id), death, None)
 }
 
 /// [`spawn`] with the child's standard output on `stdout` (the write end
 /// of a pipe the caller reads; the child's other descriptors are as
-/// [`spawn`] leaves them). The caller closes its own copy after the call.
+/// [`spawn`] leaves them; the caller closes its own copy after the call),
+/// and without any change of ids when `id` is `None` (a caller that is not
+/// root starting a helper of its own).
 pub fn spawn_to(
     program: &Path,
     args: &[&str],
     env: &[(&str, &std::ffi::OsStr)],
-    id: &Identity,
+    id: Option<&Identity>,
     death: libc::c_int,
     stdout: Option<std::os::fd::RawFd>,
 ) -> io::Result<Child> {
@@ -223,7 +225,8 @@ pub fn spawn_to(
         .map(|c| c.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect();
-    let groups: Vec<libc::gid_t> = id.groups.clone();
+    let groups: Vec<libc::gid_t> = id.map(|i| i.groups.clone()).unwrap_or_default();
+    let ids = id.map(|i| (i.uid, i.gid));
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: fork in a multi-threaded process; the child below only makes
     // async-signal-safe raw system calls on memory prepared above (owned by
@@ -239,7 +242,7 @@ pub fn spawn_to(
         unsafe {
             let ok = child_stdio()
                 && stdout.map_or(true, |fd| libc::dup2(fd, 1) == 1)
-                && child_setup(&groups, id.uid, id.gid, parent, death).is_ok()
+                && child_setup(ids.map(|(u, g)| (&groups[..], u, g)), parent, death).is_ok()
                 && libc::chdir(c"/".as_ptr()) == 0;
             if ok {
                 libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
@@ -271,10 +274,10 @@ fn child_stdio() -> bool {
 }
 
 /// The child's side, between fork and exec. Raw system calls only.
+/// `ids`: the supplementary groups, uid and gid to take (`None`: keep the
+/// caller's).
 fn child_setup(
-    groups: &[libc::gid_t],
-    uid: u32,
-    gid: u32,
+    ids: Option<(&[libc::gid_t], u32, u32)>,
     parent: libc::pid_t,
     death: libc::c_int,
 ) -> io::Result<()> {
@@ -288,14 +291,16 @@ fn child_setup(
             return Err(io::Error::last_os_error());
         }
         // Identity, groups and gids first while still privileged.
-        if libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0 {
-            return Err(io::Error::last_os_error());
+        if let Some((groups, uid, gid)) = ids {
+            if libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0 {
+                return Err(io::Error::last_os_error());
+            }
         }
         // Signals: default dispositions (handlers are reset by exec, ignored
         // signals are not), then an empty mask. The raw call also reaches

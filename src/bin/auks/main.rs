@@ -14,6 +14,7 @@ use auks::config::ClientConfig;
 use auks::cred::{self, CredError, Placement};
 use auks::krb5::Context;
 use auks::proto;
+use auks::spank::preadd as spank_add;
 use auks::spank::remote::prefetch as spank_fetch;
 use std::fmt;
 use std::io::{self, IsTerminal};
@@ -221,15 +222,20 @@ fn run(cmd: Command) -> u8 {
 }
 
 fn main() -> ExitCode {
-    // Internal: the SPANK plugin's fetch helper, started by slurmstepd.
-    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(spank_fetch::HELPER_ARG))
-    {
+    // Internal: the SPANK plugin's helpers (slurmstepd's fetch, srun's ADD).
+    let first = std::env::args_os().nth(1);
+    let helper: Option<fn(&[String]) -> i32> = match first.as_deref().and_then(|a| a.to_str()) {
+        Some(spank_fetch::HELPER_ARG) => Some(spank_fetch::helper_main),
+        Some(spank_add::HELPER_ARG) => Some(spank_add::helper_main),
+        _ => None,
+    };
+    if let Some(helper_main) = helper {
         let _ = nix::sys::prctl::set_dumpable(false);
         let rest: Vec<String> = std::env::args_os()
             .skip(2)
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        return ExitCode::from(spank_fetch::helper_main(&rest) as u8);
+        return ExitCode::from(helper_main(&rest) as u8);
     }
     let code = match args::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Help) => stdio::print(USAGE),

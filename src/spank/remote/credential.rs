@@ -83,7 +83,7 @@ pub(super) fn fetch_and_store(
         )
     })?;
     let helper = conf.api.helper_script.clone();
-    if let (Some(argv), Some(program)) = (defer, a.fetch_helper()) {
+    if let (Some(argv), Some(program)) = (defer, a.helper_program()) {
         let t = Instant::now();
         match Prefetch::start(program, argv, &job, prefetch::budget(&conf)) {
             Ok(prefetch) => {
@@ -145,7 +145,7 @@ pub fn collect(env: &dyn StepEnv, a: &PluginArgs, st: &mut StepState, why: Colle
         (Err(HelperFailed::NoReport(why)), Collect::Step) => {
             log_info(&format!(
                 "auks: the fetch helper {} gave no report ({why}): fetching in slurmstepd",
-                a.fetch_helper().unwrap_or(&a.renewer).display()
+                a.helper_program().unwrap_or(&a.renewer).display()
             ));
             let f = fetcher::fetch_and_create(&p.job, a);
             apply(env, a, st, &p.job, p.helper.as_deref(), f)
@@ -295,21 +295,71 @@ pub(super) fn destroy(job: &Job, cc: &JobCcache) -> i32 {
     let Some(user) = job.as_user_to(&format!("destroy {}", cc.name)) else {
         return -1;
     };
-    let result =
-        Context::new().and_then(|ctx| Ccache::resolve(&ctx, &cc.name).and_then(|c| c.destroy()));
+    // A FILE ccache is one file of ours: unlinked here (what libkrb5's
+    // destroy does), so the step's end does not load libkrb5 for it.
+    let result = match file_path(&cc.name) {
+        Some(path) => std::fs::remove_file(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Gone::Missing,
+            _ => Gone::Other(e.to_string()),
+        }),
+        None => Context::new()
+            .and_then(|ctx| Ccache::resolve(&ctx, &cc.name).and_then(|c| c.destroy()))
+            .map_err(|e| match e.is_ccache_missing() {
+                true => Gone::Missing,
+                false => Gone::Other(e.to_string()),
+            }),
+    };
     drop(user);
     match result {
         Ok(()) => {
             log_info(&format!("auks: job {}: destroyed {}", job.jobid, cc.name));
             0
         }
-        Err(e) if e.is_ccache_missing() => {
+        Err(Gone::Missing) => {
             log_verbose(&format!("auks: {} was already gone", cc.name));
             0
         }
-        Err(e) => {
+        Err(Gone::Other(e)) => {
             log_error(&format!("auks: cannot destroy {}: {e}", cc.name));
             -1
+        }
+    }
+}
+
+/// Why a ccache could not be destroyed.
+enum Gone {
+    Missing,
+    Other(String),
+}
+
+/// The path of a FILE ccache name (`FILE:/p` or `/p`).
+fn file_path(name: &str) -> Option<&str> {
+    match name.strip_prefix("FILE:") {
+        Some(p) if p.starts_with('/') => Some(p),
+        Some(_) => None,
+        None => name.starts_with('/').then_some(name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_path;
+
+    #[test]
+    fn file_ccache_paths() {
+        assert_eq!(
+            file_path("FILE:/tmp/krb5cc_1_2_x"),
+            Some("/tmp/krb5cc_1_2_x")
+        );
+        assert_eq!(file_path("/tmp/krb5cc_1_2_x"), Some("/tmp/krb5cc_1_2_x"));
+        for other in [
+            "KEYRING:persistent:1",
+            "DIR:/tmp/d",
+            "FILE:rel",
+            "MEMORY:x",
+            "",
+        ] {
+            assert_eq!(file_path(other), None, "{other}");
         }
     }
 }

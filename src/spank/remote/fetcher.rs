@@ -12,16 +12,9 @@ use crate::cred::{self, Placement};
 use crate::krb5::{Ccache, Context, Keytab, Principal};
 use crate::proto::CredRecord;
 use crate::spank::args::{self, CcacheKind, HostAuth, PluginArgs};
+pub use crate::spank::helper::Note;
 use crate::spank::messages;
 use std::time::{Duration, Instant};
-
-/// A line for slurmd.log (or the user, for errors), logged by slurmstepd.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Note {
-    Error(String),
-    Info(String),
-    Verbose(String),
-}
 
 /// What [`fetch_and_create`] did.
 #[derive(Debug, Default, PartialEq, Eq)]

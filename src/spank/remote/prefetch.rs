@@ -11,62 +11,28 @@
 //! Why a process and not a thread: between the two hooks slurmstepd drops
 //! its effective ids (`setresuid` in every thread, by the C library), so a
 //! thread could lose root while reading the node's own ccache; and a
-//! process of its own leaves slurmstepd without libkrb5 at all.
+//! process of its own leaves slurmstepd without libkrb5 at all. The helper
+//! starts as root (the node's ccache or keytab); see [`crate::spank::helper`]
+//! for how it is started, read and bounded.
 //!
-//! The helper starts as root (the node's ccache or keytab), with the hygiene
-//! of [`crate::spank::spawn`] (no inherited descriptor but the report's
-//! pipe, clean signals, its own session, SIGKILL when slurmstepd dies) and
-//! slurmstepd's environment. The report is a few short lines (at most
-//! [`REPORT_MAX`] bytes, less than a pipe holds, so the helper never waits
-//! for the reader); the wait for it is bounded ([`budget`]).
-//!
-//! Report lines (tab-separated; text has no control characters):
-//! `E|I|V <text>` a note; `P <phase> <nanoseconds>`; `S <1|0> <ccache>`
+//! Report lines after the greeting (tab-separated; text has no control
+//! characters): notes; `P <phase> <nanoseconds>`; `S <1|0> <ccache>`
 //! stored; `F <text>` failed, the message for the user; `.` the end.
 
-use super::fetcher::{self, Fetched, Note};
+use super::fetcher::{self, Fetched};
 use super::{Job, JobCcache};
-use crate::config::ClientConfig;
-use crate::spank::spawn::{self, Child, Exit, Identity};
-use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+pub use crate::spank::helper::{budget, HelperFailed};
+use crate::spank::helper::{clean, Helper, Note, NOTE_MAX};
+use crate::spank::spawn::Identity;
+use std::time::Duration;
 
 /// First argument of the helper mode of the `auks` binary.
 pub const HELPER_ARG: &str = "--spank-fetch";
-/// The helper's first line, written before any work: a program that is
-/// not our `auks` (a site's own `renewer=` script, the C client) does not
-/// write it, and the plugin then fetches in slurmstepd.
+/// The helper's greeting.
 pub const HELLO: &str = "auks-spank-fetch 1";
-/// How long after its start the helper has to write [`HELLO`].
-pub const HELLO_WAIT: Duration = Duration::from_secs(2);
-/// Largest report read.
-pub const REPORT_MAX: usize = 16 * 1024;
-/// Longest note text kept in a report.
-const NOTE_MAX: usize = 1024;
 
 /// A helper started by [`Prefetch::start`].
-pub struct Prefetch {
-    child: Child,
-    out: std::fs::File,
-    hello_by: Instant,
-    deadline: Instant,
-}
-
-/// How long a fetch may take, from the client configuration: every round
-/// of `Retries` tries both daemons, each bounded by `Timeout` (or by the
-/// I/O timeout without one), plus `Delay` between rounds and a margin for
-/// the ccache. At most ten minutes.
-pub fn budget(conf: &ClientConfig) -> Duration {
-    let per = match conf.common.timeout {
-        // without Timeout every read waits at most 5 s (Client::io_timeout)
-        0 => Duration::from_secs(4 * 5),
-        t => Duration::from_secs(t.min(600)),
-    };
-    let rounds = conf.common.retries.clamp(1, 10) as u32;
-    let delay = Duration::from_secs(conf.common.delay.min(600));
-    ((per * 2 + delay) * rounds + Duration::from_secs(30)).min(Duration::from_secs(600))
-}
+pub struct Prefetch(Helper);
 
 impl Prefetch {
     /// Start the helper for `job` (`argv`: the plugstack arguments, which
@@ -77,7 +43,6 @@ impl Prefetch {
         job: &Job,
         budget: Duration,
     ) -> std::io::Result<Prefetch> {
-        let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         let ids = [
             job.uid.to_string(),
             job.gid.to_string(),
@@ -87,13 +52,6 @@ impl Prefetch {
         args.extend(ids.iter().map(String::as_str));
         args.push("--");
         args.extend(argv.iter().map(String::as_str));
-        let env: Vec<(String, std::ffi::OsString)> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v)))
-            .collect();
-        let env: Vec<(&str, &std::ffi::OsStr)> = env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_os_str()))
-            .collect();
         let root = Identity {
             uid: 0,
             gid: 0,
@@ -102,143 +60,20 @@ impl Prefetch {
                 .map(|g| g.as_raw())
                 .collect(),
         };
-        let child = spawn::spawn_to(
+        Ok(Prefetch(Helper::start(
             program,
             &args,
-            &env,
-            &root,
-            libc::SIGKILL,
-            Some(wr.as_raw_fd()),
-        )?;
-        drop(wr);
-        let now = Instant::now();
-        Ok(Prefetch {
-            child,
-            out: std::fs::File::from(rd),
-            hello_by: now + HELLO_WAIT,
-            deadline: now + budget.max(HELLO_WAIT),
-        })
+            Some(&root),
+            HELLO,
+            budget,
+        )?))
     }
 
-    /// Wait for the report (until the budget is spent: then the helper is
-    /// killed) and reap the helper.
-    pub fn collect(mut self) -> Result<Fetched, HelperFailed> {
-        let read = read_until(&mut self.out, self.hello_by, self.deadline);
-        let exit = reap(&mut self.child, read.is_err());
-        let text = read?;
-        decode(&text).map_err(|e| HelperFailed::NoReport(format!("{e}; exit {exit:?}")))
+    /// Wait for the report and reap the helper.
+    pub fn collect(self) -> Result<Fetched, HelperFailed> {
+        let text = self.0.collect()?;
+        decode(&text).map_err(HelperFailed::NoReport)
     }
-}
-
-/// Why [`Prefetch::collect`] has no report.
-#[derive(Debug, PartialEq, Eq)]
-pub enum HelperFailed {
-    /// Still running when the budget was spent (killed): the message for
-    /// the user.
-    TimedOut(String),
-    /// It ended without a valid report (not our `auks`, a crash...): why.
-    NoReport(String),
-}
-
-impl From<ReadError> for HelperFailed {
-    fn from(e: ReadError) -> Self {
-        match e {
-            ReadError::Deadline => HelperFailed::TimedOut(
-                "auks: the credential fetch did not finish in time; the job step has no Kerberos credential".into(),
-            ),
-            ReadError::Other(m) => HelperFailed::NoReport(m),
-        }
-    }
-}
-
-/// Why the report could not be read.
-enum ReadError {
-    Deadline,
-    Other(String),
-}
-
-/// Read `out` to its end or `deadline`; its first line must have come by
-/// `hello_by`.
-fn read_until(
-    out: &mut std::fs::File,
-    hello_by: Instant,
-    deadline: Instant,
-) -> Result<String, ReadError> {
-    let other = |m: String| ReadError::Other(m);
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let greeted = buf.contains(&b'\n');
-        let now = Instant::now();
-        if !greeted && now >= hello_by {
-            return Err(other(format!(
-                "no greeting within {} s",
-                HELLO_WAIT.as_secs()
-            )));
-        }
-        let until = if greeted {
-            deadline
-        } else {
-            hello_by.min(deadline)
-        };
-        let left = until.saturating_duration_since(now);
-        if left.is_zero() {
-            return Err(ReadError::Deadline);
-        }
-        let ms = PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
-            .unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(out.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, ms) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
-            Ok(_) => {}
-            Err(e) => return Err(other(format!("cannot read its report: {e}"))),
-        }
-        match out.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) if buf.len() + n <= REPORT_MAX => buf.extend_from_slice(&chunk[..n]),
-            Ok(_) => return Err(other("its report is too long".into())),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(other(format!("cannot read its report: {e}"))),
-        }
-    }
-    String::from_utf8(buf).map_err(|_| other("its report is not text".into()))
-}
-
-/// Reap the helper: once its report ended it exits at once; `kill` (or a
-/// helper that lingers for a second): SIGKILL to its process group first.
-fn reap(child: &mut Child, kill: bool) -> Exit {
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    if kill {
-        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
-    }
-    for i in 0..300 {
-        if let Some(e) = child.try_wait() {
-            return e;
-        }
-        if i == 100 {
-            let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Exit::Unknown
-}
-
-/// One line of text: control characters become spaces, at most `max` bytes.
-fn clean(text: &str, max: usize) -> String {
-    let mut s: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-    s
 }
 
 /// The report of `f`.
@@ -247,12 +82,7 @@ pub fn encode(f: &Fetched) -> String {
     out.push_str(HELLO);
     out.push('\n');
     for n in &f.notes {
-        let (tag, t) = match n {
-            Note::Error(t) => ("E", t),
-            Note::Info(t) => ("I", t),
-            Note::Verbose(t) => ("V", t),
-        };
-        out.push_str(&format!("{tag}\t{}\n", clean(t, NOTE_MAX)));
+        out.push_str(&n.line());
     }
     for (name, d) in &f.phases {
         out.push_str(&format!("P\t{}\t{}\n", clean(name, 32), d.as_nanos()));
@@ -272,24 +102,21 @@ pub fn encode(f: &Fetched) -> String {
     out
 }
 
-/// Parse a report; an error names what is wrong with it.
+/// Parse a report (after its greeting); an error names what is wrong with
+/// it.
 pub fn decode(text: &str) -> Result<Fetched, String> {
     let mut f = Fetched::default();
     let mut ended = false;
-    let mut lines = text.lines();
-    if lines.next() != Some(HELLO) {
-        return Err("not the report of auks --spank-fetch".into());
-    }
-    for line in lines {
+    for line in text.lines() {
         if ended {
             return Err("text after the end of the report".into());
         }
         let mut it = line.splitn(3, '\t');
         let (tag, a, b) = (it.next().unwrap_or(""), it.next(), it.next());
         match (tag, a, b) {
-            ("E", Some(t), None) => f.notes.push(Note::Error(t.into())),
-            ("I", Some(t), None) => f.notes.push(Note::Info(t.into())),
-            ("V", Some(t), None) => f.notes.push(Note::Verbose(t.into())),
+            (tag, Some(t), None) if Note::parse(tag, t).is_some() => {
+                f.notes.extend(Note::parse(tag, t))
+            }
             ("P", Some(n), Some(ns)) => {
                 let ns: u64 = ns.parse().map_err(|_| format!("bad phase time {ns:?}"))?;
                 f.phases.push((n.into(), Duration::from_nanos(ns)));
@@ -346,6 +173,11 @@ pub fn helper_main(args: &[String]) -> i32 {
 mod tests {
     use super::*;
 
+    /// The report after its greeting, as [`Helper::collect`] returns it.
+    fn body(f: &Fetched) -> String {
+        encode(f)[HELLO.len() + 1..].to_string()
+    }
+
     #[test]
     fn reports_round_trip() {
         let f = Fetched {
@@ -360,7 +192,7 @@ mod tests {
                 ours: true,
             })),
         };
-        let back = decode(&encode(&f)).unwrap();
+        let back = decode(&body(&f)).unwrap();
         assert_eq!(back.notes[0], Note::Info("auks: got it from auksd".into()));
         assert_eq!(back.notes[1..], f.notes[1..]);
         assert_eq!(back.phases, f.phases);
@@ -370,16 +202,11 @@ mod tests {
             result: Some(Err("auks: no credential".into())),
             ..Fetched::default()
         };
-        assert_eq!(decode(&encode(&failed)).unwrap(), failed);
+        assert_eq!(decode(&body(&failed)).unwrap(), failed);
     }
 
     #[test]
     fn bad_reports_are_refused() {
-        // without the greeting (not our helper)
-        for bad in ["", "F\tx\n.\n", "auks-spank-fetch 2\nF\tx\n.\n"] {
-            assert!(decode(bad).is_err(), "accepted {bad:?}");
-        }
-        // after it, a report must be well formed and complete
         for bad in [
             "",
             "I\tx\n",
@@ -391,10 +218,10 @@ mod tests {
             "X\ty\nF\tx\n.\n",
             ".\n",
         ] {
-            let text = format!("{HELLO}\n{bad}");
-            assert!(decode(&text).is_err(), "accepted {text:?}");
+            assert!(decode(bad).is_err(), "accepted {bad:?}");
         }
-        assert!(decode(&format!("{HELLO}\nF\tx\n.\n")).is_ok());
+        assert!(decode("F\tx\n.\n").is_ok());
+        assert!(encode(&Fetched::default()).starts_with(&format!("{HELLO}\n")));
     }
 
     #[test]
@@ -406,7 +233,7 @@ mod tests {
             })),
             ..Fetched::default()
         };
-        assert!(matches!(decode(&encode(&f)).unwrap().result, Some(Err(_))));
+        assert!(matches!(decode(&body(&f)).unwrap().result, Some(Err(_))));
     }
 
     #[test]
@@ -416,7 +243,7 @@ mod tests {
             result: Some(Err("x".into())),
             ..Fetched::default()
         };
-        let back = decode(&encode(&f)).unwrap();
+        let back = decode(&body(&f)).unwrap();
         let Note::Info(t) = &back.notes[0] else {
             panic!()
         };

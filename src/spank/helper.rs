@@ -1,0 +1,238 @@
+//! A helper process of the plugin: our `auks` binary started in a mode of
+//! its own (`--spank-fetch` in slurmstepd, `--spank-add` in srun) to do a
+//! request while Slurm goes on with the step, and report on a pipe; the
+//! plugin collects the report in a later hook ([`crate::spank::remote::prefetch`],
+//! [`crate::spank::preadd`]).
+//!
+//! The helper starts with the hygiene of [`crate::spank::spawn`] (no
+//! inherited descriptor but the report's pipe, clean signals, its own
+//! session, SIGKILL when its parent dies) and its parent's environment.
+//! Its report is text lines: first a greeting naming the mode (a program
+//! that is not our `auks`, a site's own script or the C client, does not
+//! write it within [`HELLO_WAIT`], and the plugin then does the work
+//! itself), at most [`REPORT_MAX`] bytes (less than a pipe holds, so the
+//! helper never waits for its reader), `.` last. The wait is bounded
+//! ([`budget`]). Notes (lines for the log) are `E|I|V <text>`.
+
+use crate::config::ClientConfig;
+use crate::spank::spawn::{self, Child, Exit, Identity};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long after its start the helper has to greet.
+pub const HELLO_WAIT: Duration = Duration::from_secs(2);
+/// Largest report read.
+pub const REPORT_MAX: usize = 16 * 1024;
+/// Longest note text kept in a report.
+pub const NOTE_MAX: usize = 1024;
+
+/// A line for the log, written by the plugin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    Error(String),
+    Info(String),
+    Verbose(String),
+}
+
+impl Note {
+    /// The report line of the note.
+    pub fn line(&self) -> String {
+        let (tag, t) = match self {
+            Note::Error(t) => ("E", t),
+            Note::Info(t) => ("I", t),
+            Note::Verbose(t) => ("V", t),
+        };
+        format!("{tag}\t{}\n", clean(t, NOTE_MAX))
+    }
+
+    /// A note from its tag and text, if `tag` is one.
+    pub fn parse(tag: &str, text: &str) -> Option<Note> {
+        match tag {
+            "E" => Some(Note::Error(text.into())),
+            "I" => Some(Note::Info(text.into())),
+            "V" => Some(Note::Verbose(text.into())),
+            _ => None,
+        }
+    }
+}
+
+/// A helper started by [`Helper::start`].
+pub struct Helper {
+    child: Child,
+    out: std::fs::File,
+    hello: &'static str,
+    hello_by: Instant,
+    deadline: Instant,
+}
+
+/// How long a helper's request may take, from the client configuration:
+/// every round of `Retries` tries both daemons, each bounded by `Timeout`
+/// (or by the I/O timeout without one), plus `Delay` between rounds and a
+/// margin for the ccache. At most ten minutes.
+pub fn budget(conf: &ClientConfig) -> Duration {
+    let per = match conf.common.timeout {
+        // without Timeout every read waits at most 5 s (Client::io_timeout)
+        0 => Duration::from_secs(4 * 5),
+        t => Duration::from_secs(t.min(600)),
+    };
+    let rounds = conf.common.retries.clamp(1, 10) as u32;
+    let delay = Duration::from_secs(conf.common.delay.min(600));
+    ((per * 2 + delay) * rounds + Duration::from_secs(30)).min(Duration::from_secs(600))
+}
+
+impl Helper {
+    /// Start `program args...` with this process' environment, as `id`
+    /// (from root) or as the caller (`None`), its standard output on a
+    /// pipe; `hello` is the greeting it must write first.
+    pub fn start(
+        program: &Path,
+        args: &[&str],
+        id: Option<&Identity>,
+        hello: &'static str,
+        budget: Duration,
+    ) -> std::io::Result<Helper> {
+        let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let env: Vec<(String, std::ffi::OsString)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v)))
+            .collect();
+        let env: Vec<(&str, &std::ffi::OsStr)> = env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_os_str()))
+            .collect();
+        let child = spawn::spawn_to(program, args, &env, id, libc::SIGKILL, Some(wr.as_raw_fd()))?;
+        drop(wr);
+        let now = Instant::now();
+        Ok(Helper {
+            child,
+            out: std::fs::File::from(rd),
+            hello,
+            hello_by: now + HELLO_WAIT,
+            deadline: now + budget.max(HELLO_WAIT),
+        })
+    }
+
+    /// Wait for the report (until the budget is spent: then the helper is
+    /// killed), reap the helper, and return the report after its greeting.
+    pub fn collect(mut self) -> Result<String, HelperFailed> {
+        let read = read_until(&mut self.out, self.hello_by, self.deadline);
+        let exit = reap(&mut self.child, read.is_err());
+        let text = read?;
+        match text.split_once('\n') {
+            Some((first, rest)) if first == self.hello => Ok(rest.to_string()),
+            _ => Err(HelperFailed::NoReport(format!(
+                "not the report of auks in this mode; exit {exit:?}"
+            ))),
+        }
+    }
+}
+
+/// Why [`Helper::collect`] has no report.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HelperFailed {
+    /// Still running when the budget was spent (killed): the message for
+    /// the user.
+    TimedOut(String),
+    /// It ended without a valid report (not our `auks`, a crash...): why.
+    NoReport(String),
+}
+
+impl From<ReadError> for HelperFailed {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Deadline => HelperFailed::TimedOut("did not finish in time".into()),
+            ReadError::Other(m) => HelperFailed::NoReport(m),
+        }
+    }
+}
+
+/// Why the report could not be read.
+enum ReadError {
+    Deadline,
+    Other(String),
+}
+
+/// Read `out` to its end or `deadline`; its first line must have come by
+/// `hello_by`.
+fn read_until(
+    out: &mut std::fs::File,
+    hello_by: Instant,
+    deadline: Instant,
+) -> Result<String, ReadError> {
+    let other = |m: String| ReadError::Other(m);
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let greeted = buf.contains(&b'\n');
+        let now = Instant::now();
+        if !greeted && now >= hello_by {
+            return Err(other(format!(
+                "no greeting within {} s",
+                HELLO_WAIT.as_secs()
+            )));
+        }
+        let until = if greeted {
+            deadline
+        } else {
+            hello_by.min(deadline)
+        };
+        let left = until.saturating_duration_since(now);
+        if left.is_zero() {
+            return Err(ReadError::Deadline);
+        }
+        let ms = PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
+            .unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(out.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(other(format!("cannot read its report: {e}"))),
+        }
+        match out.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) if buf.len() + n <= REPORT_MAX => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => return Err(other("its report is too long".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(other(format!("cannot read its report: {e}"))),
+        }
+    }
+    String::from_utf8(buf).map_err(|_| other("its report is not text".into()))
+}
+
+/// Reap the helper: once its report ended it exits at once; `kill` (or a
+/// helper that lingers for a second): SIGKILL to its process group.
+fn reap(child: &mut Child, kill: bool) -> Exit {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    if kill {
+        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+    for i in 0..300 {
+        if let Some(e) = child.try_wait() {
+            return e;
+        }
+        if i == 100 {
+            let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Exit::Unknown
+}
+
+/// One line of text: control characters become spaces, at most `max` bytes.
+pub fn clean(text: &str, max: usize) -> String {
+    let mut s: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
