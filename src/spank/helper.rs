@@ -28,6 +28,30 @@ pub const REPORT_MAX: usize = 16 * 1024;
 /// Longest note text kept in a report.
 pub const NOTE_MAX: usize = 1024;
 
+/// The helper's side: greet on standard output at once (`hello`), parse
+/// the plugstack arguments `plug` as the plugin did, run `work` and write
+/// the rest of its report (which starts with the greeting, written
+/// already). The exit status: 0 once the report was written.
+pub fn serve(
+    hello: &str,
+    plug: &[String],
+    work: impl FnOnce(&crate::spank::args::PluginArgs) -> String,
+) -> i32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{hello}").and_then(|()| out.flush()).is_err() {
+        return 1;
+    }
+    let plug: Vec<&str> = plug.iter().map(String::as_str).collect();
+    let report = work(&crate::spank::args::parse_args(&plug).args);
+    let rest = report.strip_prefix(hello).unwrap_or(&report);
+    let rest = rest.strip_prefix('\n').unwrap_or(rest);
+    match out.write_all(rest.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
 /// A line for the log, written by the plugin.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Note {

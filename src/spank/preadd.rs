@@ -100,19 +100,7 @@ pub fn helper_main(args: &[String]) -> i32 {
         eprintln!("usage: auks {HELPER_ARG} -- PLUGSTACK-ARGS... (used by the auks SPANK plugin)");
         return 1;
     }
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    if writeln!(out, "{HELLO}").and_then(|()| out.flush()).is_err() {
-        return 1;
-    }
-    let plug: Vec<&str> = args[1..].iter().map(String::as_str).collect();
-    let parsed = super::args::parse_args(&plug);
-    let report = encode(&local::add(&parsed.args));
-    let rest = &report[HELLO.len() + 1..];
-    match out.write_all(rest.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => 0,
-        Err(_) => 1,
-    }
+    super::helper::serve(HELLO, &args[1..], |a| encode(&local::add(a)))
 }
 
 #[cfg(test)]

@@ -150,23 +150,10 @@ pub fn helper_main(args: &[String]) -> i32 {
         eprintln!("usage: auks {HELPER_ARG} UID GID JOBID -- PLUGSTACK-ARGS... (used by the auks SPANK plugin)");
         return 1;
     };
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    // The greeting first (see HELLO), before any work; encode() starts
-    // with it too, so the rest of the report follows it.
-    if writeln!(out, "{HELLO}").and_then(|()| out.flush()).is_err() {
-        return 1;
-    }
-    let plug: Vec<&str> = args[4..].iter().map(String::as_str).collect();
-    let parsed = crate::spank::args::parse_args(&plug);
     let job = Job { uid, gid, jobid };
-    let fetched = fetcher::fetch_and_create(&job, &parsed.args);
-    let report = encode(&fetched);
-    let rest = &report[HELLO.len() + 1..];
-    match out.write_all(rest.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => 0,
-        Err(_) => 1,
-    }
+    crate::spank::helper::serve(HELLO, &args[4..], |a| {
+        encode(&fetcher::fetch_and_create(&job, a))
+    })
 }
 
 #[cfg(test)]
