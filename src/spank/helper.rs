@@ -30,26 +30,31 @@ pub const NOTE_MAX: usize = 1024;
 
 /// The helper's side: greet on standard output at once (`hello`), parse
 /// the plugstack arguments `plug` as the plugin did, run `work` and write
-/// the rest of its report (which starts with the greeting, written
-/// already). The exit status: 0 once the report was written.
+/// the report it returns. The exit status: 0 once the report was written.
 pub fn serve(
     hello: &str,
     plug: &[String],
     work: impl FnOnce(&crate::spank::args::PluginArgs) -> String,
 ) -> i32 {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    if writeln!(out, "{hello}").and_then(|()| out.flush()).is_err() {
-        return 1;
-    }
-    let plug: Vec<&str> = plug.iter().map(String::as_str).collect();
-    let report = work(&crate::spank::args::parse_args(&plug).args);
-    let rest = report.strip_prefix(hello).unwrap_or(&report);
-    let rest = rest.strip_prefix('\n').unwrap_or(rest);
-    match out.write_all(rest.as_bytes()).and_then(|()| out.flush()) {
+    match serve_to(&mut std::io::stdout().lock(), hello, plug, work) {
         Ok(()) => 0,
         Err(_) => 1,
     }
+}
+
+/// [`serve`] on `out`.
+fn serve_to(
+    out: &mut impl std::io::Write,
+    hello: &str,
+    plug: &[String],
+    work: impl FnOnce(&crate::spank::args::PluginArgs) -> String,
+) -> std::io::Result<()> {
+    writeln!(out, "{hello}")?;
+    out.flush()?;
+    let plug: Vec<&str> = plug.iter().map(String::as_str).collect();
+    let report = work(&crate::spank::args::parse_args(&plug).args);
+    out.write_all(report.as_bytes())?;
+    out.flush()
 }
 
 /// A line for the log, written by the plugin.
@@ -259,4 +264,25 @@ pub fn clean(text: &str, max: usize) -> String {
         s.truncate(end);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_writes_the_greeting_then_the_report() {
+        let mut out = Vec::new();
+        let plug = vec!["renewer=/opt/auks".to_string()];
+        serve_to(&mut out, "auks-spank-test 1", &plug, |a| {
+            // the plugstack arguments are parsed as the plugin parses them
+            assert_eq!(a.renewer, std::path::PathBuf::from("/opt/auks"));
+            "R\t0\n.\n".into()
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "auks-spank-test 1\nR\t0\n.\n"
+        );
+    }
 }
