@@ -66,7 +66,7 @@ struct State {
     /// Plugstack arguments not understood (shown by srun/sbatch -v from
     /// init_post_opt, when -v has been parsed).
     problems: Vec<String>,
-    /// The plugstack arguments as given (for the fetch helper).
+    /// The plugstack arguments as given (for the helper processes).
     argv: Vec<String>,
     step: remote::StepState,
 }
