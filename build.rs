@@ -101,6 +101,7 @@ const FUNCTIONS: &[&str] = &[
     "krb5_rd_cred",
     "krb5_timeofday",
     "krb5_us_timeofday",
+    "krb5_auth_con_setrecvsubkey",
     "krb5_is_config_principal",
 ];
 

@@ -6,6 +6,7 @@
 use std::ptr;
 
 use super::address::KrbAddr;
+use super::ap_client;
 use super::ccache::Ccache;
 use super::context::Context;
 use super::creds::Creds;
@@ -55,6 +56,9 @@ pub struct AuthContext<'a> {
     /// KRB-PRIV sealed and opened in Rust for the AES-SHA1 enctypes
     /// ([`super::priv_rust`]).
     pub(super) rust: RustPriv<'a>,
+    /// Client: the AP-REQ was made in Rust ([`super::ap_client`]) and its
+    /// AP-REP is awaited.
+    pub(super) rust_sent: Option<ap_client::Sent>,
 }
 
 impl<'a> AuthContext<'a> {
@@ -75,6 +79,7 @@ impl<'a> AuthContext<'a> {
             recv_spent: false,
             send_spent: false,
             rust: RustPriv::default(),
+            rust_sent: None,
         };
         // SAFETY: valid auth context.
         ctx.check("krb5_auth_con_setflags", unsafe {
@@ -160,7 +165,20 @@ impl<'a> AuthContext<'a> {
 
     /// [`AuthContext::mk_req`] with a service ticket already in hand (read
     /// from the ccache by the caller): no ccache and no KDC access.
+    /// For an AES-SHA1 session key the AP-REQ is made in Rust
+    /// ([`super::ap_client`], the same bytes), unless every KRB-PRIV of
+    /// this context is left to libkrb5.
     pub fn mk_req_with(&mut self, creds: &mut Creds<'_>) -> Result<Vec<u8>> {
+        if !self.rust.is_off() {
+            if let Some((etype, key)) = ap_client::rust_session_key(creds) {
+                let req = ap_client::mk_req(self.ctx, creds, etype, key)?;
+                self.set_subkey(req.etype, &req.subkey)?;
+                self.rust.local_base = Some(req.seq);
+                self.rust_sent = Some(req.sent);
+                self.keyed = true;
+                return Ok(req.ap_req);
+            }
+        }
         let mut out = ffi::krb5_data::default();
         // SAFETY: valid auth context (may be replaced in place by libkrb5,
         // hence &mut), creds and output buffer; in_data NULL = no checksum.
@@ -206,6 +224,24 @@ impl<'a> AuthContext<'a> {
         })
     }
 
+    /// Make `key` (of `etype`) both subkeys of this context, one libkrb5
+    /// key object (see [`AuthContext::share_subkey`]).
+    fn set_subkey(&self, etype: i32, key: &[u8]) -> Result<()> {
+        let mut kb = ffi::krb5_keyblock {
+            magic: 0,
+            enctype: etype,
+            length: key.len() as u32,
+            // libkrb5 copies the contents and never writes through this.
+            contents: key.as_ptr().cast_mut(),
+        };
+        // SAFETY: valid auth context; kb points to `key`, alive for the
+        // call, which libkrb5 copies into a key object of its own.
+        self.ctx.check("krb5_auth_con_setrecvsubkey", unsafe {
+            ffi::lib().krb5_auth_con_setrecvsubkey(self.ctx.raw, self.raw, &mut kb)
+        })?;
+        self.share_subkey()
+    }
+
     fn get_service_creds(
         &self,
         ccache: &Ccache<'_>,
@@ -228,8 +264,16 @@ impl<'a> AuthContext<'a> {
     }
 
     /// Client step: verify the AP-REP (mutual authentication).
-    pub fn rd_rep(&self, ap_rep: &[u8]) -> Result<()> {
+    pub fn rd_rep(&mut self, ap_rep: &[u8]) -> Result<()> {
         self.require_key("krb5_rd_rep")?;
+        if let Some(sent) = self.rust_sent.take() {
+            let rep = ap_client::rd_rep(&sent, ap_rep)?;
+            if let Some((etype, key)) = rep.subkey {
+                self.set_subkey(etype, &key)?;
+            }
+            self.rust.remote_base = Some(rep.seq);
+            return Ok(());
+        }
         let input = data_of(ap_rep)?;
         let mut repl: *mut ffi::krb5_ap_rep_enc_part = ptr::null_mut();
         // SAFETY: input points to a live buffer; repl is freed below.
@@ -329,7 +373,7 @@ impl<'a> AuthContext<'a> {
     /// message is copied: the result is libkrb5's own buffer.
     pub fn mk_priv(&self, plain: &[u8]) -> Result<LibData<'a>> {
         self.require_send("krb5_mk_priv")?;
-        if self.rust.sent > 0 {
+        if self.rust.sent > 0 || self.rust.has_bases() {
             return Err(Error::local(
                 "krb5_mk_priv",
                 "messages were sealed without libkrb5: its sequence number is behind",
@@ -352,7 +396,7 @@ impl<'a> AuthContext<'a> {
     /// is libkrb5's own buffer (wiped when dropped): no copy of either.
     pub fn rd_priv(&self, msg: &[u8]) -> Result<LibData<'a>> {
         self.require_receive("krb5_rd_priv")?;
-        if self.rust.received > 0 {
+        if self.rust.received > 0 || self.rust.has_bases() {
             return Err(Error::local(
                 "krb5_rd_priv",
                 "messages were opened without libkrb5: its sequence number is behind",
@@ -448,7 +492,7 @@ mod tests {
     #[test]
     fn keyless_context_refuses_to_protect_data() {
         let ctx = Context::new().unwrap();
-        let ac = AuthContext::for_session(&ctx).unwrap();
+        let mut ac = AuthContext::for_session(&ctx).unwrap();
         // Refused on the Rust side (code 0), before libkrb5 is reached:
         // krb5_mk_rep itself would dereference the missing key (SIGSEGV).
         let refused = |r: Result<()>| {

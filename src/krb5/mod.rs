@@ -50,6 +50,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod address;
+mod ap_client;
 pub mod ap_req;
 mod auth_context;
 mod ccache;

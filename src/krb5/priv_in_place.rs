@@ -181,7 +181,13 @@ impl<'a> AuthContext<'a> {
             ));
         }
         let stream = msg.get_mut(cipher.clone()).ok_or_else(|| bad("cipher"))?;
+        if self.rust_sent.is_some() {
+            return Err(Error::local(OP, "message received before the AP-REP"));
+        }
         let in_rust = self.rust_priv_key(key)?;
+        if !in_rust && self.rust.remote_base.is_some() {
+            return Err(Error::local(OP, "handshake made without libkrb5"));
+        }
         let plain = if in_rust {
             let keys = &self.rust.key.as_ref().ok_or_else(|| bad("key"))?.keys;
             let r = keys
@@ -272,10 +278,14 @@ impl<'a> AuthContext<'a> {
     /// plus `offset` messages received without it.
     fn check_seq(&self, seq: Option<i64>, offset: u32) -> Result<()> {
         let mut want: ffi::krb5_int32 = 0;
-        // SAFETY: valid auth context; want receives a number.
-        self.ctx.check("krb5_auth_con_getremoteseqnumber", unsafe {
-            ffi::lib().krb5_auth_con_getremoteseqnumber(self.ctx.raw, self.raw, &mut want)
-        })?;
+        if let Some(base) = self.rust.remote_base {
+            want = base as ffi::krb5_int32;
+        } else {
+            // SAFETY: valid auth context; want receives a number.
+            self.ctx.check("krb5_auth_con_getremoteseqnumber", unsafe {
+                ffi::lib().krb5_auth_con_getremoteseqnumber(self.ctx.raw, self.raw, &mut want)
+            })?;
+        }
         // An absent number is 0 (MIT's encoder omits a zero one); compared
         // as unsigned 32-bit numbers (UInt32 on the wire).
         if seq.unwrap_or(0) as u32 == (want as u32).wrapping_add(offset) {
@@ -332,6 +342,9 @@ impl<'a> AuthContext<'a> {
         // SAFETY: valid key reference.
         let etype = unsafe { ffi::lib().krb5_k_key_enctype(self.ctx.raw, key.raw) };
         let in_rust = self.rust_priv_key(key)?;
+        if !in_rust && self.rust.local_base.is_some() {
+            return Err(Error::local(OP, "handshake made without libkrb5"));
+        }
         let key = if in_rust {
             None
         } else {
@@ -341,10 +354,14 @@ impl<'a> AuthContext<'a> {
             Some(self.send_key()?)
         };
         let mut seq: ffi::krb5_int32 = 0;
-        // SAFETY: valid auth context; seq receives a number.
-        self.ctx.check("krb5_auth_con_getlocalseqnumber", unsafe {
-            ffi::lib().krb5_auth_con_getlocalseqnumber(self.ctx.raw, self.raw, &mut seq)
-        })?;
+        if let Some(base) = self.rust.local_base {
+            seq = base as ffi::krb5_int32;
+        } else {
+            // SAFETY: valid auth context; seq receives a number.
+            self.ctx.check("krb5_auth_con_getlocalseqnumber", unsafe {
+                ffi::lib().krb5_auth_con_getlocalseqnumber(self.ctx.raw, self.raw, &mut seq)
+            })?;
+        }
         let offset = if in_rust { self.rust.sent } else { 0 };
         let seq = int_bytes((seq as u32).wrapping_add(offset));
         let (lt, la) = self

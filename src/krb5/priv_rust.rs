@@ -38,9 +38,27 @@ pub(super) struct RustPriv<'c> {
     pub(super) sent: u32,
     /// Messages opened here (added to libkrb5's remote sequence number).
     pub(super) received: u32,
+    /// The first sequence numbers, when the handshake was made in Rust
+    /// ([`super::ap_client`]): they replace libkrb5's, which never saw
+    /// them (libkrb5 then seals and opens nothing of this context).
+    pub(super) local_base: Option<u32>,
+    pub(super) remote_base: Option<u32>,
     /// libkrb5 seals and opens every message of this context
     /// ([`AuthContext::libkrb5_priv_only`]).
     off: bool,
+}
+
+impl RustPriv<'_> {
+    /// Whether libkrb5 seals and opens every message of this context.
+    pub(super) fn is_off(&self) -> bool {
+        self.off
+    }
+
+    /// Whether the handshake was made in Rust (libkrb5 does not know the
+    /// sequence numbers).
+    pub(super) fn has_bases(&self) -> bool {
+        self.local_base.is_some() || self.remote_base.is_some()
+    }
 }
 
 impl<'a> AuthContext<'a> {
@@ -48,6 +66,8 @@ impl<'a> AuthContext<'a> {
     /// enctype (before its first message): for the tests that read one
     /// implementation's messages with the other.
     pub fn libkrb5_priv_only(&mut self) {
+        // A handshake made in Rust left libkrb5 without the sequence
+        // numbers: every KRB-PRIV of such a context is then refused.
         self.rust.off = true;
         self.rust.key = None;
     }
