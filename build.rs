@@ -101,6 +101,9 @@ const FUNCTIONS: &[&str] = &[
     "krb5_rd_cred",
     "krb5_timeofday",
     "krb5_us_timeofday",
+    "krb5_kt_get_entry",
+    "krb5_free_enctypes",
+    "krb5_get_permitted_enctypes",
     "krb5_auth_con_setrecvsubkey",
     "krb5_is_config_principal",
 ];

@@ -92,6 +92,10 @@ fn c_like_daemon(l: TcpListener, keytab: PathBuf, reply: Vec<u8>) {
             }
         }
     };
+    // As a C auksd: libkrb5's krb5_rd_req and krb5_mk_rep, then its
+    // krb5_rd_priv and krb5_mk_priv (the client side is auks-rs's own
+    // AP-REQ and KRB-PRIV).
+    kt.libkrb5_only();
     let (mut s, _client) = Session::accept(
         &ctx,
         stream,
@@ -105,8 +109,6 @@ fn c_like_daemon(l: TcpListener, keytab: PathBuf, reply: Vec<u8>) {
         Duration::from_secs(60),
     )
     .unwrap();
-    // As a C auksd: libkrb5's krb5_rd_priv and krb5_mk_priv (the client
-    // side is auks-rs's own KRB-PRIV).
     s.libkrb5_priv_only();
     let req = s.recv(proto::MAX_MESSAGE).unwrap();
     assert_eq!(proto::decode_request(&req).unwrap(), Request::Dump);

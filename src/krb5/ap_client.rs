@@ -31,6 +31,7 @@ use super::creds::Creds;
 use super::der::{int_bytes, tlv_len, Der as Reader};
 use super::error::{Error, Result};
 use super::ffi;
+use super::principal::raw_parts;
 use auks_kcrypto::{UsageKey, HEADER, TRAILER};
 
 /// Key usage of the authenticator (RFC 4120 §7.5.1).
@@ -48,7 +49,7 @@ fn bad(what: &str) -> Error {
 type Der = Zeroizing<Vec<u8>>;
 
 /// One DER element: tag, length, contents (a secret if `contents` is).
-fn tlv(tag: u8, contents: &[u8]) -> Zeroizing<Vec<u8>> {
+pub(super) fn tlv(tag: u8, contents: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(tlv_len(contents.len())));
     super::der::put_header(&mut out, tag, contents.len());
     out.extend_from_slice(contents);
@@ -56,17 +57,17 @@ fn tlv(tag: u8, contents: &[u8]) -> Zeroizing<Vec<u8>> {
 }
 
 /// A SEQUENCE (or application tag `tag`) of the concatenated `parts`.
-fn cons(tag: u8, parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+pub(super) fn cons(tag: u8, parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
     let body: Zeroizing<Vec<u8>> = Zeroizing::new(parts.concat());
     tlv(tag, &body)
 }
 
 /// Context-tagged field `[n]` holding `inner`.
-fn field(n: u8, inner: &[u8]) -> Zeroizing<Vec<u8>> {
+pub(super) fn field(n: u8, inner: &[u8]) -> Zeroizing<Vec<u8>> {
     tlv(0xa0 | n, inner)
 }
 
-fn int_field(n: u8, v: u32) -> Zeroizing<Vec<u8>> {
+pub(super) fn int_field(n: u8, v: u32) -> Zeroizing<Vec<u8>> {
     field(n, &tlv(0x02, &int_bytes(v)))
 }
 
@@ -101,6 +102,24 @@ pub(super) struct Sent {
     session_key: Zeroizing<Vec<u8>>,
     ctime: [u8; 15],
     cusec: u32,
+}
+
+#[cfg(test)]
+impl Sent {
+    /// What a client sent (for the tests of an AP-REP).
+    pub(super) fn for_tests(
+        etype: i32,
+        key: Zeroizing<Vec<u8>>,
+        ctime: Vec<u8>,
+        cusec: u32,
+    ) -> Sent {
+        Sent {
+            etype,
+            session_key: key,
+            ctime: ctime.try_into().unwrap(),
+            cusec,
+        }
+    }
 }
 
 /// The AP-REQ and what goes with it.
@@ -138,32 +157,12 @@ pub(super) fn rust_session_key(creds: &Creds<'_>) -> Option<(i32, Zeroizing<Vec<
 /// (`[1] crealm`, `[2] cname`) of an authenticator.
 fn client_fields(creds: &Creds<'_>) -> Result<(Der, Der)> {
     let p = creds.raw.client;
-    if p.is_null() {
-        return Err(Error::local("krb5_mk_req", "credential without a client"));
-    }
-    let bytes = |d: &ffi::krb5_data| -> &[u8] {
-        if d.data.is_null() {
-            return &[];
-        }
-        // SAFETY: a krb5_data of the principal points to `length` bytes
-        // owned by the principal, alive while the creds are.
-        unsafe { std::slice::from_raw_parts(d.data.cast::<u8>(), d.length as usize) }
-    };
-    // SAFETY: a valid principal owned by the creds; `data` holds `length`
-    // components.
-    let (realm, comps, name_type) = unsafe {
-        let p = &*p;
-        let n = usize::try_from(p.length).unwrap_or(0);
-        let comps: Vec<&[u8]> = if p.data.is_null() {
-            Vec::new()
-        } else {
-            std::slice::from_raw_parts(p.data, n)
-                .iter()
-                .map(bytes)
-                .collect()
-        };
-        (bytes(&p.realm), comps, p.type_)
-    };
+    let missing = || Error::local("krb5_mk_req", "credential without a client");
+    // SAFETY: NULL or a valid principal owned by the creds, alive while
+    // they are.
+    let (realm, comps) = unsafe { raw_parts(p) }.ok_or_else(missing)?;
+    // SAFETY: non-NULL (raw_parts returned it), as above.
+    let name_type = unsafe { (*p).type_ };
     let names: Vec<Zeroizing<Vec<u8>>> = comps.iter().map(|c| tlv(0x1b, c)).collect();
     let names: Vec<&[u8]> = names.iter().map(|n| n.as_slice()).collect();
     let cname = cons(

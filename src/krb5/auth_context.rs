@@ -7,6 +7,7 @@ use std::ptr;
 
 use super::address::KrbAddr;
 use super::ap_client;
+use super::ap_server;
 use super::ccache::Ccache;
 use super::context::Context;
 use super::creds::Creds;
@@ -59,6 +60,12 @@ pub struct AuthContext<'a> {
     /// Client: the AP-REQ was made in Rust ([`super::ap_client`]) and its
     /// AP-REP is awaited.
     pub(super) rust_sent: Option<ap_client::Sent>,
+    /// Server: the AP-REQ was verified in Rust ([`super::ap_server`]);
+    /// what the AP-REP and the replay cache need.
+    rust_rep: Option<ap_server::RepState>,
+    /// Server: libkrb5's replay cache is attached (its `krb5_rd_req` must
+    /// see every AP-REQ).
+    lib_rcache: bool,
 }
 
 impl<'a> AuthContext<'a> {
@@ -80,6 +87,8 @@ impl<'a> AuthContext<'a> {
             send_spent: false,
             rust: RustPriv::default(),
             rust_sent: None,
+            rust_rep: None,
+            lib_rcache: false,
         };
         // SAFETY: valid auth context.
         ctx.check("krb5_auth_con_setflags", unsafe {
@@ -127,7 +136,8 @@ impl<'a> AuthContext<'a> {
     /// Server side: choose the replay cache. `enabled` uses the library's
     /// default server replay cache (as `krb5_recvauth` does); disabled
     /// attaches `none:` (spec §2.3, `ReplayCache = no`).
-    pub fn set_replay_cache(&self, enabled: bool, server: &Principal<'_>) -> Result<()> {
+    pub fn set_replay_cache(&mut self, enabled: bool, server: &Principal<'_>) -> Result<()> {
+        self.lib_rcache = enabled;
         let mut rc: ffi::krb5_rcache = ptr::null_mut();
         if enabled {
             let comp = server.components().into_iter().next().unwrap_or_default();
@@ -295,6 +305,17 @@ impl<'a> AuthContext<'a> {
         server: &Principal<'_>,
         keytab: &Keytab<'_>,
     ) -> Result<(String, bool)> {
+        // The usual AP-REQ is verified in Rust; any other, or any that
+        // fails a check there, by libkrb5 (see ap_server).
+        if !self.rust.is_off() && !self.lib_rcache {
+            if let Some(a) = ap_server::verify(self.ctx, ap_req, server, keytab, self.ctx.now()) {
+                self.set_subkey(a.subkey.0, &a.subkey.1)?;
+                self.rust.remote_base = Some(a.remote_seq);
+                self.rust_rep = Some(a.rep);
+                self.keyed = true;
+                return Ok((a.client, a.mutual));
+            }
+        }
         let input = data_of(ap_req)?;
         let mut options: ffi::krb5_flags = 0;
         let mut ticket: *mut ffi::krb5_ticket = ptr::null_mut();
@@ -336,6 +357,9 @@ impl<'a> AuthContext<'a> {
     /// replay cache of our own.
     pub fn authenticator_time(&self) -> Result<i64> {
         self.require_key("krb5_auth_con_getauthenticator")?;
+        if let Some(r) = &self.rust_rep {
+            return Ok(r.ctime_secs);
+        }
         let mut a: *mut ffi::krb5_authenticator = ptr::null_mut();
         // SAFETY: valid auth context; a receives a copy freed below.
         self.ctx.check("krb5_auth_con_getauthenticator", unsafe {
@@ -358,8 +382,17 @@ impl<'a> AuthContext<'a> {
     }
 
     /// Server step: build the AP-REP.
-    pub fn mk_rep(&self) -> Result<Vec<u8>> {
+    pub fn mk_rep(&mut self) -> Result<Vec<u8>> {
         self.require_key("krb5_mk_rep")?;
+        if let Some(r) = &self.rust_rep {
+            let mut b = [0u8; 4];
+            getrandom::fill(&mut b).map_err(|_| Error::local("krb5_mk_rep", "no random bytes"))?;
+            // As libkrb5: 30 bits.
+            let seq = u32::from_be_bytes(b) & 0x3fff_ffff;
+            let rep = ap_server::mk_rep(r, seq)?;
+            self.rust.local_base = Some(seq);
+            return Ok(rep);
+        }
         let mut out = ffi::krb5_data::default();
         // SAFETY: valid auth context and output buffer.
         self.ctx.check("krb5_mk_rep", unsafe {

@@ -3,6 +3,7 @@
 
 use std::ptr;
 
+use super::ap_server::ServiceCache;
 use super::context::Context;
 use super::creds::Creds;
 use super::data::cstring;
@@ -14,6 +15,8 @@ use super::principal::{unparse, Principal};
 pub struct Keytab<'a> {
     pub(super) ctx: &'a Context,
     pub(super) raw: ffi::krb5_keytab,
+    /// What AP-REQs verified without libkrb5 need ([`super::ap_server`]).
+    pub(super) service: ServiceCache,
 }
 
 impl<'a> Keytab<'a> {
@@ -25,7 +28,20 @@ impl<'a> Keytab<'a> {
         ctx.check("krb5_kt_resolve", unsafe {
             ffi::lib().krb5_kt_resolve(ctx.raw, c.as_ptr(), &mut raw)
         })?;
-        Ok(Keytab { ctx, raw })
+        Ok(Keytab {
+            ctx,
+            raw,
+            service: ServiceCache::default(),
+        })
+    }
+
+    /// Leave every AP-REQ verified with this keytab to `krb5_rd_req`, and
+    /// the AP-REP to `krb5_mk_rep`, as a C auksd does (tests of our
+    /// client against libkrb5's server side).
+    pub fn libkrb5_only(&self) {
+        self.service
+            .off
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The distinct principal names in the keytab, in file order.

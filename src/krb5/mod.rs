@@ -52,6 +52,9 @@
 mod address;
 mod ap_client;
 pub mod ap_req;
+mod ap_server;
+#[cfg(test)]
+mod ap_tests;
 mod auth_context;
 mod ccache;
 mod context;

@@ -132,6 +132,42 @@ pub(super) fn unparse(ctx: &Context, p: ffi::krb5_const_principal) -> Result<Str
     Ok(s)
 }
 
+/// The realm and components of a libkrb5 principal, borrowed from it
+/// (`None` for NULL).
+///
+/// # Safety
+/// `p` must be NULL or a valid principal that outlives `'p`.
+pub(super) unsafe fn raw_parts<'p>(
+    p: ffi::krb5_const_principal,
+) -> Option<(&'p [u8], Vec<&'p [u8]>)> {
+    if p.is_null() {
+        return None;
+    }
+    let bytes = |d: &ffi::krb5_data| -> &'p [u8] {
+        if d.data.is_null() {
+            return &[];
+        }
+        // SAFETY: a krb5_data of the principal points to `length` bytes
+        // owned by it, alive for 'p (the caller's guarantee).
+        unsafe { std::slice::from_raw_parts(d.data.cast::<u8>(), d.length as usize) }
+    };
+    // SAFETY: a valid principal (the caller's guarantee) whose `data`
+    // holds `length` components.
+    unsafe {
+        let p = &*p;
+        let n = usize::try_from(p.length).unwrap_or(0);
+        let comps = if p.data.is_null() {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(p.data, n)
+                .iter()
+                .map(bytes)
+                .collect()
+        };
+        Some((bytes(&p.realm), comps))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
