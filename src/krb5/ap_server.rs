@@ -32,17 +32,20 @@ use std::sync::Mutex;
 
 use zeroize::Zeroizing;
 
+use super::ap_client::USAGE_AP_REP;
+use super::ap_parts::{
+    app_seq, cons, encrypted, encrypted_data, field, int_field, key, open, time, tlv,
+};
 use super::context::{Context, SKEW_UNREADABLE};
 use super::der::{int_bytes, Der};
-use super::error::{Error, Result};
+use super::error::Result;
 use super::ffi;
 use super::keytab::Keytab;
 use super::principal::{raw_parts, Principal};
-use auks_kcrypto::{UsageKey, HEADER, TRAILER};
+use auks_kcrypto::UsageKey;
 
 const USAGE_TICKET: u32 = 2;
 const USAGE_AUTHENTICATOR: u32 = 11;
-const USAGE_AP_REP: u32 = 12;
 /// Characters `krb5_unparse_name` escapes: a name holding one is left to
 /// libkrb5.
 const ESCAPED: &[u8] = b"/@\\\0\n\t\x08";
@@ -84,19 +87,6 @@ pub(super) struct RepState {
     pub(super) cusec: u32,
 }
 
-/// `EncryptedData`: (etype, kvno, cipher).
-fn encrypted(buf: &[u8], r: Range<usize>) -> Option<(i32, Option<u32>, Range<usize>)> {
-    let mut d = Der::new(buf, r);
-    let etype = i32::try_from(d.int_field(0, "").ok()?).ok()?;
-    let kvno = if d.has(1) {
-        Some(u32::try_from(d.int_field(1, "").ok()?).ok()?)
-    } else {
-        None
-    };
-    let cipher = d.field(2, 0x04, "").ok()?;
-    d.at_end().then_some((etype, kvno, cipher))
-}
-
 /// `PrincipalName`: its components (the name type is not compared, as
 /// `krb5_principal_compare` does not).
 fn name(buf: &[u8], r: Range<usize>) -> Option<Vec<&[u8]>> {
@@ -109,50 +99,6 @@ fn name(buf: &[u8], r: Range<usize>) -> Option<Vec<&[u8]>> {
         out.push(buf.get(s.element(0x1b, "").ok()?)?);
     }
     (d.at_end() && !out.is_empty()).then_some(out)
-}
-
-/// `KerberosTime` (`YYYYMMDDHHMMSSZ`) in seconds since the epoch.
-fn time(bytes: &[u8]) -> Option<i64> {
-    if bytes.len() != 15 || bytes[14] != b'Z' || !bytes[..14].iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let s = std::str::from_utf8(bytes).ok()?;
-    chrono::NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%SZ")
-        .ok()
-        .map(|t| t.and_utc().timestamp())
-}
-
-/// `EncryptionKey`: (keytype, keyvalue) when `auks_kcrypto` handles it.
-fn key(buf: &[u8], r: Range<usize>) -> Option<(i32, Zeroizing<Vec<u8>>)> {
-    let mut d = Der::new(buf, r);
-    let t = i32::try_from(d.int_field(0, "").ok()?).ok()?;
-    let v = d.field(1, 0x04, "").ok()?;
-    let v = Zeroizing::new(buf.get(v)?.to_vec());
-    (d.at_end() && UsageKey::new(t, &v, USAGE_AP_REP).is_some()).then_some((t, v))
-}
-
-/// Decrypt `cipher` of `buf` under `keys`; the plaintext buffer and where
-/// its contents are.
-fn open(
-    keys: &UsageKey,
-    buf: &[u8],
-    cipher: Range<usize>,
-) -> Option<(Zeroizing<Vec<u8>>, Range<usize>)> {
-    let mut plain = Zeroizing::new(buf.get(cipher)?.to_vec());
-    let r = keys.open(&mut plain).ok()?;
-    Some((plain, r))
-}
-
-/// The `[APPLICATION n] SEQUENCE` at `r`: the range of its fields.
-fn app_seq(buf: &[u8], r: Range<usize>, tag: u8) -> Option<Range<usize>> {
-    let mut top = Der::new(buf, r);
-    let app = top.element(tag, "").ok()?;
-    if !top.at_end() {
-        return None;
-    }
-    let mut a = Der::new(buf, app);
-    let seq = a.element(0x30, "").ok()?;
-    a.at_end().then_some(seq)
 }
 
 impl Cached {
@@ -312,8 +258,8 @@ pub(super) fn verify(
     id.extend_from_slice(&int_bytes(etype as u32));
     let tkeys = cache.ticket_key(keytab, server, id, kvno.unwrap_or(0), etype)?;
     let (tplain, tr) = open(tkeys, ap_req, cipher)?;
-    let permitted = cache.permitted.clone();
-    drop(guard);
+    // The worker's own keytab copy: its lock is never contended.
+    let permitted = &cache.permitted;
     let part = enc_ticket_part(&tplain, tr, now, skew)?;
     if !permitted.contains(&part.key.0) {
         return None;
@@ -326,9 +272,9 @@ pub(super) fn verify(
     let akeys = UsageKey::new(part.key.0, &part.key.1, USAGE_AUTHENTICATOR)?;
     let (aplain, ar) = open(&akeys, ap_req, acipher)?;
     let a = authenticator(&aplain, ar, now, skew)?;
-    if a.crealm != tplain.get(part.crealm.clone())?
-        || !same_name(&aplain, &a.cname, &tplain, &part.cname)
-    {
+    let crealm = tplain.get(part.crealm.clone())?;
+    let comps = name(&tplain, part.cname.clone())?;
+    if a.crealm != crealm || name(&aplain, a.cname.clone())? != comps {
         return None;
     }
     if let Some((t, _)) = &a.subkey {
@@ -338,8 +284,6 @@ pub(super) fn verify(
     }
     // The client's name as krb5_unparse_name writes it, when nothing in
     // it needs escaping.
-    let comps = name(&tplain, part.cname.clone())?;
-    let crealm = tplain.get(part.crealm.clone())?;
     if comps
         .iter()
         .chain([&crealm])
@@ -367,13 +311,6 @@ pub(super) fn verify(
     })
 }
 
-fn same_name(a: &[u8], ar: &Range<usize>, b: &[u8], br: &Range<usize>) -> bool {
-    match (name(a, ar.clone()), name(b, br.clone())) {
-        (Some(x), Some(y)) => x == y,
-        _ => false,
-    }
-}
-
 struct TicketPart {
     key: (i32, Zeroizing<Vec<u8>>),
     crealm: Range<usize>,
@@ -395,7 +332,6 @@ fn enc_ticket_part(buf: &[u8], r: Range<usize>, now: i64, skew: i64) -> Option<T
     let key = key(buf, d.field(1, 0x30, "").ok()?)?;
     let crealm = d.field(2, 0x1b, "").ok()?;
     let cname = d.field(3, 0x30, "").ok()?;
-    name(buf, cname.clone())?;
     // transited: none (a ticket of our own realm)
     let tr = d.field(4, 0x30, "").ok()?;
     let mut tr = Der::new(buf, tr);
@@ -498,8 +434,6 @@ fn authenticator(buf: &[u8], r: Range<usize>, now: i64, skew: i64) -> Option<Aut
 /// The AP-REP for a session accepted by [`verify`], with `seq` our first
 /// sequence number.
 pub(super) fn mk_rep(rep: &RepState, seq: u32) -> Result<Vec<u8>> {
-    use super::ap_client::{cons, field, int_field, tlv};
-    let fail = || Error::local("krb5_mk_rep", "session key of the wrong length");
     let mut parts = vec![field(0, &tlv(0x18, &rep.ctime)), int_field(1, rep.cusec)];
     // MIT's encoder omits a zero sequence number.
     if seq != 0 {
@@ -507,42 +441,16 @@ pub(super) fn mk_rep(rep: &RepState, seq: u32) -> Result<Vec<u8>> {
     }
     let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
     let enc = tlv(0x7b, &cons(0x30, &parts));
-    let mut sealed = vec![0u8; HEADER + enc.len() + TRAILER];
-    sealed[HEADER..HEADER + enc.len()].copy_from_slice(&enc);
-    UsageKey::new(rep.etype, &rep.session_key, USAGE_AP_REP)
-        .ok_or_else(fail)?
-        .seal(&mut sealed)
-        .map_err(|_| Error::local("krb5_mk_rep", "no random bytes for the confounder"))?;
-    let ed = cons(
-        0x30,
-        &[
-            &int_field(0, rep.etype as u32),
-            &field(2, &tlv(0x04, &sealed)),
-        ],
-    );
+    let ed = encrypted_data(
+        "krb5_mk_rep",
+        rep.etype,
+        &rep.session_key,
+        USAGE_AP_REP,
+        &enc,
+    )?;
     Ok(tlv(
         0x6f,
         &cons(0x30, &[&int_field(0, 5), &int_field(1, 15), &field(2, &ed)]),
     )
     .to_vec())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kerberos_times_are_read_strictly() {
-        assert_eq!(time(b"19700101000000Z"), Some(0));
-        assert_eq!(time(b"20251201104000Z"), Some(1_764_585_600));
-        for bad in [
-            &b"20251201104000"[..],
-            b"2025120110400Z0",
-            b"20251301104000Z",
-            b"2025120110400+Z",
-            b"",
-        ] {
-            assert_eq!(time(bad), None, "{bad:?}");
-        }
-    }
 }

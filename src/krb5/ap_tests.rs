@@ -9,7 +9,7 @@ use std::ptr;
 use zeroize::Zeroizing;
 
 use super::address::KrbAddr;
-use super::ap_client::{cons, field, int_field, tlv};
+use super::ap_parts::{cons, field, int_field, kerberos_time, tlv};
 use super::ap_server;
 use super::auth_context::AuthContext;
 use super::context::Context;
@@ -23,11 +23,7 @@ const SERVER: &str = "auks/test.host@TEST.REALM";
 const KVNO: u32 = 3;
 
 fn gtime(secs: i64) -> Vec<u8> {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .unwrap()
-        .format("%Y%m%d%H%M%SZ")
-        .to_string()
-        .into_bytes()
+    kerberos_time(secs).unwrap().to_vec()
 }
 
 fn gstr(s: &str) -> Vec<u8> {

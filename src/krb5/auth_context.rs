@@ -7,6 +7,7 @@ use std::ptr;
 
 use super::address::KrbAddr;
 use super::ap_client;
+use super::ap_parts;
 use super::ap_server;
 use super::ccache::Ccache;
 use super::context::Context;
@@ -385,10 +386,7 @@ impl<'a> AuthContext<'a> {
     pub fn mk_rep(&mut self) -> Result<Vec<u8>> {
         self.require_key("krb5_mk_rep")?;
         if let Some(r) = &self.rust_rep {
-            let mut b = [0u8; 4];
-            getrandom::fill(&mut b).map_err(|_| Error::local("krb5_mk_rep", "no random bytes"))?;
-            // As libkrb5: 30 bits.
-            let seq = u32::from_be_bytes(b) & 0x3fff_ffff;
+            let seq = ap_parts::seq_number("krb5_mk_rep")?;
             let rep = ap_server::mk_rep(r, seq)?;
             self.rust.local_base = Some(seq);
             return Ok(rep);

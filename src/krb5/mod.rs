@@ -51,6 +51,7 @@
 
 mod address;
 mod ap_client;
+mod ap_parts;
 pub mod ap_req;
 mod ap_server;
 #[cfg(test)]

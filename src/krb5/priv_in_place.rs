@@ -274,21 +274,41 @@ impl<'a> AuthContext<'a> {
         Ok(at + start..at + end)
     }
 
+    /// The sequence number messages are counted from in one direction:
+    /// `base` when the handshake was made in Rust, else libkrb5's, read
+    /// with `getter` (one of `krb5_auth_con_get*seqnumber`, named `what`).
+    fn first_seq(
+        &self,
+        base: Option<u32>,
+        what: &'static str,
+        getter: unsafe extern "C" fn(
+            ffi::krb5_context,
+            ffi::krb5_auth_context,
+            *mut ffi::krb5_int32,
+        ) -> ffi::krb5_error_code,
+    ) -> Result<u32> {
+        if let Some(b) = base {
+            return Ok(b);
+        }
+        let mut n: ffi::krb5_int32 = 0;
+        // SAFETY: `getter` is one of libkrb5's getters of this signature;
+        // valid auth context; n receives a number.
+        let code = unsafe { getter(self.ctx.raw, self.raw, &mut n) };
+        self.ctx.check(what, code)?;
+        Ok(n as u32)
+    }
+
     /// The sequence number must be the one expected next: libkrb5's,
     /// plus `offset` messages received without it.
     fn check_seq(&self, seq: Option<i64>, offset: u32) -> Result<()> {
-        let mut want: ffi::krb5_int32 = 0;
-        if let Some(base) = self.rust.remote_base {
-            want = base as ffi::krb5_int32;
-        } else {
-            // SAFETY: valid auth context; want receives a number.
-            self.ctx.check("krb5_auth_con_getremoteseqnumber", unsafe {
-                ffi::lib().krb5_auth_con_getremoteseqnumber(self.ctx.raw, self.raw, &mut want)
-            })?;
-        }
+        let want = self.first_seq(
+            self.rust.remote_base,
+            "krb5_auth_con_getremoteseqnumber",
+            ffi::lib().krb5_auth_con_getremoteseqnumber,
+        )?;
         // An absent number is 0 (MIT's encoder omits a zero one); compared
         // as unsigned 32-bit numbers (UInt32 on the wire).
-        if seq.unwrap_or(0) as u32 == (want as u32).wrapping_add(offset) {
+        if seq.unwrap_or(0) as u32 == want.wrapping_add(offset) {
             Ok(())
         } else {
             Err(Error::local(OP, "sequence number out of order"))
@@ -353,17 +373,13 @@ impl<'a> AuthContext<'a> {
             self.send_spent = true;
             Some(self.send_key()?)
         };
-        let mut seq: ffi::krb5_int32 = 0;
-        if let Some(base) = self.rust.local_base {
-            seq = base as ffi::krb5_int32;
-        } else {
-            // SAFETY: valid auth context; seq receives a number.
-            self.ctx.check("krb5_auth_con_getlocalseqnumber", unsafe {
-                ffi::lib().krb5_auth_con_getlocalseqnumber(self.ctx.raw, self.raw, &mut seq)
-            })?;
-        }
+        let seq = self.first_seq(
+            self.rust.local_base,
+            "krb5_auth_con_getlocalseqnumber",
+            ffi::lib().krb5_auth_con_getlocalseqnumber,
+        )?;
         let offset = if in_rust { self.rust.sent } else { 0 };
-        let seq = int_bytes((seq as u32).wrapping_add(offset));
+        let seq = int_bytes(seq.wrapping_add(offset));
         let (lt, la) = self
             .local_addr
             .clone()
