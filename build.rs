@@ -106,6 +106,8 @@ const FUNCTIONS: &[&str] = &[
     "krb5_get_permitted_enctypes",
     "krb5_auth_con_setrecvsubkey",
     "krb5_is_config_principal",
+    "krb5_get_time_offsets",
+    "krb5_set_real_time", // unit tests: a context with a KDC time offset
 ];
 
 const VARS: &[&str] = &[

@@ -1,6 +1,7 @@
 //! What auksd and its client ask of an unencrypted KRB-CRED, read without
 //! libkrb5: whether two carry the same credentials ([`same_credentials`])
-//! and whether its tickets name addresses ([`without_addresses`]).
+//! or different tickets ([`different_tickets`]), and whether its tickets
+//! name addresses ([`without_addresses`]).
 //! An ADD of the TGT auksd already stores (every `srun --auks=yes` of a
 //! job array sends it) is recognised by comparing the received KRB-CRED
 //! with the stored one; decoding both with
@@ -90,6 +91,19 @@ pub fn same_credentials(a: &[u8], b: &[u8]) -> bool {
         return false;
     };
     a[ta] == b[tb] && bool::from(a[ia].ct_eq(&b[ib]))
+}
+
+/// Whether the unencrypted KRB-CREDs `a` and `b`, both read by this strict
+/// reader, carry different tickets (their lists differ byte for byte): an
+/// ADD of a renewed TGT. They then hold different credentials whatever
+/// their ticket-info says (`krb5_rd_cred` would decode and re-encode the
+/// same bytes; a ticket encoded in two ways would only be taken for a
+/// new one, and stored again). `false` when either is not read by it.
+pub fn different_tickets(a: &[u8], b: &[u8]) -> bool {
+    match (parts(a), parts(b)) {
+        (Some((ta, _)), Some((tb, _))) => a[ta] != b[tb],
+        _ => false,
+    }
 }
 
 /// Whether no ticket-info of the unencrypted KRB-CRED `der` names client
@@ -182,6 +196,26 @@ mod tests {
         let two = krb_cred(&[b"tkt", b"x"], &[b"key,times", b"y"], 0, &[]);
         assert!(!same_credentials(&a, &two));
         assert!(same_credentials(&two, &two.clone()));
+    }
+
+    #[test]
+    fn different_tickets_are_told_without_decoding() {
+        let a = krb_cred(&[b"tkt"], &[b"key,times"], 0, &stamp(b"20261130221300Z", 7));
+        // a renewed ticket: other ticket bytes, whatever the ticket-info
+        let renewed = krb_cred(&[b"tkT"], &[b"key,times"], 0, &[]);
+        assert!(different_tickets(&a, &renewed));
+        assert!(different_tickets(&renewed, &a));
+        let two = krb_cred(&[b"tkt", b"x"], &[b"key,times", b"y"], 0, &[]);
+        assert!(different_tickets(&a, &two), "one ticket more");
+        // the same tickets, other ticket-info or time stamp: not told here
+        let info = krb_cred(&[b"tkt"], &[b"KEY,times"], 0, &[]);
+        assert!(!different_tickets(&a, &info));
+        assert!(!different_tickets(&a, &a.clone()));
+        // what this reader does not take: libkrb5 decides
+        let enc = krb_cred(&[b"tkT"], &[b"key,times"], 18, &[]);
+        assert!(!different_tickets(&a, &enc));
+        assert!(!different_tickets(&enc, &a));
+        assert!(!different_tickets(&a, &[1, 2, 3]));
     }
 
     #[test]

@@ -39,9 +39,12 @@
 //!   `auks_kcrypto`, else by libkrb5's in-place calls);
 //! - `auth_context`: [`AuthContext`], the handshake steps and KRB-PRIV;
 //! - `krb_error`: [`mk_error`] / [`rd_error`] (KRB-ERROR);
+//! - `ccache_bytes`: [`file_ccache_bytes`], a FILE ccache as libkrb5
+//!   writes it, made in Rust;
 //! - `krb_cred`: [`encode_krb_cred`] / [`decode_krb_cred`] (KRB-CRED);
-//! - `krb_cred_parts`: [`same_credentials`] (two KRB-CREDs compared) and
-//!   [`without_addresses`], read without libkrb5;
+//! - `krb_cred_parts`: [`same_credentials`] and [`different_tickets`]
+//!   (two KRB-CREDs compared) and [`without_addresses`], read without
+//!   libkrb5;
 //! - `tgs`: [`addressless_tgt`], [`cross_realm_tgt`], [`renew_tgt`].
 //!
 //! Every `unsafe` block must say why it is sound in a `// SAFETY:` comment;
@@ -58,6 +61,7 @@ mod ap_server;
 mod ap_tests;
 mod auth_context;
 mod ccache;
+mod ccache_bytes;
 mod context;
 mod creds;
 mod data;
@@ -78,6 +82,7 @@ mod tgs;
 pub use address::KrbAddr;
 pub use auth_context::AuthContext;
 pub use ccache::Ccache;
+pub use ccache_bytes::file_ccache_bytes;
 pub use context::{Context, SKEW_UNREADABLE};
 pub use creds::Creds;
 pub use error::{Error, Result};
@@ -85,7 +90,7 @@ pub use keytab::Keytab;
 pub use krb_cred::{decode_krb_cred, encode_krb_cred};
 #[cfg(test)]
 pub(crate) use krb_cred_parts::build as krb_cred_build;
-pub use krb_cred_parts::{same_credentials, without_addresses};
+pub use krb_cred_parts::{different_tickets, same_credentials, without_addresses};
 pub use krb_error::{mk_error, rd_error};
 pub use libdata::{LibData, Plaintext};
 pub use principal::Principal;

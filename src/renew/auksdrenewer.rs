@@ -59,19 +59,26 @@ fn renew_record(
     ctx: &Context,
     rec: &crate::proto::CredRecord,
 ) -> Result<(Zeroizing<Vec<u8>>, Times), String> {
-    let mut data = cred::renew_at_kdc(ctx, &rec.data).map_err(|e| format!("at the KDC: {e}"))?;
+    let r = cred::renew_tgt_of(ctx, &rec.data).map_err(|e| format!("at the KDC: {e}"))?;
     // Keep the cross-realm TGT the credential held (§11.17). When none was
     // held, Client::add_kept acquires the configured CrossRealm one itself.
-    if let Some(realm) = cred::cross_realm_of(ctx, &rec.data) {
-        match cred::add_cross_realm(ctx, data.clone(), &realm) {
-            Ok(d) => data = d,
-            Err(e) => crate::log!(
-                1,
-                "auksdrenewer : uid {} {} : cross-realm TGT for {realm} not re-acquired: {e}",
-                rec.uid,
-                rec.principal
-            ),
-        }
+    let Some(realm) = r.cross_realm else {
+        let times = Times {
+            starttime: r.starttime,
+            endtime: r.endtime,
+            renew_till: r.renew_till,
+        };
+        return Ok((r.data, times));
+    };
+    let mut data = r.data;
+    match cred::add_cross_realm(ctx, data.clone(), &realm) {
+        Ok(d) => data = d,
+        Err(e) => crate::log!(
+            1,
+            "auksdrenewer : uid {} {} : cross-realm TGT for {realm} not re-acquired: {e}",
+            rec.uid,
+            rec.principal
+        ),
     }
     let m = cred::meta(ctx, &data).map_err(|e| e.to_string())?;
     Ok((data, Times::from(&m)))

@@ -219,12 +219,14 @@ impl<'a> JobRenewer<'a> {
         data: &[u8],
         principal: &str,
     ) -> Result<Zeroizing<Vec<u8>>, RenewError> {
-        let mut renewed = cred::renew_at_kdc(ctx, data).map_err(|source| RenewError::Kdc {
+        let r = cred::renew_tgt_of(ctx, data).map_err(|source| RenewError::Kdc {
             principal: principal.to_string(),
             source,
         })?;
-        let realm =
-            cred::cross_realm_of(ctx, data).or_else(|| self.client.conf.common.cross_realm.clone());
+        let mut renewed = r.data;
+        let realm = r
+            .cross_realm
+            .or_else(|| self.client.conf.common.cross_realm.clone());
         if let Some(realm) = realm {
             match cred::add_cross_realm(ctx, renewed.clone(), &realm) {
                 Ok(d) => renewed = d,
