@@ -356,6 +356,20 @@ pub fn renew_tgt_of(ctx: &Context, data: &[u8]) -> Result<RenewedTgt> {
     })
 }
 
+/// The FILE ccache [`store_krb_cred`] writes for `data`, made in Rust
+/// ([`krb5::file_ccache_bytes`]); `Ok(None)` when only libkrb5 writes it.
+pub fn file_ccache_of(ctx: &Context, data: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let creds = krb5::decode_krb_cred(ctx, data).map_err(CredError::BadKrbCred)?;
+    Ok(krb5::file_ccache_bytes(ctx, &creds))
+}
+
+/// Whether FILE ccaches can be written in `dir` as files of ours: a
+/// directory no one else can remove or replace them in (else
+/// [`store_krb_cred`] writes in a private directory of its own first).
+pub fn writable_in_place(dir: &Path) -> bool {
+    trusted_dir(dir)
+}
+
 /// How a FILE ccache is placed at its final name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
@@ -492,7 +506,7 @@ fn trusted_dir(dir: &Path) -> bool {
 
 /// Twelve random characters for a temporary name (the kernel's generator;
 /// a time-based value should it fail: `O_EXCL` still guarantees a new file).
-fn random_name() -> String {
+pub(crate) fn random_name() -> String {
     const SET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut b = [0u8; 12];
     if getrandom::fill(&mut b).is_err() {

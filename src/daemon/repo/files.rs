@@ -73,18 +73,32 @@ impl Repo {
             Some(o) if newer_or_equal(&rec, o) => AddOutcome::Replaced,
             Some(_) => return Ok((AddOutcome::KeptStored, allowed)),
         };
+        self.write_file(ctx, &rec.data, &path)
+            .map_err(|e| RepoError::Write {
+                path: path.display().to_string(),
+                reason: format!("{e}{}", self.space_hint()),
+            })?;
+        self.write_map().insert(uid, Arc::new(rec));
+        Ok((outcome, allowed))
+    }
+
+    /// Write the cache file `path` for the KRB-CRED `data`: over a
+    /// recycled inode ([`super::spare`]) when the bytes are made in Rust
+    /// and the directory is ours, else through libkrb5.
+    fn write_file(&self, ctx: &Context, data: &[u8], path: &std::path::Path) -> Result<(), String> {
+        if cred::writable_in_place(&self.dir) {
+            if let Some(bytes) = cred::file_ccache_of(ctx, data).map_err(|e| e.to_string())? {
+                return self.spares.store(path, &bytes);
+            }
+        }
         cred::store_krb_cred(
             ctx,
-            &rec.data,
+            data,
             Some(&format!("FILE:{}", path.display())),
             Placement::Replace,
         )
-        .map_err(|e| RepoError::Write {
-            path: path.display().to_string(),
-            reason: format!("{e}{}", self.space_hint()),
-        })?;
-        self.write_map().insert(uid, Arc::new(rec));
-        Ok((outcome, allowed))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     }
 
     /// Whether the cache file of `uid` is a regular file (not followed).

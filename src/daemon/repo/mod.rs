@@ -1,6 +1,7 @@
 //! The credential repository of auksd (spec §5.4–§5.6): one credential per
 //! local uid, in memory and as `<CacheDir>/aukscc_<uid>` FILE ccaches
-//! written atomically (private temp file + rename, mode 0600).
+//! written atomically (a private hidden file, mode 0600, exchanged with
+//! the old one or renamed: [`spare`]).
 //!
 //! Concurrency: the in-memory map is behind a read-write lock that is only
 //! ever held for a map operation, never across file I/O. Writers of one uid
@@ -20,11 +21,13 @@
 //! - this file: the repository type, its locks and the in-memory reads;
 //! - [`policy`]: the pure rules (replacement, staleness, file names);
 //! - [`files`]: the changes that write or unlink cache files;
+//! - [`spare`]: the atomic write of a cache file over a recycled inode;
 //! - [`loader`]: the start-up load, in the background or on demand.
 
 mod files;
 mod loader;
 mod policy;
+mod spare;
 #[cfg(test)]
 mod tests;
 
@@ -81,6 +84,8 @@ pub struct Repo {
     loaded: AtomicBool,
     load_lock: Mutex<()>,
     loaded_cv: Condvar,
+    /// Empty files recycled by the writes of cache files.
+    spares: spare::Spares,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -97,6 +102,7 @@ impl Repo {
             loaded: AtomicBool::new(true),
             load_lock: Mutex::new(()),
             loaded_cv: Condvar::new(),
+            spares: spare::Spares::new(dir),
         }
     }
 
