@@ -25,7 +25,11 @@
 
 include!(concat!(env!("OUT_DIR"), "/krb5_bindings.rs"));
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+
+/// Whether [`load`] binds libkrb5's own calls lazily ([`super::bind_lazily`]).
+pub(super) static LAZY: AtomicBool = AtomicBool::new(false);
 
 /// The soname of MIT libkrb5 (the same on Debian, Ubuntu and RHEL).
 const SONAME: &str = "libkrb5.so.3";
@@ -43,8 +47,13 @@ pub(super) fn load() -> Result<&'static Krb5Lib, String> {
         // life of the process, and every pointer is given the exact
         // prototype of the installed header by bindgen.
         unsafe {
-            use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
-            Library::open(Some(SONAME), RTLD_NOW | RTLD_LOCAL | libc::RTLD_NODELETE)
+            use libloading::os::unix::{Library, RTLD_LAZY, RTLD_LOCAL, RTLD_NOW};
+            let bind = if LAZY.load(Ordering::Relaxed) {
+                RTLD_LAZY
+            } else {
+                RTLD_NOW
+            };
+            Library::open(Some(SONAME), bind | RTLD_LOCAL | libc::RTLD_NODELETE)
                 .and_then(|l| Krb5Lib::from_library(l))
                 .map_err(|e| format!("cannot load the Kerberos library {SONAME}: {e}"))
         }

@@ -79,6 +79,20 @@ mod priv_in_place;
 mod priv_rust;
 mod tgs;
 
+/// Have libkrb5 (when this process loads it) bind its own calls into its
+/// libraries as they are first made (`RTLD_LAZY`) instead of all at once
+/// (`RTLD_NOW`, the default): libkrb5 and libk5crypto make about 800 such
+/// calls, of which a short-lived process uses a few dozen. That is half a
+/// millisecond of CPU less for each start of the plugin's helpers (two
+/// per `--auks=yes` step) and of the CLI. For a program of our own only:
+/// a library loaded into another program (libauks.so in srun and
+/// slurmstepd) keeps `RTLD_NOW`, so that an inconsistent Kerberos
+/// installation is reported when the library is loaded, not by the death
+/// of the host at its first call. Call before anything uses Kerberos.
+pub fn bind_lazily() {
+    ffi::LAZY.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub use address::KrbAddr;
 pub use auth_context::AuthContext;
 pub use ccache::Ccache;

@@ -222,6 +222,8 @@ fn run(cmd: Command) -> u8 {
 }
 
 fn main() -> ExitCode {
+    // A process of its own, mostly short-lived (see bind_lazily).
+    auks::krb5::bind_lazily();
     // Internal: the SPANK plugin's helpers (slurmstepd's fetch, srun's ADD).
     let first = std::env::args_os().nth(1);
     let helper: Option<fn(&[String]) -> i32> = match first.as_deref().and_then(|a| a.to_str()) {
