@@ -6,7 +6,8 @@
 //!
 //! The helper starts with the hygiene of [`crate::spank::spawn`] (no
 //! inherited descriptor but the report's pipe, clean signals, its own
-//! session, SIGKILL when its parent dies) and its parent's environment.
+//! session, SIGKILL when its parent dies) and its parent's environment,
+//! by `posix_spawn` when it runs as its caller ([`crate::spank::vspawn`]).
 //! Its report is text lines: first a greeting naming the mode (a program
 //! that is not our `auks`, a site's own script or the C client, does not
 //! write it within [`HELLO_WAIT`], and the plugin then does the work
@@ -130,7 +131,15 @@ impl Helper {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_os_str()))
             .collect();
-        let child = spawn::spawn_to(program, args, &env, id, libc::SIGKILL, Some(wr.as_raw_fd()))?;
+        // No change of identity: posix_spawn, which does not copy srun's
+        // or slurmstepd's address space (the helper sets its own
+        // parent-death signal, SIGKILL).
+        let child = match id {
+            Some(i) if !runs_as(i) => {
+                spawn::spawn_to(program, args, &env, id, libc::SIGKILL, Some(wr.as_raw_fd()))?
+            }
+            _ => super::vspawn::spawn_helper(program, args, &env, wr.as_raw_fd())?,
+        };
         drop(wr);
         let now = Instant::now();
         Ok(Helper {
@@ -155,6 +164,31 @@ impl Helper {
             ))),
         }
     }
+}
+
+/// Whether this process already has `id`'s real, effective and saved ids
+/// and its supplementary groups.
+fn runs_as(id: &Identity) -> bool {
+    let (Ok(u), Ok(g), Ok(groups)) = (
+        nix::unistd::getresuid(),
+        nix::unistd::getresgid(),
+        nix::unistd::getgroups(),
+    ) else {
+        return false;
+    };
+    let mut have: Vec<u32> = groups.iter().map(|g| g.as_raw()).collect();
+    let mut want = id.groups.clone();
+    have.sort_unstable();
+    have.dedup();
+    want.sort_unstable();
+    want.dedup();
+    [u.real, u.effective, u.saved]
+        .iter()
+        .all(|x| x.as_raw() == id.uid)
+        && [g.real, g.effective, g.saved]
+            .iter()
+            .all(|x| x.as_raw() == id.gid)
+        && have == want
 }
 
 /// Why [`Helper::collect`] has no report.

@@ -37,6 +37,7 @@ pub mod probe;
 mod record;
 pub mod remote;
 pub mod spawn;
+pub mod vspawn;
 
 use args::{Mode, PluginArgs};
 use std::os::raw::{c_int, c_uint};

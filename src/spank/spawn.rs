@@ -121,6 +121,11 @@ pub enum Exit {
 }
 
 impl Child {
+    /// A child started otherwise ([`super::vspawn`]).
+    pub(super) fn from_pid(pid: libc::pid_t) -> Child {
+        Child { pid }
+    }
+
     /// The child's pid (also its session and process group).
     pub fn id(&self) -> u32 {
         self.pid as u32

@@ -232,6 +232,7 @@ fn main() -> ExitCode {
         _ => None,
     };
     if let Some(helper_main) = helper {
+        auks::spank::vspawn::adopt_parent(nix::sys::signal::Signal::SIGKILL);
         let _ = nix::sys::prctl::set_dumpable(false);
         let rest: Vec<String> = std::env::args_os()
             .skip(2)
