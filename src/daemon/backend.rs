@@ -162,14 +162,17 @@ impl Backend {
         }
     }
 
+    /// Store `rec` (with `file`, the bytes of its cache file when made:
+    /// used by a local repository).
     pub fn add<T>(
         &self,
         ctx: &Context,
         rec: CredRecord,
+        file: Option<zeroize::Zeroizing<Vec<u8>>>,
         check: impl Fn(&CredRecord, Option<&CredRecord>) -> Result<T, Refusal>,
     ) -> Result<(AddOutcome, T), RepoError> {
         match self {
-            Backend::Local(r) => r.add(ctx, rec, check),
+            Backend::Local(r) => r.add_with_file(ctx, rec, file, check),
             Backend::Etcd(e) => {
                 if !e.repo.wait_synced(SYNC_WAIT) {
                     return Err(write_error(StoreError::Unavailable(

@@ -538,7 +538,7 @@ impl Worker<'_> {
         client: &str,
         data: Zeroizing<Vec<u8>>,
     ) -> (Reply, Option<u32>, String) {
-        let rec = match cred::record_from_krb_cred(self.ctx, data) {
+        let (rec, file) = match cred::record_and_file(self.ctx, data) {
             Ok(r) => r,
             Err(e) => {
                 let (r, n) = refused(refusal_of(&e));
@@ -550,12 +550,18 @@ impl Worker<'_> {
             let (r, n) = refused(r);
             return (r, Some(uid), n);
         }
-        let (r, n) = self.store(role, rec);
+        let (r, n) = self.store(role, rec, file);
         (r, Some(uid), n)
     }
 
-    /// Store an authorized received credential.
-    fn store(&self, role: Role, rec: crate::proto::CredRecord) -> (Reply, String) {
+    /// Store an authorized received credential (`file`: its cache file's
+    /// bytes, when made).
+    fn store(
+        &self,
+        role: Role,
+        rec: crate::proto::CredRecord,
+        file: Option<Zeroizing<Vec<u8>>>,
+    ) -> (Reply, String) {
         let now = chrono::Utc::now().timestamp();
         let uid = rec.uid;
         let principal = rec.principal.clone();
@@ -564,7 +570,7 @@ impl Worker<'_> {
             fmt_time(rec.endtime),
             fmt_time(rec.renew_till)
         );
-        let r = self.st.repo.add(self.ctx, rec, |new, stored| {
+        let r = self.st.repo.add(self.ctx, rec, file, |new, stored| {
             authz::add_over(role, new, stored, now)
         });
         match r {

@@ -34,6 +34,19 @@ impl Repo {
         rec: CredRecord,
         check: impl FnOnce(&CredRecord, Option<&CredRecord>) -> Result<T, Refusal>,
     ) -> Result<(AddOutcome, T), RepoError> {
+        self.add_with_file(ctx, rec, None, check)
+    }
+
+    /// [`Repo::add`], given the cache file's bytes when the caller made
+    /// them (`cred::record_and_file`): the KRB-CRED is then not decoded
+    /// again to write it.
+    pub fn add_with_file<T>(
+        &self,
+        ctx: &Context,
+        rec: CredRecord,
+        file: Option<zeroize::Zeroizing<Vec<u8>>>,
+        check: impl FnOnce(&CredRecord, Option<&CredRecord>) -> Result<T, Refusal>,
+    ) -> Result<(AddOutcome, T), RepoError> {
         let uid = rec.uid;
         // Whether the stored record holds the same tickets, found before
         // taking the uid's stripe: decoding both is most of the work of an
@@ -73,7 +86,7 @@ impl Repo {
             Some(o) if newer_or_equal(&rec, o) => AddOutcome::Replaced,
             Some(_) => return Ok((AddOutcome::KeptStored, allowed)),
         };
-        self.write_file(ctx, &rec.data, &path)
+        self.write_file(ctx, &rec.data, file.as_deref().map(Vec::as_slice), &path)
             .map_err(|e| RepoError::Write {
                 path: path.display().to_string(),
                 reason: format!("{e}{}", self.space_hint()),
@@ -85,8 +98,17 @@ impl Repo {
     /// Write the cache file `path` for the KRB-CRED `data`: over a
     /// recycled inode ([`super::spare`]) when the bytes are made in Rust
     /// and the directory is ours, else through libkrb5.
-    fn write_file(&self, ctx: &Context, data: &[u8], path: &std::path::Path) -> Result<(), String> {
+    fn write_file(
+        &self,
+        ctx: &Context,
+        data: &[u8],
+        made: Option<&[u8]>,
+        path: &std::path::Path,
+    ) -> Result<(), String> {
         if cred::writable_in_place(&self.dir) {
+            if let Some(bytes) = made {
+                return self.spares.store(path, bytes);
+            }
             if let Some(bytes) = cred::file_ccache_of(ctx, data).map_err(|e| e.to_string())? {
                 return self.spares.store(path, &bytes);
             }
