@@ -88,13 +88,45 @@ impl Note {
     }
 }
 
-/// A helper started by [`Helper::start`].
+/// A helper started by [`Helper::start`] or [`Helper::start_in_thread`].
 pub struct Helper {
-    child: Child,
-    out: std::fs::File,
+    run: Run,
     hello: &'static str,
-    hello_by: Instant,
-    deadline: Instant,
+}
+
+/// A helper's run: its report read when collected, or by a thread of its
+/// own from its start.
+enum Run {
+    Here {
+        child: Child,
+        out: std::fs::File,
+        hello_by: Instant,
+        deadline: Instant,
+    },
+    Thread(std::thread::JoinHandle<(Result<String, ReadError>, Exit)>),
+}
+
+/// This process' environment, for a helper.
+fn environment() -> Vec<(String, std::ffi::OsString)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v)))
+        .collect()
+}
+
+/// Start a helper that runs as its caller, its standard output on a new
+/// pipe: the read end and the child.
+fn spawn_as_caller(
+    program: &Path,
+    args: &[&str],
+    env: &[(String, std::ffi::OsString)],
+) -> std::io::Result<(std::fs::File, Child)> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let env: Vec<(&str, &std::ffi::OsStr)> = env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_os_str()))
+        .collect();
+    let child = super::vspawn::spawn_helper(program, args, &env, wr.as_raw_fd())?;
+    Ok((std::fs::File::from(rd), child))
 }
 
 /// How long a helper's request may take, from the client configuration:
@@ -123,39 +155,100 @@ impl Helper {
         hello: &'static str,
         budget: Duration,
     ) -> std::io::Result<Helper> {
-        let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-        let env: Vec<(String, std::ffi::OsString)> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v)))
-            .collect();
-        let env: Vec<(&str, &std::ffi::OsStr)> = env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_os_str()))
-            .collect();
+        let env = environment();
         // No change of identity: posix_spawn, which does not copy srun's
         // or slurmstepd's address space (the helper sets its own
         // parent-death signal, SIGKILL).
-        let child = match id {
+        let (out, child) = match id {
             Some(i) if !runs_as(i) => {
-                spawn::spawn_to(program, args, &env, id, libc::SIGKILL, Some(wr.as_raw_fd()))?
+                let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+                let env: Vec<(&str, &std::ffi::OsStr)> = env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_os_str()))
+                    .collect();
+                let child =
+                    spawn::spawn_to(program, args, &env, id, libc::SIGKILL, Some(wr.as_raw_fd()))?;
+                (std::fs::File::from(rd), child)
             }
-            _ => super::vspawn::spawn_helper(program, args, &env, wr.as_raw_fd())?,
+            _ => spawn_as_caller(program, args, &env)?,
         };
-        drop(wr);
         let now = Instant::now();
         Ok(Helper {
-            child,
-            out: std::fs::File::from(rd),
+            run: Run::Here {
+                child,
+                out,
+                hello_by: now + HELLO_WAIT,
+                deadline: now + budget.max(HELLO_WAIT),
+            },
             hello,
-            hello_by: now + HELLO_WAIT,
-            deadline: now + budget.max(HELLO_WAIT),
+        })
+    }
+
+    /// [`Helper::start`] as the caller, from a thread of its own, which
+    /// also reads the report: the caller goes on at once. `posix_spawn`
+    /// returns once the helper has been `exec`ed, half a millisecond that
+    /// srun would otherwise spend before asking slurmctld for its
+    /// allocation. The thread touches no environment variable (srun sets
+    /// many meanwhile, and the C library's `setenv` and `getenv` must not
+    /// run at once): the environment is read here, and the helper is
+    /// started with it. Not for slurmstepd, whose threads lose root when it
+    /// drops its ids. A helper that cannot be started gives no report
+    /// (the caller then does the work itself).
+    pub fn start_in_thread(
+        program: &Path,
+        args: &[&str],
+        hello: &'static str,
+        budget: Duration,
+    ) -> std::io::Result<Helper> {
+        spawn::check_program(program)?;
+        let env = environment();
+        let program = program.to_path_buf();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let now = Instant::now();
+        let (hello_by, deadline) = (now + HELLO_WAIT, now + budget.max(HELLO_WAIT));
+        let run = move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            match spawn_as_caller(&program, &args, &env) {
+                Ok((mut out, mut child)) => {
+                    let read = read_until(&mut out, hello_by, deadline);
+                    let exit = reap(&mut child, read.is_err());
+                    (read, exit)
+                }
+                Err(e) => (
+                    Err(ReadError::Other(format!("cannot start it: {e}"))),
+                    Exit::Unknown,
+                ),
+            }
+        };
+        // An explicit stack size: std would read RUST_MIN_STACK otherwise.
+        let thread = std::thread::Builder::new()
+            .name("auks-helper".into())
+            .stack_size(256 * 1024)
+            .spawn(run)?;
+        Ok(Helper {
+            run: Run::Thread(thread),
+            hello,
         })
     }
 
     /// Wait for the report (until the budget is spent: then the helper is
     /// killed), reap the helper, and return the report after its greeting.
-    pub fn collect(mut self) -> Result<String, HelperFailed> {
-        let read = read_until(&mut self.out, self.hello_by, self.deadline);
-        let exit = reap(&mut self.child, read.is_err());
+    pub fn collect(self) -> Result<String, HelperFailed> {
+        let (read, exit) = match self.run {
+            Run::Here {
+                mut child,
+                mut out,
+                hello_by,
+                deadline,
+            } => {
+                let read = read_until(&mut out, hello_by, deadline);
+                let exit = reap(&mut child, read.is_err());
+                (read, exit)
+            }
+            Run::Thread(t) => t
+                .join()
+                .map_err(|_| HelperFailed::NoReport("its reader thread failed".into()))?,
+        };
         let text = read?;
         match text.split_once('\n') {
             Some((first, rest)) if first == self.hello => Ok(rest.to_string()),
@@ -272,14 +365,25 @@ fn reap(child: &mut Child, kill: bool) -> Exit {
     if kill {
         let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
     }
-    for i in 0..300 {
+    // The end of its report is the end of the helper: it is usually gone
+    // within a millisecond (polled finely first: srun's thread waits for
+    // it), else within a second (then it is killed), three at most.
+    let start = Instant::now();
+    let mut killed = false;
+    while start.elapsed() < Duration::from_secs(3) {
         if let Some(e) = child.try_wait() {
             return e;
         }
-        if i == 100 {
+        if !killed && start.elapsed() >= Duration::from_secs(1) {
             let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+            killed = true;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        let step = if start.elapsed() < Duration::from_millis(20) {
+            Duration::from_micros(200)
+        } else {
+            Duration::from_millis(10)
+        };
+        std::thread::sleep(step);
     }
     Exit::Unknown
 }
@@ -318,5 +422,40 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "auks-spank-test 1\nR\t0\n.\n"
         );
+    }
+
+    #[test]
+    fn a_helper_read_by_a_thread_of_its_own() {
+        let sh = Path::new("/bin/sh");
+        let budget = Duration::from_secs(20);
+        let h = Helper::start_in_thread(
+            sh,
+            &["-c", "echo auks-test 1; echo \"R\t0\"; echo ."],
+            "auks-test 1",
+            budget,
+        )
+        .unwrap();
+        assert_eq!(h.collect().unwrap(), "R\t0\n.\n");
+        // a program that does not greet gives no report
+        let h = Helper::start_in_thread(sh, &["-c", "echo other"], "auks-test 1", budget).unwrap();
+        assert!(matches!(h.collect(), Err(HelperFailed::NoReport(_))));
+        // one that cannot run is refused at once
+        assert!(Helper::start_in_thread(
+            Path::new("/nonexistent/auks"),
+            &[],
+            "auks-test 1",
+            budget
+        )
+        .is_err());
+        // and the same by the caller's own thread
+        let h = Helper::start(
+            sh,
+            &["-c", "echo auks-test 1; echo ."],
+            None,
+            "auks-test 1",
+            budget,
+        )
+        .unwrap();
+        assert_eq!(h.collect().unwrap(), ".\n");
     }
 }

@@ -36,7 +36,9 @@ impl PreAdd {
     pub fn start(program: &Path, argv: &[String], budget: Duration) -> std::io::Result<PreAdd> {
         let mut args: Vec<&str> = vec![HELPER_ARG, "--"];
         args.extend(argv.iter().map(String::as_str));
-        Ok(PreAdd(Helper::start(program, &args, None, HELLO, budget)?))
+        Ok(PreAdd(Helper::start_in_thread(
+            program, &args, HELLO, budget,
+        )?))
     }
 
     /// Wait for the report and reap the helper.

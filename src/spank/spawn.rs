@@ -166,7 +166,7 @@ fn c_string(bytes: &[u8], what: &str) -> io::Result<CString> {
 
 /// Whether `program` is a regular file with an execute bit (checked before
 /// the fork: a bare-fork child cannot report a failed `exec` back).
-fn check_program(program: &Path) -> io::Result<()> {
+pub(super) fn check_program(program: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let m = std::fs::metadata(program)?;
     if !m.is_file() || m.permissions().mode() & 0o111 == 0 {
