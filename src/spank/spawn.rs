@@ -155,7 +155,7 @@ impl Child {
 }
 
 /// A NUL-free C string, or an `InvalidInput` error naming `what`.
-fn c_string(bytes: &[u8], what: &str) -> io::Result<CString> {
+pub(super) fn c_string(bytes: &[u8], what: &str) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,

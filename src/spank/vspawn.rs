@@ -23,26 +23,15 @@
 //! helper runs as its caller (srun's ADD as the user; slurmstepd's fetch
 //! when all of its ids are root's), and [`crate::spank::spawn`] otherwise.
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::spawn::Child;
+use super::spawn::{c_string, Child};
 
 /// The environment variable that names the helper's parent.
 pub const PARENT_VAR: &str = "AUKS_HELPER_PARENT";
-
-/// A NUL-free C string, or an `InvalidInput` error naming `what`.
-fn c_string(bytes: &[u8], what: &str) -> io::Result<CString> {
-    CString::new(bytes).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{what} contains a NUL byte"),
-        )
-    })
-}
 
 /// Result of a posix_spawn family call.
 fn check(rc: libc::c_int) -> io::Result<()> {
