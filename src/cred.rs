@@ -244,16 +244,12 @@ fn meta_of(creds: &[Creds<'_>]) -> Result<CredMeta> {
 /// KRB-CRED carries the time it was made. Two that carry the same tickets
 /// and ticket-info byte for byte (the same TGT sent again), or different
 /// tickets (a renewed TGT), are recognised without libkrb5
-/// ([`krb5::same_credentials`], [`krb5::different_tickets`]); others are
-/// decoded.
+/// ([`krb5::compare_credentials`]); others are decoded.
 /// Undecodable input: false.
 pub fn same_tickets(ctx: &Context, a: &[u8], b: &[u8]) -> bool {
-    if krb5::same_credentials(a, b) {
-        return true;
-    }
-    // Different tickets (a renewal's ADD): no need to decode.
-    if krb5::different_tickets(a, b) {
-        return false;
+    // The same TGT sent again, or a renewed one: no need to decode.
+    if let Some(same) = krb5::compare_credentials(a, b) {
+        return same;
     }
     let (Ok(x), Ok(y)) = (krb5::decode_krb_cred(ctx, a), krb5::decode_krb_cred(ctx, b)) else {
         return false;

@@ -1,7 +1,7 @@
 //! What auksd and its client ask of an unencrypted KRB-CRED, read without
-//! libkrb5: whether two carry the same credentials ([`same_credentials`])
-//! or different tickets ([`different_tickets`]), and whether its tickets
-//! name addresses ([`without_addresses`]).
+//! libkrb5: whether two carry the same credentials or different tickets
+//! ([`compare_credentials`], [`same_credentials`]), and whether its
+//! tickets name addresses ([`without_addresses`]).
 //! An ADD of the TGT auksd already stores (every `srun --auks=yes` of a
 //! job array sends it) is recognised by comparing the received KRB-CRED
 //! with the stored one; decoding both with
@@ -79,31 +79,31 @@ fn parts(der: &[u8]) -> Option<(Range<usize>, Range<usize>)> {
     (n > 0 && count(&infos, 0x30)? == n).then_some((tickets, infos))
 }
 
-/// Whether the unencrypted KRB-CREDs `a` and `b` carry the same tickets
-/// and ticket-info byte for byte, whatever else differs (their time
-/// stamps). `false` also when either is not read by this strict reader:
+/// How two unencrypted KRB-CREDs compare by this strict reader, each read
+/// once: `Some(true)` when they carry the same tickets and ticket-info
+/// byte for byte, whatever else differs (their time stamps); `Some(false)`
+/// when their tickets differ byte for byte (an ADD of a renewed TGT: they
+/// hold different credentials whatever their ticket-info says; a ticket
+/// encoded in two ways, which `krb5_rd_cred` would decode and re-encode
+/// alike, would only be taken for a new one and stored again); `None`
+/// when either is not read by it, or only the ticket-info differs:
 /// compare their decoded credentials then. The ticket-info holds session
 /// keys, and one side is a stored credential: it is compared in constant
 /// time. The tickets are ciphertext under keys only the KDC and the
 /// services hold: compared as bytes.
-pub fn same_credentials(a: &[u8], b: &[u8]) -> bool {
-    let (Some((ta, ia)), Some((tb, ib))) = (parts(a), parts(b)) else {
-        return false;
-    };
-    a[ta] == b[tb] && bool::from(a[ia].ct_eq(&b[ib]))
+pub fn compare_credentials(a: &[u8], b: &[u8]) -> Option<bool> {
+    let ((ta, ia), (tb, ib)) = (parts(a)?, parts(b)?);
+    if a[ta] != b[tb] {
+        return Some(false);
+    }
+    bool::from(a[ia].ct_eq(&b[ib])).then_some(true)
 }
 
-/// Whether the unencrypted KRB-CREDs `a` and `b`, both read by this strict
-/// reader, carry different tickets (their lists differ byte for byte): an
-/// ADD of a renewed TGT. They then hold different credentials whatever
-/// their ticket-info says (`krb5_rd_cred` would decode and re-encode the
-/// same bytes; a ticket encoded in two ways would only be taken for a
-/// new one, and stored again). `false` when either is not read by it.
-pub fn different_tickets(a: &[u8], b: &[u8]) -> bool {
-    match (parts(a), parts(b)) {
-        (Some((ta, _)), Some((tb, _))) => a[ta] != b[tb],
-        _ => false,
-    }
+/// Whether `a` and `b` carry the same tickets and ticket-info byte for
+/// byte ([`compare_credentials`]); `false` also when either is not read
+/// by this strict reader.
+pub fn same_credentials(a: &[u8], b: &[u8]) -> bool {
+    compare_credentials(a, b) == Some(true)
 }
 
 /// Whether no ticket-info of the unencrypted KRB-CRED `der` names client
@@ -203,19 +203,25 @@ mod tests {
         let a = krb_cred(&[b"tkt"], &[b"key,times"], 0, &stamp(b"20261130221300Z", 7));
         // a renewed ticket: other ticket bytes, whatever the ticket-info
         let renewed = krb_cred(&[b"tkT"], &[b"key,times"], 0, &[]);
-        assert!(different_tickets(&a, &renewed));
-        assert!(different_tickets(&renewed, &a));
+        assert_eq!(compare_credentials(&a, &renewed), Some(false));
+        assert_eq!(compare_credentials(&renewed, &a), Some(false));
         let two = krb_cred(&[b"tkt", b"x"], &[b"key,times", b"y"], 0, &[]);
-        assert!(different_tickets(&a, &two), "one ticket more");
-        // the same tickets, other ticket-info or time stamp: not told here
+        assert_eq!(
+            compare_credentials(&a, &two),
+            Some(false),
+            "one ticket more"
+        );
+        // the same tickets and ticket-info: the same, whatever the stamp
+        let again = krb_cred(&[b"tkt"], &[b"key,times"], 0, &[]);
+        assert_eq!(compare_credentials(&a, &again), Some(true));
+        // the same tickets, other ticket-info: not told here
         let info = krb_cred(&[b"tkt"], &[b"KEY,times"], 0, &[]);
-        assert!(!different_tickets(&a, &info));
-        assert!(!different_tickets(&a, &a.clone()));
+        assert_eq!(compare_credentials(&a, &info), None);
         // what this reader does not take: libkrb5 decides
         let enc = krb_cred(&[b"tkT"], &[b"key,times"], 18, &[]);
-        assert!(!different_tickets(&a, &enc));
-        assert!(!different_tickets(&enc, &a));
-        assert!(!different_tickets(&a, &[1, 2, 3]));
+        assert_eq!(compare_credentials(&a, &enc), None);
+        assert_eq!(compare_credentials(&enc, &a), None);
+        assert_eq!(compare_credentials(&a, &[1, 2, 3]), None);
     }
 
     #[test]
