@@ -113,6 +113,13 @@ fn environment() -> Vec<(String, std::ffi::OsString)> {
         .collect()
 }
 
+/// The environment as the spawn functions take it.
+fn env_refs(env: &[(String, std::ffi::OsString)]) -> Vec<(&str, &std::ffi::OsStr)> {
+    env.iter()
+        .map(|(k, v)| (k.as_str(), v.as_os_str()))
+        .collect()
+}
+
 /// Start a helper that runs as its caller, its standard output on a new
 /// pipe: the read end and the child.
 fn spawn_as_caller(
@@ -121,11 +128,7 @@ fn spawn_as_caller(
     env: &[(String, std::ffi::OsString)],
 ) -> std::io::Result<(std::fs::File, Child)> {
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let env: Vec<(&str, &std::ffi::OsStr)> = env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_os_str()))
-        .collect();
-    let child = super::vspawn::spawn_helper(program, args, &env, wr.as_raw_fd())?;
+    let child = super::vspawn::spawn_helper(program, args, &env_refs(env), wr.as_raw_fd())?;
     Ok((std::fs::File::from(rd), child))
 }
 
@@ -162,10 +165,7 @@ impl Helper {
         let (out, child) = match id {
             Some(i) if !runs_as(i) => {
                 let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-                let env: Vec<(&str, &std::ffi::OsStr)> = env
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_os_str()))
-                    .collect();
+                let env = env_refs(&env);
                 let child =
                     spawn::spawn_to(program, args, &env, id, libc::SIGKILL, Some(wr.as_raw_fd()))?;
                 (std::fs::File::from(rd), child)

@@ -154,6 +154,28 @@ impl Child {
     }
 }
 
+/// The program path, argv (the path first) and `KEY=value` environment
+/// of a command as C strings.
+pub(super) fn c_command(
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> io::Result<(CString, Vec<CString>, Vec<CString>)> {
+    let path = c_string(program.as_os_str().as_bytes(), "the program path")?;
+    let mut argv = vec![path.clone()];
+    for a in args {
+        argv.push(c_string(a.as_bytes(), "an argument")?);
+    }
+    let mut envp = Vec::with_capacity(env.len() + 1);
+    for (k, v) in env {
+        let mut kv = k.as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        envp.push(c_string(&kv, "an environment variable")?);
+    }
+    Ok((path, argv, envp))
+}
+
 /// A NUL-free C string, or an `InvalidInput` error naming `what`.
 pub(super) fn c_string(bytes: &[u8], what: &str) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| {
@@ -208,18 +230,7 @@ pub fn spawn_to(
 ) -> io::Result<Child> {
     check_program(program)?;
     // Everything the child touches is made here, before the fork.
-    let path = c_string(program.as_os_str().as_bytes(), "the program path")?;
-    let mut argv_owned = vec![path.clone()];
-    for a in args {
-        argv_owned.push(c_string(a.as_bytes(), "an argument")?);
-    }
-    let mut env_owned = Vec::with_capacity(env.len());
-    for (k, v) in env {
-        let mut kv = k.as_bytes().to_vec();
-        kv.push(b'=');
-        kv.extend_from_slice(v.as_bytes());
-        env_owned.push(c_string(&kv, "an environment variable")?);
-    }
+    let (path, argv_owned, env_owned) = c_command(program, args, env)?;
     let argv: Vec<*const libc::c_char> = argv_owned
         .iter()
         .map(|c| c.as_ptr())

@@ -25,10 +25,9 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::spawn::{c_string, Child};
+use super::spawn::{c_command, c_string, Child};
 
 /// The environment variable that names the helper's parent.
 pub const PARENT_VAR: &str = "AUKS_HELPER_PARENT";
@@ -52,18 +51,12 @@ pub fn spawn_helper(
     env: &[(&str, &std::ffi::OsStr)],
     stdout: RawFd,
 ) -> io::Result<Child> {
-    let path = c_string(program.as_os_str().as_bytes(), "the program path")?;
-    let mut argv_owned = vec![path.clone()];
-    for a in args {
-        argv_owned.push(c_string(a.as_bytes(), "an argument")?);
-    }
-    let mut env_owned = Vec::with_capacity(env.len() + 1);
-    for (k, v) in env.iter().filter(|(k, _)| *k != PARENT_VAR) {
-        let mut kv = k.as_bytes().to_vec();
-        kv.push(b'=');
-        kv.extend_from_slice(v.as_bytes());
-        env_owned.push(c_string(&kv, "an environment variable")?);
-    }
+    let env: Vec<(&str, &std::ffi::OsStr)> = env
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != PARENT_VAR)
+        .collect();
+    let (path, argv_owned, mut env_owned) = c_command(program, args, &env)?;
     env_owned.push(c_string(
         format!("{PARENT_VAR}={}", std::process::id()).as_bytes(),
         "the parent",
