@@ -47,12 +47,14 @@ pub(super) struct Spares {
     pool: Mutex<Vec<PathBuf>>,
 }
 
-/// An empty private regular file of ours with one link.
+/// A regular file of ours with one link.
+fn ours(m: &Metadata) -> bool {
+    m.file_type().is_file() && m.nlink() == 1 && m.uid() == nix::unistd::geteuid().as_raw()
+}
+
+/// [`ours`], and private (mode 0600).
 fn private(m: &Metadata) -> bool {
-    m.file_type().is_file()
-        && m.nlink() == 1
-        && m.uid() == nix::unistd::geteuid().as_raw()
-        && m.mode() & 0o7777 == 0o600
+    ours(m) && m.mode() & 0o7777 == 0o600
 }
 
 impl Spares {
@@ -129,10 +131,7 @@ impl Spares {
             .open(&path)
             .and_then(|f| {
                 let m = f.metadata()?;
-                let ours = m.file_type().is_file()
-                    && m.nlink() == 1
-                    && m.uid() == nix::unistd::geteuid().as_raw();
-                if !ours {
+                if !ours(&m) {
                     return Err(std::io::ErrorKind::Other.into());
                 }
                 f.set_len(0)?;
