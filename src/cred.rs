@@ -589,14 +589,7 @@ fn write_new(
 ) -> std::result::Result<(), String> {
     if let Some(bytes) = krb5::file_ccache_bytes(ctx, creds) {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(tmp)
-            .map_err(|e| e.to_string())?;
+        let mut f = crate::private_file::create(tmp, false).map_err(|e| e.to_string())?;
         return f.write_all(&bytes).map_err(|e| e.to_string());
     }
     let cc = Ccache::resolve(ctx, &format!("FILE:{}", tmp.display())).map_err(|e| e.to_string())?;

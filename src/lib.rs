@@ -10,6 +10,8 @@
 //!   (handshake + framing with bounded lengths and socket timeouts).
 //! - [`cred`]: credential metadata (principal, uid, times) from a KRB-CRED,
 //!   and atomic ccache storage.
+//! - [`private_file`]: how every new file holding a secret is created
+//!   (`O_EXCL`, `O_NOFOLLOW`, mode 0600).
 //! - [`client`]: the request API with primary/secondary fail-over.
 //! - [`daemon`]: auksd (ACL, repository, workers, clean stage).
 //! - [`logging`]: the logging facade (the `log` crate) and its backends;
@@ -37,6 +39,7 @@ pub mod log;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod private_file;
 pub mod proto;
 pub mod renew;
 pub mod session;

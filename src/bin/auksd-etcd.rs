@@ -7,7 +7,6 @@ use auks::krb5::Context;
 use auks::store::migrate::{self, Report};
 use auks::store::{EtcdRepo, KeyRing, Leader, StoreError};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -90,13 +89,8 @@ fn print_report(what: &str, r: &Report) {
 
 fn genkey(id: &str, file: &Path) -> Result<(), String> {
     let text = KeyRing::generate(id).map_err(|e| e.to_string())?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(file)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut f =
+        auks::private_file::create(file, false).map_err(|e| format!("{}: {e}", file.display()))?;
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(|e| format!("{}: {e}", file.display()))?;

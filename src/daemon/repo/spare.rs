@@ -105,18 +105,7 @@ impl Spares {
         let p = self
             .dir
             .join(format!(".auks-{}", crate::cred::random_name()));
-        let f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&p)
-            .map_err(|e| e.to_string())?;
-        // 0600 whatever the umask.
-        if let Err(e) = f.set_permissions(std::fs::Permissions::from_mode(0o600)) {
-            let _ = std::fs::remove_file(&p);
-            return Err(e.to_string());
-        }
+        let f = crate::private_file::create(&p, false).map_err(|e| e.to_string())?;
         Ok((p, f))
     }
 

@@ -73,12 +73,7 @@ fn create_new(path: &Path, replace: bool) -> io::Result<File> {
             _ => {}
         }
     }
-    OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
+    crate::private_file::create(path, true)
 }
 
 /// What [`load`] found.
