@@ -315,30 +315,21 @@ mod tests {
     #[test]
     fn a_context_with_a_kdc_time_offset_is_left_to_libkrb5() {
         let ctx = Context::new().unwrap();
-        let c = creds(
-            &ctx,
-            "alice@A.ORG",
-            "krbtgt/A.ORG@A.ORG",
-            Fake {
+        let tgt = || {
+            let fake = Fake {
                 times: [1, 0, 3, 0],
                 flags: 0,
-            },
-        );
+            };
+            creds(&ctx, "alice@A.ORG", "krbtgt/A.ORG@A.ORG", fake)
+        };
+        let c = tgt();
         assert!(file_ccache_bytes(&ctx, std::slice::from_ref(&c)).is_some());
         drop(c);
         let now = ctx.now();
         // SAFETY: a valid context owned by this test.
         let rc = unsafe { ffi::lib().krb5_set_real_time(ctx.raw, (now + 30) as i32, 0) };
         assert_eq!(rc, 0);
-        let c = creds(
-            &ctx,
-            "alice@A.ORG",
-            "krbtgt/A.ORG@A.ORG",
-            Fake {
-                times: [1, 0, 3, 0],
-                flags: 0,
-            },
-        );
+        let c = tgt();
         assert!(file_ccache_bytes(&ctx, std::slice::from_ref(&c)).is_none());
     }
 }
