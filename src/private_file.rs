@@ -9,8 +9,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Create `path` for writing (appending with `append`), as a new private
-/// file. A file the umask left with fewer permissions is set to 0600 (and
-/// removed if that fails).
+/// file. A file the umask left with fewer permissions is set to 0600; if
+/// that cannot be checked or done, the file is removed again.
 pub fn create(path: &Path, append: bool) -> io::Result<File> {
     let f = OpenOptions::new()
         .write(true)
@@ -19,11 +19,13 @@ pub fn create(path: &Path, append: bool) -> io::Result<File> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
-    if f.metadata()?.permissions().mode() & 0o777 != 0o600 {
-        if let Err(e) = f.set_permissions(std::fs::Permissions::from_mode(0o600)) {
-            let _ = std::fs::remove_file(path);
-            return Err(e);
-        }
+    let private = match f.metadata() {
+        Ok(m) if m.permissions().mode() & 0o777 == 0o600 => Ok(()),
+        _ => f.set_permissions(std::fs::Permissions::from_mode(0o600)),
+    };
+    if let Err(e) = private {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
     }
     Ok(f)
 }
