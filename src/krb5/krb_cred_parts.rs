@@ -1,7 +1,7 @@
 //! What auksd and its client ask of an unencrypted KRB-CRED, read without
 //! libkrb5: whether two carry the same credentials or different tickets
-//! ([`compare_credentials`], [`same_credentials`]), and whether its
-//! tickets name addresses ([`without_addresses`]).
+//! ([`compare_credentials`]), and whether its tickets name addresses
+//! ([`without_addresses`]).
 //! An ADD of the TGT auksd already stores (every `srun --auks=yes` of a
 //! job array sends it) is recognised by comparing the received KRB-CRED
 //! with the stored one; decoding both with
@@ -99,13 +99,6 @@ pub fn compare_credentials(a: &[u8], b: &[u8]) -> Option<bool> {
     bool::from(a[ia].ct_eq(&b[ib])).then_some(true)
 }
 
-/// Whether `a` and `b` carry the same tickets and ticket-info byte for
-/// byte ([`compare_credentials`]); `false` also when either is not read
-/// by this strict reader.
-pub fn same_credentials(a: &[u8], b: &[u8]) -> bool {
-    compare_credentials(a, b) == Some(true)
-}
-
 /// Whether no ticket-info of the unencrypted KRB-CRED `der` names client
 /// addresses (KrbCredInfo `caddr`, field 10, present even if empty counts
 /// as naming them). `None` when this strict reader does not take `der`:
@@ -173,29 +166,28 @@ mod tests {
         v
     }
 
+    /// The same tickets and ticket-info, by [`compare_credentials`].
+    fn same(a: &[u8], b: &[u8]) -> bool {
+        compare_credentials(a, b) == Some(true)
+    }
+
     #[test]
     fn only_the_time_stamp_differs() {
         let a = krb_cred(&[b"tkt"], &[b"key,times"], 0, &stamp(b"20261130221300Z", 7));
         let b = krb_cred(&[b"tkt"], &[b"key,times"], 0, &stamp(b"20261130221301Z", 9));
         assert_ne!(a, b);
-        assert!(same_credentials(&a, &b));
-        assert!(same_credentials(&a, &a));
+        assert!(same(&a, &b));
+        assert!(same(&a, &a));
     }
 
     #[test]
     fn another_ticket_or_key_is_not_the_same() {
         let a = krb_cred(&[b"tkt"], &[b"key,times"], 0, &[]);
-        assert!(!same_credentials(
-            &a,
-            &krb_cred(&[b"tkT"], &[b"key,times"], 0, &[])
-        ));
-        assert!(!same_credentials(
-            &a,
-            &krb_cred(&[b"tkt"], &[b"KEY,times"], 0, &[])
-        ));
+        assert!(!same(&a, &krb_cred(&[b"tkT"], &[b"key,times"], 0, &[])));
+        assert!(!same(&a, &krb_cred(&[b"tkt"], &[b"KEY,times"], 0, &[])));
         let two = krb_cred(&[b"tkt", b"x"], &[b"key,times", b"y"], 0, &[]);
-        assert!(!same_credentials(&a, &two));
-        assert!(same_credentials(&two, &two.clone()));
+        assert!(!same(&a, &two));
+        assert!(same(&two, &two.clone()));
     }
 
     #[test]
@@ -242,8 +234,8 @@ mod tests {
             &a[..a.len() - 1].to_vec(),
             &vec![1, 2, 3],
         ] {
-            assert!(!same_credentials(bad, bad), "{bad:02x?}");
-            assert!(!same_credentials(&a, bad));
+            assert!(!same(bad, bad), "{bad:02x?}");
+            assert!(!same(&a, bad));
         }
     }
 

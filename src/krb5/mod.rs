@@ -42,9 +42,8 @@
 //! - `ccache_bytes`: [`file_ccache_bytes`], a FILE ccache as libkrb5
 //!   writes it, made in Rust;
 //! - `krb_cred`: [`encode_krb_cred`] / [`decode_krb_cred`] (KRB-CRED);
-//! - `krb_cred_parts`: [`compare_credentials`] and [`same_credentials`]
-//!   (two KRB-CREDs compared) and [`without_addresses`], read without
-//!   libkrb5;
+//! - `krb_cred_parts`: [`compare_credentials`] (two KRB-CREDs compared)
+//!   and [`without_addresses`], read without libkrb5;
 //! - `tgs`: [`addressless_tgt`], [`cross_realm_tgt`], [`renew_tgt`].
 //!
 //! Every `unsafe` block must say why it is sound in a `// SAFETY:` comment;
@@ -104,7 +103,7 @@ pub use keytab::Keytab;
 pub use krb_cred::{decode_krb_cred, encode_krb_cred};
 #[cfg(test)]
 pub(crate) use krb_cred_parts::build as krb_cred_build;
-pub use krb_cred_parts::{compare_credentials, same_credentials, without_addresses};
+pub use krb_cred_parts::{compare_credentials, without_addresses};
 pub use krb_error::{mk_error, rd_error};
 pub use libdata::{LibData, Plaintext};
 pub use principal::Principal;

@@ -179,7 +179,7 @@ fn remove_missing_is_not_found_and_clean_removes_files() {
 }
 
 /// An unencrypted KRB-CRED holding one ticket `t` (enough for the reader
-/// of `krb5::same_credentials`).
+/// of `krb5::compare_credentials`).
 fn krb_cred(t: u8) -> Vec<u8> {
     crate::krb5::krb_cred_build::krb_cred(&[&[t]], &[b"info"], 0, &[])
 }
