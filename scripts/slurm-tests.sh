@@ -450,7 +450,7 @@ run_case no_cc_switch
 run_case spankstackcred
 run_case hostcredcache
 run_case keytab_principal
-run_case fetch_helper
+run_case helper_program
 run_case unknown_argument
 run_case keyring_ccache
 run_case scancel

@@ -54,6 +54,10 @@ run_case() {
     want "$1" || return 0
     CASE=$1
     echo "== $CASE"
+    if ! declare -F "case_$1" > /dev/null; then
+        fail "no function case_$1 in this suite"
+        return 0
+    fi
     "case_$1"
 }
 
