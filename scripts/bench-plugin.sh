@@ -5,7 +5,9 @@
 #     no plugin at all / plugin loaded with --auks=no / plugin with --auks=yes
 #     (ADD at submission, GET + ccache + renewer + cleanup on the node), the
 #     node authenticating to auksd in each of its two ways:
-#       hostcredcache=  a ccache kept fresh by aukspriv (as a C AUKS site does);
+#       hostcredcache=  a ccache kept fresh by aukspriv (as a C AUKS site does),
+#                       the GET and ccache made by a helper process per step, or
+#                       by aukspriv's fetch agent (fetchagent=, AUKS_PRIV_FETCH_SOCKET);
 #       keytab=         a TGT from the host keytab at every step (AS exchange);
 #   * the same for a SPANK plugin that does nothing in the same hooks as
 #     ours (C, built here with cc from slurm/spank.h): the cost of Slurm's
@@ -54,12 +56,14 @@ tb_auksd_down
 tb_auksd_up || exit 1
 WORK=$(mktemp -d /var/tmp/auks-bench.XXXXXX)
 
-# aukspriv keeps the node's ccache for hostcredcache=
+# aukspriv keeps the node's ccache for hostcredcache= and serves fetches at
+# $AGENT (in $WORK: root's, 0700); fd 9 (the testbed lock) closed
 HOSTCC=FILE:$WORK/hostcc
-AUKS_PRIV_CCACHE=$HOSTCC AUKS_PRIV_KEYTAB=$TB_HOST_KEYTAB \
-    "$TB_REPO/target/release/aukspriv" -v > "$WORK/aukspriv.log" 2>&1 &
+AGENT=$WORK/fetch.sock
+AUKS_PRIV_CCACHE=$HOSTCC AUKS_PRIV_KEYTAB=$TB_HOST_KEYTAB AUKS_PRIV_FETCH_SOCKET=$AGENT \
+    "$TB_REPO/target/release/aukspriv" -v > "$WORK/aukspriv.log" 2>&1 9>&- &
 PRIV_PID=$!
-for _ in $(seq 1 50); do [ -s "$WORK/hostcc" ] && break; sleep 0.1; done
+for _ in $(seq 1 50); do [ -s "$WORK/hostcc" ] && [ -S "$AGENT" ] && break; sleep 0.1; done
 [ -s "$WORK/hostcc" ] || { echo "bench-plugin: aukspriv did not fill $HOSTCC: $(cat "$WORK/aukspriv.log")" >&2; exit 1; }
 
 # A reference: a SPANK plugin that defines the hooks libauks.so defines
@@ -92,6 +96,7 @@ fi
 
 COMMON="default=disabled conf=$TB_AUKS_CONF renewer=$RENEWER"
 with_hostcc() { TB_PLUGIN=$SO tb_plugstack optional "$COMMON hostcredcache=$HOSTCC"; }
+with_agent() { TB_PLUGIN=$SO tb_plugstack optional "$COMMON hostcredcache=$HOSTCC fetchagent=$AGENT"; }
 with_keytab() { TB_PLUGIN=$SO tb_plugstack optional "$COMMON keytab=$TB_HOST_KEYTAB"; }
 without_plugin() { tb_plugstack_clear; }
 with_empty() { TB_PLUGIN=$EMPTY_SO tb_plugstack optional; }
@@ -115,6 +120,8 @@ timed_srun --auks=yes > /dev/null
 with_hostcc
 timed_srun --auks=yes > /dev/null
 timed_srun --auks=no > /dev/null
+with_agent
+timed_srun --auks=yes > /dev/null
 without_plugin
 timed_srun "" > /dev/null
 # the reference plugin must load (plugstack says `optional`, so a plugin
@@ -128,7 +135,7 @@ if [ -n "$EMPTY_SO" ]; then
     without_plugin
 fi
 
-: > "$WORK/none"; : > "$WORK/no"; : > "$WORK/yes"; : > "$WORK/yes_kt"; : > "$WORK/empty"
+: > "$WORK/none"; : > "$WORK/no"; : > "$WORK/yes"; : > "$WORK/yes_ag"; : > "$WORK/yes_kt"; : > "$WORK/empty"
 for i in $(seq 1 "$N"); do
     without_plugin
     timed_srun "" >> "$WORK/none"
@@ -139,6 +146,8 @@ for i in $(seq 1 "$N"); do
     with_hostcc
     timed_srun --auks=no >> "$WORK/no"
     timed_srun --auks=yes >> "$WORK/yes"
+    with_agent
+    timed_srun --auks=yes >> "$WORK/yes_ag"
     with_keytab
     timed_srun --auks=yes >> "$WORK/yes_kt"
     printf '\r%d/%d' "$i" "$N" >&2
@@ -149,6 +158,7 @@ m_none=$(median < "$WORK/none")
 m_no=$(median < "$WORK/no")
 m_yes=$(median < "$WORK/yes")
 m_kt=$(median < "$WORK/yes_kt")
+m_ag=$(median < "$WORK/yes_ag")
 # run i of each series ran back to back: the median of the per-run
 # differences is less sensitive to the machine's drift than a difference
 # of medians
@@ -156,6 +166,7 @@ paired() { paste "$1" "$WORK/none" | awk '{print $1 - $2}' | median; }
 d_no=$(paired "$WORK/no")
 d_yes=$(paired "$WORK/yes")
 d_kt=$(paired "$WORK/yes_kt")
+d_ag=$(paired "$WORK/yes_ag")
 m_empty=""; d_empty=""; d_yes_empty=""
 if [ -s "$WORK/empty" ]; then
     m_empty=$(median < "$WORK/empty")
@@ -173,14 +184,16 @@ phase_medians() { # phase_medians LOGFILE
     done
 }
 SLURMD_LOG=$(tb_slurmd_log "$(tb_nodes | head -1)")
-with_hostcc
-mark=$(wc -l < "$SLURMD_LOG")
 : > "$WORK/add"
-for i in $(seq 1 $((N / 2))); do
-    tb_as "$TB_USER" "srun -v --auks=yes true" > "$WORK/add.err" 2>&1
-    sed -n 's/.*forwarded to auksd (add=\([0-9.]*\)ms).*/\1/p' "$WORK/add.err" >> "$WORK/add"
+for v in hostcc agent; do
+    "with_$v"
+    mark=$(wc -l < "$SLURMD_LOG")
+    for i in $(seq 1 $((N / 2))); do
+        tb_as "$TB_USER" "srun -v --auks=yes true" > "$WORK/add.err" 2>&1
+        sed -n 's/.*forwarded to auksd (add=\([0-9.]*\)ms).*/\1/p' "$WORK/add.err" >> "$WORK/add"
+    done
+    tail -n +"$((mark + 1))" "$SLURMD_LOG" > "$WORK/phases.$v.log"
 done
-tail -n +"$((mark + 1))" "$SLURMD_LOG" > "$WORK/phases.log"
 m_add=$(median < "$WORK/add")
 [ -s "$WORK/add" ] || { echo "bench-plugin: no ADD time in 'srun -v' output:" >&2; head -20 "$WORK/add.err" >&2; }
 
@@ -213,7 +226,7 @@ for r in $(seq 1 $ROUNDS); do
         awk -v a="$(median < "$WORK/round_none")" -v b="$(median < "$WORK/round_empty")" \
             'BEGIN { printf "%.2f\n", b - a }' >> "$WORK/alloc_diff_empty"
     fi
-    with_hostcc
+    with_agent
     in_alloc "--auks=yes" $((N / 3)) > "$WORK/round_yes"
     cat "$WORK/round_none" >> "$WORK/alloc_none"
     cat "$WORK/round_yes" >> "$WORK/alloc_yes"
@@ -253,22 +266,27 @@ stepd_rss() {
 
 without_plugin
 rss_none=$(stepd_rss "")
-with_hostcc
+with_agent
 rss_no=$(stepd_rss --auks=no)
 rss_yes=$(stepd_rss --auks=yes)
 without_plugin
 
 echo "auks SPANK plugin cost ($N interleaved runs each, median wall time of 'srun true' as $TB_USER)"
 printf '  %-40s %8s ms\n' "no plugin" "$m_none" "plugin loaded, --auks=no" "$m_no" \
-    "--auks=yes, hostcredcache= (aukspriv)" "$m_yes" "--auks=yes, keytab=" "$m_kt"
-awk -v a="$m_none" -v b="$m_no" -v c="$m_yes" -v d="$m_kt" 'BEGIN {
-    printf "  added by loading the plugin              %8.1f ms per step (ratio %.2f)\n", b - a, b / a
-    printf "  --auks=yes (hostcredcache=) vs no plugin %8.1f ms per step (ratio %.2f)\n", c - a, c / a
-    printf "  --auks=yes (keytab=) vs no plugin        %8.1f ms per step (ratio %.2f)\n", d - a, d / a
+    "--auks=yes, hostcredcache=, fetch helper" "$m_yes" "--auks=yes, hostcredcache=, fetch agent" "$m_ag" \
+    "--auks=yes, keytab=" "$m_kt"
+awk -v a="$m_none" -v b="$m_no" -v c="$m_yes" -v g="$m_ag" -v d="$m_kt" 'BEGIN {
+    printf "  added by loading the plugin              %8.1f ms per step (ratio %.3f)\n", b - a, b / a
+    printf "  --auks=yes (fetch helper) vs no plugin   %8.1f ms per step (ratio %.3f)\n", c - a, c / a
+    printf "  --auks=yes (fetch agent) vs no plugin    %8.1f ms per step (ratio %.3f)\n", g - a, g / a
+    printf "  --auks=yes (keytab=) vs no plugin        %8.1f ms per step (ratio %.3f)\n", d - a, d / a
 }'
-echo "  median of the per-run differences with 'no plugin' (runs made back to back):"
-printf '    %-38s %8s ms\n' "plugin loaded, --auks=no" "$d_no" \
-    "--auks=yes, hostcredcache= (aukspriv)" "$d_yes" "--auks=yes, keytab=" "$d_kt"
+echo "  median of the per-run differences with 'no plugin' (runs made back to back), and the ratio they give:"
+for row in "plugin loaded, --auks=no:$d_no" "--auks=yes, hostcredcache=, fetch helper:$d_yes" \
+    "--auks=yes, hostcredcache=, fetch agent:$d_ag" "--auks=yes, keytab=:$d_kt"; do
+    awk -v n="${row%:*}" -v d="${row##*:}" -v a="$m_none" \
+        'BEGIN { printf "    %-40s %8s ms (ratio %.3f)\n", n, d, (a + d) / a }'
+done
 echo "  target: --auks=yes (hostcredcache=) at most 1.05 x a step without the plugin"
 if [ -n "$m_empty" ]; then
     echo "  reference: a SPANK plugin that does nothing in our seven hooks (C):"
@@ -280,8 +298,10 @@ if [ -n "$m_empty" ]; then
 fi
 echo "where a --auks=yes step (hostcredcache=) spends its time, medians:"
 printf '    %-22s %8s ms\n' "srun: ADD to auksd" "$m_add"
-echo "  slurmstepd (slurmd.log 'auks: step phases'):"
-phase_medians "$WORK/phases.log"
+echo "  slurmstepd (slurmd.log 'auks: step phases'), with the fetch helper:"
+phase_medians "$WORK/phases.hostcc.log"
+echo "  slurmstepd, with the fetch agent (agent_ask: the request sent):"
+phase_medians "$WORK/phases.agent.log"
 echo "a step inside an allocation (srun true in a batch script, $ROUNDS alternating rounds of $((N / 3)) steps, median):"
 printf '  %-40s %8s ms\n' "no plugin" "$a_none" "sbatch --auks=yes" "$a_yes"
 awk -v a="$a_none" -v b="$a_yes" 'BEGIN {
@@ -292,10 +312,11 @@ if [ -n "$a_empty" ]; then
     printf '  %-40s %8s ms\n' "reference: the empty SPANK plugin" "$a_empty"
     printf '  %-40s %8s ms (per round: %s)\n' "  its per-round differences, median" "$a_diff_empty" "$(tr '\n' ' ' < "$WORK/alloc_diff_empty")"
 fi
-awk -v a="$m_none" -v c="$m_yes" 'BEGIN {
-    printf "ratios: --auks=yes / no plugin = %.3f (target 1.05); in-allocation step: see above\n", c / a
+awk -v a="$m_none" -v c="$m_yes" -v g="$m_ag" -v dc="$d_yes" -v dg="$d_ag" 'BEGIN {
+    printf "ratios (target 1.05): --auks=yes / no plugin = %.3f with the fetch helper, %.3f with the fetch agent", c / a, g / a
+    printf " (from the paired differences: %.3f, %.3f); in-allocation step: see above\n", (a + dc) / a, (a + dg) / a
 }'
-echo "slurmstepd VmRSS during a 'sleep' step"
+echo "slurmstepd VmRSS during a 'sleep' step (fetch agent)"
 printf '  %-34s %8s kB\n' "no plugin" "$rss_none" "plugin loaded, --auks=no" "$rss_no" "plugin, --auks=yes" "$rss_yes"
 if [[ "$rss_none" =~ ^[0-9]+$ && "$rss_no" =~ ^[0-9]+$ && "$rss_yes" =~ ^[0-9]+$ ]]; then
     echo "  plugin contribution: $((rss_no - rss_none)) kB loaded, $((rss_yes - rss_none)) kB with --auks=yes"

@@ -167,6 +167,45 @@ case_helper_program() {
     no_leftovers
 }
 
+# fetchagent=: slurmstepd asks aukspriv's fetch agent (AUKS_PRIV_FETCH_SOCKET) and
+# starts no helper; without the agent it falls back to the helper
+case_fetch_agent() {
+    local dir sock pid mark job
+    dir=$(mktemp -d /var/tmp/auks-agent.XXXXXX)
+    sock=$dir/fetch.sock
+    AUKS_PRIV_FETCH_SOCKET=$sock AUKS_PRIV_CCACHE=FILE:$dir/hostcc AUKS_PRIV_KEYTAB=$TB_HOST_KEYTAB \
+        AUKS_PRIV_SYSLOG_PRIO=none "$TB_REPO/target/debug/aukspriv" -F > "$WORK/aukspriv.log" 2>&1 9>&- &
+    pid=$!
+    for _ in $(seq 1 100); do [ -S "$sock" ] && [ -s "$dir/hostcc" ] && break; sleep 0.1; done
+    plug optional "default=disabled conf=$TB_AUKS_CONF hostcredcache=FILE:$dir/hostcc renewer=$TB_REPO/target/debug/auks fetchagent=$sock"
+    tb_kinit
+    mark=$(slurmd_log_mark)
+    as_bob 'srun --auks=yes bash -c '\''klist | head -2; f=${KRB5CCNAME#FILE:}; echo "STAT=$(stat -c "%U:%G %a %F" "$f")"; echo "JOB=$SLURM_JOB_ID"'\'''
+    contains "fetch agent: the step has the credential" "$OUT" "Default principal: $TB_USER@$TB_REALM"
+    contains "fetch agent: the ccache is the user's, mode 0600" "$OUT" "^STAT=$TB_USER:$TB_USER 600 regular file\$"
+    job=$(sed -n 's/^JOB=//p' "$OUT")
+    slurmd_log_since "$mark" | grep "\[$job.0\] auks: step phases" > "$WORK/fetch-agent.log"
+    contains "fetch agent: asked at init_post_opt, its GET and store reported" "$WORK/fetch-agent.log" \
+        "agent_ask=.* prefetch_wait=.* get=.* store="
+    lacks "fetch agent: no helper started" "$WORK/fetch-agent.log" "prefetch_start="
+    as_bob "python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"$sock\")'"
+    contains "fetch agent: the user cannot even connect to its socket" "$ERR" "PermissionError"
+    kill "$pid"
+    wait "$pid"
+    equals "aukspriv with a fetch agent stops on SIGTERM" 0 "$?"
+    lacks "aukspriv logged no refused request" "$WORK/aukspriv.log" "fetch agent:"
+    [ ! -e "$sock" ] && pass "the agent's socket is removed when aukspriv stops" \
+        || fail "the agent's socket is removed when aukspriv stops"
+    mark=$(slurmd_log_mark)
+    as_bob 'srun --auks=yes bash -c "klist | head -2; echo JOB=\$SLURM_JOB_ID"'
+    contains "no agent: the step still has the credential" "$OUT" "Default principal: $TB_USER@$TB_REALM"
+    job=$(sed -n 's/^JOB=//p' "$OUT")
+    slurmd_log_since "$mark" | grep "\[$job.0\] auks: step phases" > "$WORK/fetch-noagent.log"
+    contains "no agent: the helper fetched" "$WORK/fetch-noagent.log" "prefetch_start=.* get=.* store="
+    no_leftovers
+    rm -rf "$dir"
+}
+
 case_scancel() {
     plug optional "default=disabled conf=$TB_AUKS_CONF keytab=$TB_HOST_KEYTAB renewer=$SLEEP_RENEWER helper=$TB_REPO/target/debug/auks"
     tb_kinit
@@ -451,6 +490,7 @@ run_case spankstackcred
 run_case hostcredcache
 run_case keytab_principal
 run_case helper_program
+run_case fetch_agent
 run_case unknown_argument
 run_case keyring_ccache
 run_case scancel

@@ -5,6 +5,7 @@
 pub use crate::logging::syslog::parse_priority;
 
 /// Where aukspriv writes its messages (set up once in the facade).
+#[derive(Clone, Copy)]
 pub struct PrivLog {
     /// Prefix `aukspriv: ` (standard output; syslog names the program).
     prefix: bool,

@@ -1,6 +1,7 @@
 //! aukspriv: keeps a TGT obtained from a keytab fresh in root's (or
 //! `AUKS_PRIV_USER`'s) ccache (spec §7). The logic is in [`auks::aukspriv`].
 use auks::aukspriv::{self, PrivLog, Settings};
+use auks::spank::remote::agent;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -30,6 +31,9 @@ Environment (e.g. from /etc/sysconfig/aukspriv):
   AUKS_PRIV_ERROR_INT    seconds before a retry after a failure (default 60)
   AUKS_PRIV_SYSLOG_PRIO  syslog priority (default local3.notice; none =
                          standard output)
+  AUKS_PRIV_FETCH_SOCKET serve the SPANK plugin's fetches on this node at
+                         this Unix socket (e.g. /run/auks/fetch.sock, in a
+                         directory of root's; plugstack fetchagent=)
 SIGHUP refreshes at once; SIGTERM or SIGINT stops it.
 ";
 
@@ -94,12 +98,39 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The fetch agent's socket, bound before detaching so that a refusal
+    // is seen on the terminal.
+    let socket = std::env::var_os("AUKS_PRIV_FETCH_SOCKET")
+        .filter(|s| !s.is_empty())
+        .map(std::path::PathBuf::from);
+    let listener = match socket.as_deref().map(|p| (p, agent::bind(p))) {
+        None => None,
+        Some((_, Ok(l))) => Some(l),
+        Some((p, Err(e))) => {
+            log.error(&format!("cannot serve fetches at {}: {e}", p.display()));
+            return ExitCode::from(2);
+        }
+    };
     if !verbose && !foreground {
         if let Err(e) = nix::unistd::daemon(false, false) {
             eprintln!("aukspriv: cannot daemonize: {e}");
             return ExitCode::from(2);
         }
     }
+    if let (Some(l), Some(p)) = (listener, socket.as_deref()) {
+        log.info(&format!(
+            "serving the SPANK plugin's fetches at {}",
+            p.display()
+        ));
+        let msg: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| log.error(m));
+        if let Err(e) = agent::start(l, Arc::clone(&term), msg) {
+            log.error(&format!("cannot start the fetch agent: {e}"));
+            return ExitCode::from(2);
+        }
+    }
     aukspriv::run(&settings, &log, &term, &hup);
+    if let Some(p) = socket {
+        let _ = std::fs::remove_file(p);
+    }
     ExitCode::SUCCESS
 }

@@ -73,6 +73,9 @@ pub struct PluginArgs {
     /// the renewer's (our `auks`); `helper=none`: srun adds and slurmstepd
     /// fetches in their hooks.
     pub helper: HelperProgram,
+    /// `fetchagent=PATH`: the socket of this node's fetch agent (aukspriv
+    /// with `AUKS_PRIV_FETCH_SOCKET`), asked before a helper is started.
+    pub fetch_agent: Option<PathBuf>,
 }
 
 /// `helper=`.
@@ -112,6 +115,7 @@ impl Default for PluginArgs {
             sync: SyncMode::No,
             renewer: PathBuf::from(DEFAULT_RENEWER),
             helper: HelperProgram::Renewer,
+            fetch_agent: None,
         }
     }
 }
@@ -167,6 +171,10 @@ pub fn parse_args<S: AsRef<str>>(argv: &[S]) -> Parsed {
                 p.args.helper = HelperProgram::Path(PathBuf::from(v))
             }
             ("helper", _) => bad("expected an absolute path or none; ignored"),
+            ("fetchagent", Some(v)) if v.starts_with('/') => {
+                p.args.fetch_agent = Some(PathBuf::from(v))
+            }
+            ("fetchagent", _) => bad("expected an absolute path; ignored"),
             ("conf" | "hostcredcache" | "keytab", _) => bad("needs a non-empty value; ignored"),
             _ => bad("unknown argument; ignored"),
         }
@@ -388,6 +396,15 @@ mod tests {
             Some(std::path::Path::new("/usr/libexec/auks"))
         );
         assert_eq!(f("helper=none").args.helper_program(), None);
+        assert_eq!(
+            f("fetchagent=/run/auks/fetch.sock").args.fetch_agent,
+            Some(PathBuf::from("/run/auks/fetch.sock"))
+        );
+        for bad in ["fetchagent=", "fetchagent=run/x", "fetchagent"] {
+            let p = f(bad);
+            assert_eq!(p.args.fetch_agent, None, "{bad}");
+            assert_eq!(p.problems.len(), 1, "{bad}");
+        }
         for bad in ["helper=", "helper=relative/auks", "helper"] {
             let p = f(bad);
             assert_eq!(p.args.helper, HelperProgram::Renewer, "{bad}");

@@ -104,6 +104,13 @@ enum Run {
         deadline: Instant,
     },
     Thread(std::thread::JoinHandle<(Result<String, ReadError>, Exit)>),
+    /// A report on a connection to a process that is not our child (the
+    /// node's fetch agent): nothing to reap.
+    Stream {
+        out: std::fs::File,
+        hello_by: Instant,
+        deadline: Instant,
+    },
 }
 
 /// This process' environment, for a helper.
@@ -231,6 +238,20 @@ impl Helper {
         })
     }
 
+    /// A report to be read from `out` (a connection to the node's fetch
+    /// agent), with the same greeting, bounds and budget as a helper's.
+    pub fn reading(out: std::fs::File, hello: &'static str, budget: Duration) -> Helper {
+        let now = Instant::now();
+        Helper {
+            run: Run::Stream {
+                out,
+                hello_by: now + HELLO_WAIT,
+                deadline: now + budget.max(HELLO_WAIT),
+            },
+            hello,
+        }
+    }
+
     /// Wait for the report (until the budget is spent: then the helper is
     /// killed), reap the helper, and return the report after its greeting.
     pub fn collect(self) -> Result<String, HelperFailed> {
@@ -248,6 +269,11 @@ impl Helper {
             Run::Thread(t) => t
                 .join()
                 .map_err(|_| HelperFailed::NoReport("its reader thread failed".into()))?,
+            Run::Stream {
+                mut out,
+                hello_by,
+                deadline,
+            } => (read_until(&mut out, hello_by, deadline), Exit::Unknown),
         };
         let text = read?;
         match text.split_once('\n') {

@@ -20,8 +20,9 @@ use std::time::Instant;
 /// Get the credential and store it for the step (`st.job`, `st.ccache`,
 /// `KRB5CCNAME`). The error is the message for the user. With `defer`
 /// (the plugstack arguments), the GET and the ccache are left to the
-/// helper process of [`prefetch`] (`st.pending`, collected by
-/// [`collect`]) when it can be started.
+/// node's fetch agent (`fetchagent=`, [`super::agent`]) when it takes the
+/// request, else to the helper process of [`prefetch`] when it can be
+/// started (`st.pending`, collected by [`collect`]).
 pub(super) fn fetch_and_store(
     env: &dyn StepEnv,
     a: &PluginArgs,
@@ -83,6 +84,25 @@ pub(super) fn fetch_and_store(
         )
     })?;
     let helper = conf.api.helper_script.clone();
+    if let (Some(argv), Some(socket)) = (defer, a.fetch_agent.as_deref()) {
+        let t = Instant::now();
+        match Prefetch::ask_agent(socket, argv, &job, prefetch::budget(&conf)) {
+            Ok(prefetch) => {
+                st.phases.done_push("agent_ask", t.elapsed());
+                st.pending = Some(PendingFetch {
+                    prefetch,
+                    job,
+                    helper,
+                    by: format!("fetch agent {}", socket.display()),
+                });
+                return Ok(());
+            }
+            Err(e) => log_verbose(&format!(
+                "auks: the fetch agent {} did not take the request ({e}): starting the helper",
+                socket.display()
+            )),
+        }
+    }
     if let (Some(argv), Some(program)) = (defer, a.helper_program()) {
         let t = Instant::now();
         match Prefetch::start(program, argv, &job, prefetch::budget(&conf)) {
@@ -92,6 +112,7 @@ pub(super) fn fetch_and_store(
                     prefetch,
                     job,
                     helper,
+                    by: format!("fetch helper {}", program.display()),
                 });
                 return Ok(());
             }
@@ -105,11 +126,14 @@ pub(super) fn fetch_and_store(
     apply(env, a, st, &job, helper.as_deref(), fetched)
 }
 
-/// A fetch running in the helper process of [`prefetch`].
+/// A fetch running in the helper process of [`prefetch`] (or in the
+/// node's fetch agent).
 pub struct PendingFetch {
     prefetch: Prefetch,
     job: Job,
     helper: Option<PathBuf>,
+    /// What fetches, for the log.
+    by: String,
 }
 
 /// Why [`collect`] is called.
@@ -144,8 +168,8 @@ pub fn collect(env: &dyn StepEnv, a: &PluginArgs, st: &mut StepState, why: Colle
         // crashed: the fetch is done here after all.
         (Err(HelperFailed::NoReport(why)), Collect::Step) => {
             log_info(&format!(
-                "auks: the fetch helper {} gave no report ({why}): fetching in slurmstepd",
-                a.helper_program().unwrap_or(&a.renewer).display()
+                "auks: the {} gave no report ({why}): fetching in slurmstepd",
+                p.by
             ));
             let f = fetcher::fetch_and_create(&p.job, a);
             apply(env, a, st, &p.job, p.helper.as_deref(), f)

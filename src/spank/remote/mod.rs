@@ -6,8 +6,11 @@
 //! This file holds the step's state and the hooks; [`credential`] gets and
 //! stores (and at the end destroys) the credential, [`renewer`] starts
 //! (through the timer of [`deferred`]), signals, stops and reaps the
-//! `auks -R loop` process.
+//! `auks -R loop` process. The GET and the ccache are made by
+//! [`fetcher`], in the helper process of [`prefetch`], in the node's fetch
+//! agent ([`agent`], a thread of aukspriv), or in slurmstepd itself.
 
+pub mod agent;
 pub mod credential;
 pub mod deferred;
 pub mod fetcher;

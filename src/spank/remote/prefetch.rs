@@ -69,6 +69,19 @@ impl Prefetch {
         )?))
     }
 
+    /// Ask the node's fetch agent at `socket` instead
+    /// ([`super::agent`]): the same report, from a process already
+    /// running. Call as root.
+    pub fn ask_agent(
+        socket: &std::path::Path,
+        argv: &[String],
+        job: &Job,
+        budget: Duration,
+    ) -> std::io::Result<Prefetch> {
+        let out = super::agent::ask(socket, job, argv)?;
+        Ok(Prefetch(Helper::reading(out, HELLO, budget)))
+    }
+
     /// Wait for the report and reap the helper.
     pub fn collect(self) -> Result<Fetched, HelperFailed> {
         let text = self.0.collect()?;
