@@ -19,11 +19,14 @@
 #     stop, ccache removal), medians;
 #   * a step inside an existing allocation: `srun true` timed inside a batch script
 #     (sbatch --auks=yes vs no plugin, alternating rounds, also as the median of
-#     the per-round differences), the steps keeping the batch step's ccache.
+#     the per-round differences), the steps keeping the batch step's ccache; and
+#     inside ONE --auks=yes batch job whose steps run with and without the
+#     plugin (plugstack.conf rewritten between steps), per-block differences.
 # Prints figures only (no pass/fail). Run as root after `cargo build --release`
 # (and `cargo build`: the testbed tools are the debug builds).
 # Usage: scripts/bench-plugin.sh [N]   (N >= 30, default 30); AUKS_BENCH_ROUNDS sets
-# the number of alternating in-allocation rounds (default 5).
+# the number of alternating in-allocation rounds (default 5), AUKS_BENCH_BLOCKS the
+# blocks of the one-allocation comparison (default N).
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=testbed/lib.sh
@@ -243,6 +246,69 @@ if [ -s "$WORK/alloc_empty" ]; then
     a_diff_empty=$(median < "$WORK/alloc_diff_empty")
 fi
 
+# The same inside ONE allocation: between two steps of one batch job the
+# bench rewrites plugstack.conf (srun and slurmstepd read it at each step's
+# start), so consecutive steps run without a plugin, with ours, and with
+# the empty one, in a random order within each block of three. The job
+# itself was submitted with --auks=yes and keeps its credential, its
+# renewer and the batch step's plugin throughout; a step differs from its
+# neighbours only by the plugin loaded for it. Per-block differences cancel
+# the machine's drift between jobs, which dominates the rounds above.
+BLOCKS=${AUKS_BENCH_BLOCKS:-$N}
+SYNC=$(tb_as "$TB_USER" 'mktemp -d /tmp/auks-bench-sync.XXXXXX')
+tb_as "$TB_USER" "cat > bench-toggle.sh <<'EOS'
+#!/bin/bash
+srun true
+touch $SYNC/ready
+for i in \$(seq 1 $((BLOCKS * 3))); do
+    n=0
+    while [ ! -e $SYNC/go.\$i ] && [ \$n -lt 6000 ]; do sleep 0.005; n=\$((n + 1)); done
+    [ -e $SYNC/go.\$i ] || exit 1
+    t0=\$(date +%s%N); srun true; t1=\$(date +%s%N)
+    echo \"\$(cat $SYNC/go.\$i) \$(( (t1 - t0) / 1000 ))\"
+    touch $SYNC/done.\$i
+done
+EOS
+chmod 700 bench-toggle.sh"
+with_agent
+TOGGLE_OUT=$(getent passwd "$TB_USER" | cut -d: -f6)/bench-toggle.out
+tb_as "$TB_USER" "sbatch --wait --auks=yes -o $TOGGLE_OUT bench-toggle.sh" > /dev/null &
+TOGGLE_JOB=$!
+for _ in $(seq 1 600); do [ -e "$SYNC/ready" ] && break; sleep 0.1; done
+[ -e "$SYNC/ready" ] || { echo "bench-plugin: the one-allocation job did not start" >&2; BLOCKS=0; }
+i=0
+for b in $(seq 1 "$BLOCKS"); do
+    for label in $(printf '%s\n' none yes empty | shuf); do
+        [ "$label" = empty ] && [ -z "$EMPTY_SO" ] && continue
+        case $label in none) without_plugin ;; yes) with_agent ;; empty) with_empty ;; esac
+        i=$((i + 1))
+        echo "$b $label" > "$SYNC/go.tmp" && mv "$SYNC/go.tmp" "$SYNC/go.$i"
+        for _ in $(seq 1 3000); do [ -e "$SYNC/done.$i" ] && break; sleep 0.005; done
+    done
+done
+# a job that expects more steps (no empty plugin) gets its last ones unlabelled
+while [ "$i" -lt $((BLOCKS * 3)) ]; do
+    i=$((i + 1))
+    echo "0 spare" > "$SYNC/go.tmp" && mv "$SYNC/go.tmp" "$SYNC/go.$i"
+done
+wait "$TOGGLE_JOB"
+without_plugin
+# lines "block label microseconds": per block, yes - none and empty - none (ms)
+awk '{t[$1 " " $2] = $3 / 1000; b[$1] = 1} END {
+    for (k in b) if ((k " none") in t) {
+        if ((k " yes") in t) printf "yes %.3f\n", t[k " yes"] - t[k " none"]
+        if ((k " empty") in t) printf "empty %.3f\n", t[k " empty"] - t[k " none"]
+    }
+}' "$TOGGLE_OUT" > "$WORK/toggle_diff"
+for l in none yes empty; do awk -v l="$l" '$2 == l {printf "%.3f\n", $3 / 1000}' "$TOGGLE_OUT" > "$WORK/toggle_$l"; done
+t_none=$(median < "$WORK/toggle_none"); t_yes=$(median < "$WORK/toggle_yes")
+t_empty=$(median < "$WORK/toggle_empty")
+t_dyes=$(awk '$1 == "yes" {print $2}' "$WORK/toggle_diff" | median)
+t_dempty=$(awk '$1 == "empty" {print $2}' "$WORK/toggle_diff" | median)
+t_blocks=$(grep -c '^yes ' "$WORK/toggle_diff")
+rm -f "$TOGGLE_OUT"
+tb_as "$TB_USER" "rm -rf $SYNC bench-toggle.sh"
+
 # VmRSS (kB) of the slurmstepd of a running `sleep` step
 stepd_rss() {
     local opt=$1 job pid i rss=""
@@ -312,6 +378,10 @@ if [ -n "$a_empty" ]; then
     printf '  %-40s %8s ms\n' "reference: the empty SPANK plugin" "$a_empty"
     printf '  %-40s %8s ms (per round: %s)\n' "  its per-round differences, median" "$a_diff_empty" "$(tr '\n' ' ' < "$WORK/alloc_diff_empty")"
 fi
+echo "a step inside ONE allocation (a --auks=yes batch job), the plugin loaded or not for each step ($t_blocks blocks of three steps in random order):"
+printf '  %-40s %8s ms\n' "no plugin" "$t_none" "our plugin (the job's --auks=yes)" "$t_yes" "the empty SPANK plugin" "${t_empty:-}"
+printf '  %-40s %8s ms (target: at most 1 ms)\n' "per block, ours minus none, median" "$t_dyes"
+printf '  %-40s %8s ms\n' "per block, empty minus none, median" "${t_dempty:-}"
 awk -v a="$m_none" -v c="$m_yes" -v g="$m_ag" -v dc="$d_yes" -v dg="$d_ag" 'BEGIN {
     printf "ratios (target 1.05): --auks=yes / no plugin = %.3f with the fetch helper, %.3f with the fetch agent", c / a, g / a
     printf " (from the paired differences: %.3f, %.3f); in-allocation step: see above\n", (a + dc) / a, (a + dg) / a
