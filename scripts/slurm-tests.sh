@@ -146,23 +146,26 @@ case_two_tasks_one_renewer() {
 # The step's GET and ccache are done by `auks --spank-fetch` (the fetch
 # helper) while slurmstepd sets the step up; helper=none keeps them in
 # slurmstepd. Both give the step its credential.
-case_helper_program() {
+# a --auks=yes step that prints klist, its ccache's owner and mode, and its job id
+# ($OUT); its "auks: step phases" line from slurmd.log in $WORK/NAME.log
+klist_step_phases() { # klist_step_phases NAME
     local mark job
+    mark=$(slurmd_log_mark)
+    as_bob 'srun --auks=yes bash -c '\''klist | head -2; f=${KRB5CCNAME#FILE:}; echo "STAT=$(stat -c "%U:%G %a %F" "$f")"; echo "JOB=$SLURM_JOB_ID"'\'''
+    job=$(sed -n 's/^JOB=//p' "$OUT")
+    slurmd_log_since "$mark" | grep "\[$job.0\] auks: step phases" > "$WORK/$1.log"
+}
+
+case_helper_program() {
     plug optional "default=disabled conf=$TB_AUKS_CONF keytab=$TB_HOST_KEYTAB renewer=$TB_REPO/target/debug/auks"
     tb_kinit
-    mark=$(slurmd_log_mark)
-    as_bob 'srun --auks=yes bash -c "klist | head -2; echo JOB=\$SLURM_JOB_ID"'
+    klist_step_phases fetch-helper
     contains "fetch helper: the step has the credential" "$OUT" "Default principal: $TB_USER@$TB_REALM"
-    job=$(sed -n 's/^JOB=//p' "$OUT")
-    slurmd_log_since "$mark" | grep "\[$job.0\] auks: step phases" > "$WORK/fetch-helper.log"
     contains "fetch helper: started at init_post_opt, collected at user_init, its GET and store reported" \
         "$WORK/fetch-helper.log" "prefetch_start=.* prefetch_wait=.* get=.* store="
     plug optional "default=disabled conf=$TB_AUKS_CONF keytab=$TB_HOST_KEYTAB renewer=$TB_REPO/target/debug/auks helper=none"
-    mark=$(slurmd_log_mark)
-    as_bob 'srun --auks=yes bash -c "klist | head -2; echo JOB=\$SLURM_JOB_ID"'
+    klist_step_phases fetch-none
     contains "helper=none: the step has the credential" "$OUT" "Default principal: $TB_USER@$TB_REALM"
-    job=$(sed -n 's/^JOB=//p' "$OUT")
-    slurmd_log_since "$mark" | grep "\[$job.0\] auks: step phases" > "$WORK/fetch-none.log"
     contains "helper=none: fetched in slurmstepd" "$WORK/fetch-none.log" "step phases: get="
     no_leftovers
 }
@@ -170,7 +173,7 @@ case_helper_program() {
 # fetchagent=: slurmstepd asks aukspriv's fetch agent (AUKS_PRIV_FETCH_SOCKET) and
 # starts no helper; without the agent it falls back to the helper
 case_fetch_agent() {
-    local dir sock pid mark job
+    local dir sock pid
     dir=$(mktemp -d /var/tmp/auks-agent.XXXXXX)
     sock=$dir/fetch.sock
     AUKS_PRIV_FETCH_SOCKET=$sock AUKS_PRIV_CCACHE=FILE:$dir/hostcc AUKS_PRIV_KEYTAB=$TB_HOST_KEYTAB \
@@ -179,12 +182,9 @@ case_fetch_agent() {
     for _ in $(seq 1 100); do [ -S "$sock" ] && [ -s "$dir/hostcc" ] && break; sleep 0.1; done
     plug optional "default=disabled conf=$TB_AUKS_CONF hostcredcache=FILE:$dir/hostcc renewer=$TB_REPO/target/debug/auks fetchagent=$sock"
     tb_kinit
-    mark=$(slurmd_log_mark)
-    as_bob 'srun --auks=yes bash -c '\''klist | head -2; f=${KRB5CCNAME#FILE:}; echo "STAT=$(stat -c "%U:%G %a %F" "$f")"; echo "JOB=$SLURM_JOB_ID"'\'''
+    klist_step_phases fetch-agent
     contains "fetch agent: the step has the credential" "$OUT" "Default principal: $TB_USER@$TB_REALM"
     contains "fetch agent: the ccache is the user's, mode 0600" "$OUT" "^STAT=$TB_USER:$TB_USER 600 regular file\$"
-    job=$(sed -n 's/^JOB=//p' "$OUT")
-    slurmd_log_since "$mark" | grep "\[$job.0\] auks: step phases" > "$WORK/fetch-agent.log"
     contains "fetch agent: asked at init_post_opt, its GET and store reported" "$WORK/fetch-agent.log" \
         "agent_ask=.* prefetch_wait=.* get=.* store="
     lacks "fetch agent: no helper started" "$WORK/fetch-agent.log" "prefetch_start="
@@ -196,11 +196,8 @@ case_fetch_agent() {
     lacks "aukspriv logged no refused request" "$WORK/aukspriv.log" "fetch agent:"
     [ ! -e "$sock" ] && pass "the agent's socket is removed when aukspriv stops" \
         || fail "the agent's socket is removed when aukspriv stops"
-    mark=$(slurmd_log_mark)
-    as_bob 'srun --auks=yes bash -c "klist | head -2; echo JOB=\$SLURM_JOB_ID"'
+    klist_step_phases fetch-noagent
     contains "no agent: the step still has the credential" "$OUT" "Default principal: $TB_USER@$TB_REALM"
-    job=$(sed -n 's/^JOB=//p' "$OUT")
-    slurmd_log_since "$mark" | grep "\[$job.0\] auks: step phases" > "$WORK/fetch-noagent.log"
     contains "no agent: the helper fetched" "$WORK/fetch-noagent.log" "prefetch_start=.* get=.* store="
     no_leftovers
     rm -rf "$dir"

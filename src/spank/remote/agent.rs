@@ -95,12 +95,18 @@ pub fn ask(socket: &Path, job: &Job, plug: &[String]) -> io::Result<std::fs::Fil
     )?;
     let addr = nix::sys::socket::UnixAddr::new(socket)?;
     connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr)?;
-    let mut out = std::fs::File::from(fd);
-    // One short write into an empty socket buffer: all of it or an error.
-    match out.write(line.as_bytes())? {
-        n if n == line.len() => {}
-        _ => return Err(io::Error::new(io::ErrorKind::WouldBlock, "request cut")),
+    // One short write into an empty socket buffer: all of it or an error;
+    // MSG_NOSIGNAL: an agent that closed at once (busy, refusing) must not
+    // kill slurmstepd with SIGPIPE.
+    let sent = nix::sys::socket::send(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        line.as_bytes(),
+        nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+    )?;
+    if sent != line.len() {
+        return Err(io::Error::new(io::ErrorKind::WouldBlock, "request cut"));
     }
+    let out = std::fs::File::from(fd);
     // The report is read after poll() (crate::spank::helper::read_until).
     let flags = nix::fcntl::fcntl(
         std::os::fd::AsRawFd::as_raw_fd(&out),
@@ -290,6 +296,19 @@ mod tests {
 
     type Lines = Arc<Mutex<Vec<String>>>;
 
+    /// Wait (5 s at most) for a log line holding `needle`: a request's
+    /// thread logs after it has closed the connection.
+    fn logged(lines: &Lines, needle: &str) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(5) {
+            if lines.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
     /// An agent serving `l` in its thread: its stop flag, its log lines.
     fn agent(l: UnixListener) -> (Arc<AtomicBool>, Lines, std::thread::JoinHandle<()>) {
         let stop = Arc::new(AtomicBool::new(false));
@@ -299,6 +318,22 @@ mod tests {
             Arc::new(move |m: &str| l2.lock().unwrap().push(m.to_string()));
         let h = start(l, Arc::clone(&stop), log).unwrap();
         (stop, lines, h)
+    }
+
+    /// Ask the agent at `sock` for a fetch that fails at once, as the
+    /// helper's would (no auks.conf): its report's result.
+    fn failing_fetch(
+        sock: &Path,
+        jobid: u32,
+    ) -> Result<Option<Result<super::super::JobCcache, String>>, HelperFailed> {
+        let job = Job {
+            uid: 65534,
+            gid: 65534,
+            jobid,
+        };
+        let plug = ["conf=/nonexistent/auks.conf".to_string()];
+        let asked = Prefetch::ask_agent(sock, &plug, &job, Duration::from_secs(20)).unwrap();
+        asked.collect().map(|f| f.result)
     }
 
     #[test]
@@ -335,28 +370,19 @@ mod tests {
         let d = root_dir();
         let sock = d.path().join("fetch.sock");
         let (stop, lines, h) = agent(bind(&sock).unwrap());
-        let job = Job {
-            uid: 65534,
-            gid: 65534,
-            jobid: 7,
-        };
-        // a fetch that fails at once, as the helper's would: no auks.conf
-        let plug = vec!["conf=/nonexistent/auks.conf".to_string()];
-        let budget = Duration::from_secs(20);
-        let f = Prefetch::ask_agent(&sock, &plug, &job, budget)
-            .unwrap()
-            .collect()
-            .unwrap();
-        match f.result {
+        match failing_fetch(&sock, 7).unwrap() {
             Some(Err(m)) => assert!(m.contains("configuration problem on this node"), "{m}"),
             other => panic!("unexpected result {other:?}"),
         }
         // many at once
         let asked: Vec<_> = (0..8)
-            .map(|_| Prefetch::ask_agent(&sock, &plug, &job, budget).unwrap())
+            .map(|i| {
+                let sock = sock.clone();
+                std::thread::spawn(move || failing_fetch(&sock, 10 + i))
+            })
             .collect();
-        for p in asked {
-            assert!(matches!(p.collect().unwrap().result, Some(Err(_))));
+        for t in asked {
+            assert!(matches!(t.join().unwrap(), Ok(Some(Err(_)))));
         }
         assert!(
             lines.lock().unwrap().is_empty(),
@@ -369,9 +395,9 @@ mod tests {
         let mut got = Vec::new();
         s.read_to_end(&mut got).unwrap();
         assert!(got.is_empty());
+        assert!(logged(&lines, "no valid gid"));
         stop.store(true, Ordering::Relaxed);
         h.join().unwrap();
-        assert!(lines.lock().unwrap()[0].contains("no valid gid"));
     }
 
     #[test]
@@ -398,16 +424,19 @@ mod tests {
                 drop_groups: true,
             })
             .unwrap();
-            Prefetch::ask_agent(&sock2, &[], &job, Duration::from_secs(20))
-                .unwrap()
-                .collect()
+            // refused: the connection closed before the request was sent,
+            // or after it, without a report
+            match Prefetch::ask_agent(&sock2, &[], &job, Duration::from_secs(20)) {
+                Err(e) => e.kind() == io::ErrorKind::BrokenPipe,
+                Ok(p) => matches!(p.collect(), Err(HelperFailed::NoReport(_))),
+            }
         })
         .join()
         .unwrap();
-        assert!(matches!(asked, Err(HelperFailed::NoReport(_))), "{asked:?}");
+        assert!(asked);
+        assert!(logged(&lines, "uid 65534 is not root"));
         stop.store(true, Ordering::Relaxed);
         h.join().unwrap();
-        assert!(lines.lock().unwrap()[0].contains("uid 65534 is not root"));
     }
 
     #[test]
@@ -436,22 +465,11 @@ mod tests {
         }
         assert!(t.elapsed() < REQUEST_WAIT * 3);
         // the places are free again: a request is answered
-        let plug = vec!["conf=/nonexistent/auks.conf".to_string()];
-        let job = Job {
-            uid: 65534,
-            gid: 65534,
-            jobid: 9,
-        };
-        let f = Prefetch::ask_agent(&sock, &plug, &job, Duration::from_secs(20))
-            .unwrap()
-            .collect()
-            .unwrap();
-        assert!(matches!(f.result, Some(Err(_))));
+        assert!(matches!(failing_fetch(&sock, 9), Ok(Some(Err(_)))));
+        assert!(logged(&lines, "requests already served"));
+        assert!(logged(&lines, "no whole request in time"));
         stop.store(true, Ordering::Relaxed);
         h.join().unwrap();
-        let lines = lines.lock().unwrap();
-        assert!(lines.iter().any(|l| l.contains("requests already served")));
-        assert!(lines.iter().any(|l| l.contains("no whole request in time")));
     }
 
     #[test]

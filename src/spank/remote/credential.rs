@@ -15,7 +15,7 @@ use crate::spank::glue::{log_error, log_info, log_verbose};
 use crate::spank::probe::{self, Ignored};
 use crate::spank::spawn::{self, Identity};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Get the credential and store it for the step (`st.job`, `st.ccache`,
 /// `KRB5CCNAME`). The error is the message for the user. With `defer`
@@ -84,46 +84,66 @@ pub(super) fn fetch_and_store(
         )
     })?;
     let helper = conf.api.helper_script.clone();
-    if let (Some(argv), Some(socket)) = (defer, a.fetch_agent.as_deref()) {
-        let t = Instant::now();
-        match Prefetch::ask_agent(socket, argv, &job, prefetch::budget(&conf)) {
-            Ok(prefetch) => {
-                st.phases.done_push("agent_ask", t.elapsed());
-                st.pending = Some(PendingFetch {
-                    prefetch,
-                    job,
-                    helper,
-                    by: format!("fetch agent {}", socket.display()),
-                });
-                return Ok(());
+    if let Some(argv) = defer {
+        let budget = prefetch::budget(&conf);
+        let ways = [
+            a.fetch_agent.as_deref().map(Way::Agent),
+            a.helper_program().map(Way::Helper),
+        ];
+        for way in ways.into_iter().flatten() {
+            let t = Instant::now();
+            match way.start(argv, &job, budget) {
+                Ok(prefetch) => {
+                    st.phases.done_push(way.phase(), t.elapsed());
+                    st.pending = Some(PendingFetch {
+                        prefetch,
+                        job,
+                        helper,
+                        by: way.to_string(),
+                    });
+                    return Ok(());
+                }
+                Err(e) => log_verbose(&format!("auks: cannot use the {way} ({e})")),
             }
-            Err(e) => log_verbose(&format!(
-                "auks: the fetch agent {} did not take the request ({e}): starting the helper",
-                socket.display()
-            )),
-        }
-    }
-    if let (Some(argv), Some(program)) = (defer, a.helper_program()) {
-        let t = Instant::now();
-        match Prefetch::start(program, argv, &job, prefetch::budget(&conf)) {
-            Ok(prefetch) => {
-                st.phases.done_push("prefetch_start", t.elapsed());
-                st.pending = Some(PendingFetch {
-                    prefetch,
-                    job,
-                    helper,
-                    by: format!("fetch helper {}", program.display()),
-                });
-                return Ok(());
-            }
-            Err(e) => log_verbose(&format!(
-                "auks: cannot start the fetch helper {} ({e}): fetching in slurmstepd",
-                program.display()
-            )),
         }
     }
     let fetched = fetcher::fetch_and_create(&job, a);
     apply(env, a, st, &job, helper.as_deref(), fetched)
+}
+
+/// Where a deferred fetch runs, in the order they are tried.
+#[derive(Clone, Copy)]
+enum Way<'a> {
+    /// The node's fetch agent at this socket (`fetchagent=`).
+    Agent(&'a Path),
+    /// A helper process of this program (`helper=`).
+    Helper(&'a Path),
+}
+
+impl Way<'_> {
+    fn start(self, argv: &[String], job: &Job, budget: Duration) -> std::io::Result<Prefetch> {
+        match self {
+            Way::Agent(socket) => Prefetch::ask_agent(socket, argv, job, budget),
+            Way::Helper(program) => Prefetch::start(program, argv, job, budget),
+        }
+    }
+
+    /// The name of the step phase its start is timed as.
+    fn phase(self) -> &'static str {
+        match self {
+            Way::Agent(_) => "agent_ask",
+            Way::Helper(_) => "prefetch_start",
+        }
+    }
+}
+
+impl std::fmt::Display for Way<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Way::Agent(socket) => write!(f, "fetch agent {}", socket.display()),
+            Way::Helper(program) => write!(f, "fetch helper {}", program.display()),
+        }
+    }
 }
 
 /// A fetch running in the helper process of [`prefetch`] (or in the
