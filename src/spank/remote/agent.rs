@@ -128,7 +128,7 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     let refuse = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
     let dir = path
         .parent()
-        .filter(|d| !d.as_os_str().is_empty())
+        .filter(|_| path.is_absolute())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an absolute path"))?;
     let d = std::fs::symlink_metadata(dir)?;
     if !d.is_dir() || d.uid() != 0 || d.mode() & 0o022 != 0 {
@@ -185,6 +185,14 @@ pub fn start(
 pub fn serve(listener: UnixListener, stop: &AtomicBool, log: Arc<dyn Fn(&str) + Send + Sync>) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let busy = Arc::new(AtomicUsize::new(0));
+    // accept() never waits: a connection gone between poll() and accept()
+    // must not hold the loop (the streams it returns are blocking)
+    if let Err(e) = listener.set_nonblocking(true) {
+        log(&format!(
+            "fetch agent: cannot make the socket non-blocking: {e}"
+        ));
+        return;
+    }
     while !stop.load(Ordering::Relaxed) {
         let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(1000u16)) {
@@ -199,7 +207,10 @@ pub fn serve(listener: UnixListener, stop: &AtomicBool, log: Arc<dyn Fn(&str) + 
         let stream = match listener.accept() {
             Ok((s, _)) => s,
             Err(e) => {
-                if e.kind() != io::ErrorKind::Interrupted {
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                ) {
                     log(&format!("fetch agent: accept: {e}"));
                     std::thread::sleep(Duration::from_millis(10));
                 }
@@ -362,6 +373,7 @@ mod tests {
         std::os::unix::fs::chown(&other, Some(65534), Some(65534)).unwrap();
         assert!(bind(&other.join("s")).is_err());
         assert!(bind(Path::new("fetch.sock")).is_err());
+        assert!(bind(Path::new("run/fetch.sock")).is_err());
         assert!(!open.join("s").exists() && !other.join("s").exists());
     }
 
