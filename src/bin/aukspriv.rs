@@ -100,15 +100,17 @@ fn main() -> ExitCode {
     };
     // The fetch agent's socket, bound before detaching so that a refusal
     // is seen on the terminal.
-    let socket = std::env::var_os("AUKS_PRIV_FETCH_SOCKET")
-        .filter(|s| !s.is_empty())
-        .map(std::path::PathBuf::from);
-    let listener = match socket.as_deref().map(|p| (p, agent::bind(p))) {
+    let agent_at = match std::env::var_os("AUKS_PRIV_FETCH_SOCKET").filter(|s| !s.is_empty()) {
         None => None,
-        Some((_, Ok(l))) => Some(l),
-        Some((p, Err(e))) => {
-            log.error(&format!("cannot serve fetches at {}: {e}", p.display()));
-            return ExitCode::from(2);
+        Some(p) => {
+            let p = std::path::PathBuf::from(p);
+            match agent::bind(&p) {
+                Ok(l) => Some((p, l)),
+                Err(e) => {
+                    log.error(&format!("cannot serve fetches at {}: {e}", p.display()));
+                    return ExitCode::from(2);
+                }
+            }
         }
     };
     if !verbose && !foreground {
@@ -117,17 +119,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if let (Some(l), Some(p)) = (listener, socket.as_deref()) {
-        log.info(&format!(
-            "serving the SPANK plugin's fetches at {}",
-            p.display()
-        ));
-        let msg: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| log.error(m));
-        if let Err(e) = agent::start(l, Arc::clone(&term), msg) {
-            log.error(&format!("cannot start the fetch agent: {e}"));
-            return ExitCode::from(2);
+    // Served until aukspriv stops; its socket is then removed.
+    let socket = match agent_at {
+        None => None,
+        Some((p, l)) => {
+            log.info(&format!(
+                "serving the SPANK plugin's fetches at {}",
+                p.display()
+            ));
+            let msg: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| log.error(m));
+            if let Err(e) = agent::start(l, Arc::clone(&term), msg) {
+                log.error(&format!("cannot start the fetch agent: {e}"));
+                return ExitCode::from(2);
+            }
+            Some(p)
         }
-    }
+    };
     aukspriv::run(&settings, &log, &term, &hup);
     if let Some(p) = socket {
         let _ = std::fs::remove_file(p);

@@ -154,6 +154,13 @@ pub fn budget(conf: &ClientConfig) -> Duration {
     ((per * 2 + delay) * rounds + Duration::from_secs(30)).min(Duration::from_secs(600))
 }
 
+/// When a report started now must have greeted ([`HELLO_WAIT`]) and when
+/// it must have ended (the budget, never less than the greeting's wait).
+fn deadlines(budget: Duration) -> (Instant, Instant) {
+    let now = Instant::now();
+    (now + HELLO_WAIT, now + budget.max(HELLO_WAIT))
+}
+
 impl Helper {
     /// Start `program args...` with this process' environment, as `id`
     /// (from root) or as the caller (`None`), its standard output on a
@@ -179,13 +186,13 @@ impl Helper {
             }
             _ => spawn_as_caller(program, args, &env)?,
         };
-        let now = Instant::now();
+        let (hello_by, deadline) = deadlines(budget);
         Ok(Helper {
             run: Run::Here {
                 child,
                 out,
-                hello_by: now + HELLO_WAIT,
-                deadline: now + budget.max(HELLO_WAIT),
+                hello_by,
+                deadline,
             },
             hello,
         })
@@ -211,8 +218,7 @@ impl Helper {
         let env = environment();
         let program = program.to_path_buf();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let now = Instant::now();
-        let (hello_by, deadline) = (now + HELLO_WAIT, now + budget.max(HELLO_WAIT));
+        let (hello_by, deadline) = deadlines(budget);
         let run = move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             match spawn_as_caller(&program, &args, &env) {
@@ -241,12 +247,12 @@ impl Helper {
     /// A report to be read from `out` (a connection to the node's fetch
     /// agent), with the same greeting, bounds and budget as a helper's.
     pub fn reading(out: std::fs::File, hello: &'static str, budget: Duration) -> Helper {
-        let now = Instant::now();
+        let (hello_by, deadline) = deadlines(budget);
         Helper {
             run: Run::Stream {
                 out,
-                hello_by: now + HELLO_WAIT,
-                deadline: now + budget.max(HELLO_WAIT),
+                hello_by,
+                deadline,
             },
             hello,
         }
