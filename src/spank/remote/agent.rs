@@ -18,7 +18,8 @@
 //! fetches itself). The agent never changes its process-wide ids: each
 //! request's thread switches its own ([`crate::spank::ids`]).
 
-use super::fetcher;
+use super::credential::{self, Gone};
+use super::fetcher::{self, Fetched};
 use super::prefetch::{encode, HELLO};
 use super::Job;
 use crate::spank::args::parse_args;
@@ -250,10 +251,32 @@ fn handle(mut s: UnixStream) -> Result<(), String> {
     }
     let line = read_request(&mut s)?;
     let (job, plug) = parse_request(&line)?;
-    let report = encode(&fetcher::fetch_and_create(&job, &parse_args(&plug).args));
-    s.set_write_timeout(Some(WRITE_WAIT))
-        .and_then(|()| s.write_all(format!("{HELLO}\n{report}").as_bytes()))
-        .map_err(|e| format!("cannot write the report for job {}: {e}", job.jobid))
+    let fetched = fetcher::fetch_and_create(&job, &parse_args(&plug).args);
+    deliver(&mut s, &job, &fetched)
+}
+
+/// Write the report of `fetched` to the step. A report that cannot be
+/// written (the step gave up waiting, or ended) leaves nobody who knows
+/// the name of the ccache the fetch created: it is removed here, as the
+/// job user, so that nothing of the job's credential stays on the node.
+fn deliver(s: &mut UnixStream, job: &Job, fetched: &Fetched) -> Result<(), String> {
+    let sent = s
+        .set_write_timeout(Some(WRITE_WAIT))
+        .and_then(|()| s.write_all(format!("{HELLO}\n{}", encode(fetched)).as_bytes()));
+    let Err(e) = sent else {
+        return Ok(());
+    };
+    let undone = match &fetched.result {
+        Some(Ok(cc)) if cc.ours => match credential::remove(job, cc) {
+            Ok(()) | Err(Gone::Missing) => format!("; removed {}", cc.name),
+            Err(Gone::Other(why)) => format!("; cannot remove {}: {why}", cc.name),
+        },
+        _ => String::new(),
+    };
+    Err(format!(
+        "cannot write the report for job {}: {e}{undone}",
+        job.jobid
+    ))
 }
 
 /// The request line (without its LF), read within [`REQUEST_WAIT`].
@@ -493,6 +516,54 @@ mod tests {
         assert!(logged(&lines, "no whole request in time"));
         stop.store(true, Ordering::Relaxed);
         h.join().unwrap();
+    }
+
+    /// A report the step no longer reads: the ccache the fetch created
+    /// is removed (it was ours; the user's own is never touched), and a
+    /// report that is delivered leaves it in place.
+    #[test]
+    fn an_undelivered_report_takes_its_ccache_away() {
+        let d = root_dir();
+        let job = Job {
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            jobid: 31,
+        };
+        let made = |file: &str, ours: bool| {
+            let path = d.path().join(file);
+            std::fs::write(&path, b"not a real ccache").unwrap();
+            let name = format!("FILE:{}", path.display());
+            let fetched = Fetched {
+                result: Some(Ok(super::super::JobCcache { name, ours })),
+                ..Fetched::default()
+            };
+            (path, fetched)
+        };
+        // the step gave up: its end of the connection is closed
+        let (path, fetched) = made("gone", true);
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        drop(theirs);
+        let e = deliver(&mut ours, &job, &fetched).unwrap_err();
+        assert!(e.contains("cannot write the report for job 31"), "{e}");
+        assert!(e.contains("; removed FILE:"), "{e}");
+        assert!(!path.exists());
+        // not ours: kept, even then
+        let (path, fetched) = made("users", false);
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        drop(theirs);
+        let e = deliver(&mut ours, &job, &fetched).unwrap_err();
+        assert!(!e.contains("removed"), "{e}");
+        assert!(path.exists());
+        // delivered: kept, and the step reads the report with its name
+        let (path, fetched) = made("kept", true);
+        let (mut ours, mut theirs) = UnixStream::pair().unwrap();
+        deliver(&mut ours, &job, &fetched).unwrap();
+        drop(ours);
+        let mut got = String::new();
+        theirs.read_to_string(&mut got).unwrap();
+        assert!(got.starts_with(HELLO), "{got}");
+        assert!(got.contains(&path.display().to_string()), "{got}");
+        assert!(path.exists());
     }
 
     #[test]

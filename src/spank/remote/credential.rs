@@ -336,25 +336,7 @@ fn run_job_helper(id: &Identity, script: &std::path::Path, ccache: &str) {
 /// Destroy the ccache we created, as the job user. Returns the hook's
 /// status (-1 when it could not be destroyed).
 pub(super) fn destroy(job: &Job, cc: &JobCcache) -> i32 {
-    let Some(user) = job.as_user_to(&format!("destroy {}", cc.name)) else {
-        return -1;
-    };
-    // A FILE ccache is one file of ours: unlinked here (what libkrb5's
-    // destroy does), so the step's end does not load libkrb5 for it.
-    let result = match file_path(&cc.name) {
-        Some(path) => std::fs::remove_file(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Gone::Missing,
-            _ => Gone::Other(e.to_string()),
-        }),
-        None => Context::new()
-            .and_then(|ctx| Ccache::resolve(&ctx, &cc.name).and_then(|c| c.destroy()))
-            .map_err(|e| match e.is_ccache_missing() {
-                true => Gone::Missing,
-                false => Gone::Other(e.to_string()),
-            }),
-    };
-    drop(user);
-    match result {
+    match remove(job, cc) {
         Ok(()) => {
             log_info(&format!("auks: job {}: destroyed {}", job.jobid, cc.name));
             0
@@ -370,8 +352,34 @@ pub(super) fn destroy(job: &Job, cc: &JobCcache) -> i32 {
     }
 }
 
+/// Remove the ccache `cc` created for `job`, as the job user (the
+/// calling thread switches its ids for it), logging nothing: also for
+/// the node's fetch agent, whose report did not reach the step.
+pub(super) fn remove(job: &Job, cc: &JobCcache) -> Result<(), Gone> {
+    let user = job
+        .as_user()
+        .map_err(|e| Gone::Other(format!("cannot switch to uid {}: {e}", job.uid)))?;
+    // A FILE ccache is one file of ours: unlinked here (what libkrb5's
+    // destroy does), so the step's end does not load libkrb5 for it.
+    let result = match file_path(&cc.name) {
+        Some(path) => std::fs::remove_file(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Gone::Missing,
+            _ => Gone::Other(e.to_string()),
+        }),
+        None => Context::new()
+            .and_then(|ctx| Ccache::resolve(&ctx, &cc.name).and_then(|c| c.destroy()))
+            .map_err(|e| match e.is_ccache_missing() {
+                true => Gone::Missing,
+                false => Gone::Other(e.to_string()),
+            }),
+    };
+    drop(user);
+    result
+}
+
 /// Why a ccache could not be destroyed.
-enum Gone {
+#[derive(Debug)]
+pub(super) enum Gone {
     Missing,
     Other(String),
 }
