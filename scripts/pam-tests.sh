@@ -79,11 +79,13 @@ wait_running() { # wait_running JOB UID [record|extern]
     return 1
 }
 
-# wait (bounded, 10 s) until FILE has a line matching the extended REGEX
-wait_line() { # wait_line FILE REGEX
-    local i
+# wait (bounded, 10 s) until the extern step of JOB has its renewer: a child of that
+# slurmstepd running `auks -R loop` as the test user
+wait_extern_renewer() { # wait_extern_renewer JOB
+    local i stepd
     for i in $(seq 1 50); do
-        grep -qE -- "$2" "$1" 2>/dev/null && return 0
+        stepd=$(pgrep -f "^slurmstepd: \[$1\.extern\]" | head -1)
+        [ -n "$stepd" ] && pgrep -P "$stepd" -u "$TB_USER" -f 'auks -R loop' > /dev/null && return 0
         sleep 0.2
     done
     return 1
@@ -141,15 +143,18 @@ case_adopted() {
 case_extern() {
     tb_plugstack optional "$(tb_plugstack_default_args | sed 's/default=disabled/default=enabled/')"
     tb_kinit
-    local job cc mark
+    local job cc mark logmark
+    # slurmd.log holds the earlier jobs of this testbed (job ids start again with each
+    # cluster): only the lines written from here on count
+    logmark=$(wc -l < "$TB_SLURM_LOG/slurmd.log")
     job=$(start_job "$TB_USER")
     check "default=enabled: the extern step of job $job wrote a record" wait_running "$job" "$TB_UID" extern
     cc=$(sed -n 's/^ccache=//p' "$TB_RECORD_DIR/$job.$TB_UID.extern")
-    # the renewer is forked 200 ms after the step starts, on a timer
-    # (src/spank/remote/deferred.rs), so after the record: waited for
-    local started="\[$job.extern\] auks: job $job uid $TB_UID: credential renewer .* started"
-    wait_line "$TB_SLURM_LOG/slurmd.log" "$started"
-    contains "the extern step started its renewer" "$TB_SLURM_LOG/slurmd.log" "$started"
+    # the renewer is forked 200 ms after the step starts, by the step's timer thread
+    # (src/spank/remote/deferred.rs), which logs nothing: the step logs the start when it
+    # collects the timer, at its end. While the job runs, the process is what is checked.
+    check "the extern step started its renewer (auks -R loop, the extern slurmstepd's child, as $TB_USER)" \
+        wait_extern_renewer "$job"
     tb_kdestroy
     mark=$(syslog_mark)
     ssh_as "$TB_USER" "$PROBE"
@@ -158,7 +163,10 @@ case_extern() {
     syslog_since "$mark" > "$WORK/extern.syslog"
     contains "pam_auks_adopt says it is the extern step's" "$WORK/extern.syslog" "adopted into job $job: KRB5CCNAME=$cc \(from the extern step\)"
     end_job "$job" "$TB_UID"
-    contains "the extern step destroyed its ccache at the end" "$TB_SLURM_LOG/slurmd.log" "\[$job.extern\] auks: job $job: destroyed $cc"
+    tail -n +"$((logmark + 1))" "$TB_SLURM_LOG/slurmd.log" > "$WORK/extern.slurmd.log"
+    contains "the extern step logged its renewer's start" "$WORK/extern.slurmd.log" \
+        "\[$job.extern\] auks: job $job uid $TB_UID: credential renewer .* started"
+    contains "the extern step destroyed its ccache at the end" "$WORK/extern.slurmd.log" "\[$job.extern\] auks: job $job: destroyed $cc"
     tb_plugstack optional "$(tb_plugstack_default_args)"
 }
 
