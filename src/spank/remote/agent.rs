@@ -24,7 +24,7 @@ use super::prefetch::{encode, HELLO};
 use super::Job;
 use crate::spank::args::parse_args;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -95,31 +95,23 @@ pub fn ask(socket: &Path, job: &Job, plug: &[String]) -> io::Result<std::fs::Fil
         None,
     )?;
     let addr = nix::sys::socket::UnixAddr::new(socket)?;
-    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr)?;
+    connect(fd.as_raw_fd(), &addr)?;
     // One short write into an empty socket buffer: all of it or an error;
     // MSG_NOSIGNAL: an agent that closed at once (busy, refusing) must not
     // kill slurmstepd with SIGPIPE.
     let sent = nix::sys::socket::send(
-        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        fd.as_raw_fd(),
         line.as_bytes(),
         nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
     )?;
     if sent != line.len() {
         return Err(io::Error::new(io::ErrorKind::WouldBlock, "request cut"));
     }
-    let out = std::fs::File::from(fd);
-    // The report is read after poll() (crate::spank::helper::read_until).
-    let flags = nix::fcntl::fcntl(
-        std::os::fd::AsRawFd::as_raw_fd(&out),
-        nix::fcntl::FcntlArg::F_GETFL,
-    )?;
-    let mut flags = nix::fcntl::OFlag::from_bits_truncate(flags);
-    flags.remove(nix::fcntl::OFlag::O_NONBLOCK);
-    nix::fcntl::fcntl(
-        std::os::fd::AsRawFd::as_raw_fd(&out),
-        nix::fcntl::FcntlArg::F_SETFL(flags),
-    )?;
-    Ok(out)
+    // The report is read after poll() (crate::spank::helper::read_until),
+    // by blocking reads.
+    let out = UnixStream::from(fd);
+    out.set_nonblocking(false)?;
+    Ok(std::fs::File::from(OwnedFd::from(out)))
 }
 
 /// The agent's socket at `path`, created 0600. Its directory must be
@@ -451,14 +443,7 @@ mod tests {
         };
         let sock2 = sock.clone();
         let asked = std::thread::spawn(move || {
-            use crate::spank::ids::{Switch, Target};
-            let _nobody = Switch::to(Target {
-                uid: 65534,
-                gid: 65534,
-                real: true,
-                drop_groups: true,
-            })
-            .unwrap();
+            let _nobody = job.as_user().unwrap();
             // refused: the connection closed before the request was sent,
             // or after it, without a report
             match Prefetch::ask_agent(&sock2, &[], &job, Duration::from_secs(20)) {

@@ -378,7 +378,6 @@ pub(super) fn remove(job: &Job, cc: &JobCcache) -> Result<(), Gone> {
 }
 
 /// Why a ccache could not be destroyed.
-#[derive(Debug)]
 pub(super) enum Gone {
     Missing,
     Other(String),
