@@ -144,9 +144,7 @@ case_extern() {
     tb_plugstack optional "$(tb_plugstack_default_args | sed 's/default=disabled/default=enabled/')"
     tb_kinit
     local job cc mark logmark
-    # slurmd.log holds the earlier jobs of this testbed (job ids start again with each
-    # cluster): only the lines written from here on count
-    logmark=$(wc -l < "$TB_SLURM_LOG/slurmd.log")
+    logmark=$(slurmd_log_mark)
     job=$(start_job "$TB_USER")
     check "default=enabled: the extern step of job $job wrote a record" wait_running "$job" "$TB_UID" extern
     cc=$(sed -n 's/^ccache=//p' "$TB_RECORD_DIR/$job.$TB_UID.extern")
@@ -163,7 +161,7 @@ case_extern() {
     syslog_since "$mark" > "$WORK/extern.syslog"
     contains "pam_auks_adopt says it is the extern step's" "$WORK/extern.syslog" "adopted into job $job: KRB5CCNAME=$cc \(from the extern step\)"
     end_job "$job" "$TB_UID"
-    tail -n +"$((logmark + 1))" "$TB_SLURM_LOG/slurmd.log" > "$WORK/extern.slurmd.log"
+    slurmd_log_since "$logmark" > "$WORK/extern.slurmd.log"
     contains "the extern step logged its renewer's start" "$WORK/extern.slurmd.log" \
         "\[$job.extern\] auks: job $job uid $TB_UID: credential renewer .* started"
     contains "the extern step destroyed its ccache at the end" "$WORK/extern.slurmd.log" "\[$job.extern\] auks: job $job: destroyed $cc"

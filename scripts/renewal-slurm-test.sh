@@ -179,7 +179,7 @@ echo "CHECKS=\$n BAD=\$bad"
 EOF
 chown "$TB_USER:" "$home/renew-job.sh"
 chmod 0755 "$home/renew-job.sh"
-SLURMD_MARK=$(wc -l < "$TB_SLURM_LOG/slurmd.log")
+SLURMD_MARK=$(slurmd_log_mark)
 as_user "$TB_USER" submit "rm -f renew-job.out; sbatch --auks=yes --begin=now+$JOB_BEGIN -o renew-job.out renew-job.sh"
 equals "sbatch exit status" 0 "$RC"
 JOB=$(sed -n 's/^Submitted batch job \([0-9]*\).*/\1/p' "$OUT")
@@ -227,7 +227,7 @@ contains "auksdrenewer logs the renewals" "$RENEWER_LOG" "uid $TB_UID $TB_USER@$
 contains "the job's renewer (auks -R loop) renewed the job ccache" "$JOB_RENEWER_LOG" "renewer : FILE:[^ ]* : renewed by "
 # SIGTERM, not SIGKILL: the plugin logs how it stopped the renewer (" with
 # SIGKILL" when the grace period ran out), in this run's part of slurmd.log
-tail -n +"$((SLURMD_MARK + 1))" "$TB_SLURM_LOG/slurmd.log" > "$WORK/slurmd-job.log"
+slurmd_log_since "$SLURMD_MARK" > "$WORK/slurmd-job.log"
 contains "the job's renewer was stopped by the plugin's SIGTERM (not SIGKILL)" "$WORK/slurmd-job.log" \
     "\\[$JOB\\.batch\\] auks: job $JOB: credential renewer \\(pid [0-9]+\\) stopped$"
 lacks "no temporary ccache directory left in /tmp" <(ls -a /tmp) "^\.auks-"

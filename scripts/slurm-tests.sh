@@ -22,10 +22,7 @@ WORK=""
 # ---------------------------------------------------------------------------------------
 # as_user / as_bob: testbed/assert.sh
 
-slurmd_log_mark() { wc -l < "$TB_SLURM_LOG/slurmd.log"; }
-slurmd_log_since() { tail -n +"$(($1 + 1))" "$TB_SLURM_LOG/slurmd.log"; }
-
-# user_jobs / wait_clean: testbed/assert.sh
+# slurmd_log_mark / slurmd_log_since, user_jobs / wait_clean: testbed/assert.sh
 
 # after a job: nothing of the user left on the node
 no_leftovers() { # no_leftovers [UID]

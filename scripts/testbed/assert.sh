@@ -97,6 +97,11 @@ watch_pid() {
     WATCHDOG_FIRED=1
 }
 
+# slurmd.log (the one-node testbed's) from a mark on: the lines a case's own jobs wrote
+# (job ids start again with each cluster, so the whole file holds earlier jobs of the same ids)
+slurmd_log_mark() { wc -l < "$TB_SLURM_LOG/slurmd.log"; }
+slurmd_log_since() { tail -n +"$(($1 + 1))" "$TB_SLURM_LOG/slurmd.log"; }
+
 # user_jobs NAME: the job ids of a user
 user_jobs() { squeue -h -u "$1" -o %i 2>/dev/null; }
 
