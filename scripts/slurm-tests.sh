@@ -67,6 +67,36 @@ case_srun_basic() {
     no_leftovers
 }
 
+# srun's ADD: the first srun of a fresh ticket has no auksd service ticket in the
+# user's ccache and uses the helper process (which stores one there); the next
+# srun makes its ADD on a thread of srun, without libkrb5; a Kerberos
+# configuration that may name another default ccache sends it back to the helper
+case_srun_add_paths() {
+    plug optional "$ARGS_BASE"
+    tb_kinit
+    as_bob 'srun -v --auks=yes true'
+    equals "first srun: exit status" 0 "$RC"
+    contains "first srun: no service ticket yet, the helper process adds" "$ERR" \
+        "auks: ADD by the helper process: no service ticket for auksd in the ccache yet"
+    contains "first srun: the credential is forwarded" "$ERR" "auks: Kerberos credential forwarded to auksd"
+    # a new ticket in auksd's copy must come from the next ADD: remove it first
+    admin_remove_cred "$TB_UID"
+    as_bob 'srun -v --auks=yes klist'
+    equals "second srun: exit status" 0 "$RC"
+    contains "second srun: the credential is forwarded" "$ERR" "auks: Kerberos credential forwarded to auksd"
+    lacks "second srun: no helper process" "$ERR" "ADD by the helper process"
+    lacks "second srun: no fallback" "$ERR" "did not succeed"
+    contains "second srun: the step has the credential its thread added" "$OUT" "Default principal: $TB_USER@$TB_REALM"
+    sed 's/^\[libdefaults\]/[libdefaults]\n default_ccache_name = FILE:\/tmp\/krb5cc_%{uid}/' /etc/krb5.conf > "$WORK/krb5-named.conf"
+    chmod 644 "$WORK/krb5-named.conf"
+    as_bob "KRB5_CONFIG=$WORK/krb5-named.conf srun -v --auks=yes true"
+    equals "named default ccache: exit status" 0 "$RC"
+    contains "named default ccache: the helper process adds" "$ERR" \
+        "auks: ADD by the helper process: .*krb5-named.conf may name the default ccache"
+    contains "named default ccache: the credential is forwarded" "$ERR" "auks: Kerberos credential forwarded to auksd"
+    no_leftovers
+}
+
 case_sbatch() {
     plug optional "$ARGS_BASE"
     tb_kinit
@@ -470,6 +500,7 @@ if want timelimit; then
     compgen -G "/tmp/krb5cc_${TB_UID2}_${TIMELIMIT_JOB}_*" > /dev/null && TIMELIMIT_SAW_CCACHE=yes
 fi
 run_case srun_basic
+run_case srun_add_paths
 run_case sbatch
 run_case sbatch_done
 run_case salloc

@@ -1,7 +1,10 @@
-//! A pure-Rust reader of the MIT FILE credential cache format, just enough
-//! to answer "does this cache hold a TGT that has not expired?" without
-//! loading libkrb5 (a step inside an allocation checks the job's own
-//! ccache, issue 9).
+//! A pure-Rust reader of the MIT FILE credential cache format, to answer
+//! "does this cache hold a TGT that has not expired?" without loading
+//! libkrb5 (a step inside an allocation checks the job's own ccache,
+//! issue 9), and to forward the user's TGTs without it: [`read_creds`]
+//! reads every credential with its key and ticket (`creds`), and
+//! [`encode_krb_cred_at`] makes of them the unencrypted KRB-CRED libkrb5's
+//! `krb5_mk_ncred` makes, byte for byte given its time stamp (`krb_cred`).
 //!
 //! [`tgt_endtime`] computes what `tgt_endtime` in
 //! `spank/remote/credential.rs` computes through libkrb5: the realm of the
@@ -44,11 +47,19 @@
 //!
 //! Bounded and panic-free: the file (at most `max_len` bytes) is read once
 //! into a buffer wiped on drop (it holds session keys), every length is
-//! checked against the bytes left before it is used, nothing else is
-//! allocated, and key and ticket bytes are skipped, never copied.
+//! checked against the bytes left before it is used, the only other
+//! allocations are the lists of [`read_creds`] (names, credentials,
+//! addresses, authdata), which grow as their items are read, and key and
+//! ticket bytes are borrowed, never copied.
 
 use std::io::{Read, Seek, SeekFrom};
 use zeroize::Zeroizing;
+
+mod creds;
+mod krb_cred;
+
+pub use creds::{read_creds, FileCcache, FileCred, Principal};
+pub use krb_cred::{encode_krb_cred, encode_krb_cred_at, kdc_time_of_day};
 
 /// Why a ccache file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -102,38 +113,15 @@ pub fn tgt_endtime<R: Read + Seek>(mut r: R, max_len: u64) -> Result<TgtEnd, Cca
     tgt_endtime_of(&buf)
 }
 
-/// [`tgt_endtime`] over the bytes of a whole ccache file.
+/// [`tgt_endtime`] over the bytes of a whole ccache file: the TGTs
+/// [`FileCcache::tgts`] chooses in what [`read_creds`] reads.
 pub fn tgt_endtime_of(file: &[u8]) -> Result<TgtEnd, CcacheFileError> {
-    let mut r = Reader {
-        buf: file,
-        pos: 0,
-        native: false,
-    };
-    let (version, time_offset) = r.header().map_err(Stop::into_error)?;
-    r.native = version < 3;
-    let default = r.principal(version).map_err(Stop::into_error)?;
-    let (mut local, mut cross) = (None, None);
-    loop {
-        let cred = match r.cred(version) {
-            Ok(c) => c,
-            Err(Stop::Short) => break,
-            Err(Stop::Bad(e)) => return Err(e),
-        };
-        if cred.endtime == 0 && cred.authtime != 0 {
-            continue; // a removed entry
-        }
-        let end = i64::from(cred.endtime);
-        match cred.server.tgt_realms() {
-            Some((target, issuer)) if issuer == default.realm && target == default.realm => {
-                local = Some(end)
-            }
-            Some((_, issuer)) if issuer == default.realm && cross.is_none() => cross = Some(end),
-            _ => {}
-        }
-    }
+    let cc = read_creds(file)?;
+    let (local, cross) = cc.tgts();
+    let end = |c: &FileCred<'_>| i64::from(c.endtime);
     Ok(TgtEnd {
-        endtime: local.map(|l| cross.map_or(l, |x: i64| x.min(l))),
-        time_offset,
+        endtime: local.map(|l| cross.map_or(end(l), |x| end(x).min(end(l)))),
+        time_offset: cc.time_offset,
     })
 }
 
@@ -153,29 +141,6 @@ impl Stop {
             Stop::Bad(e) => e,
         }
     }
-}
-
-/// A principal, borrowed from the file: its realm and first two
-/// components (all a TGT check needs).
-struct Name<'a> {
-    realm: &'a [u8],
-    count: u32,
-    first: &'a [u8],
-    second: &'a [u8],
-}
-
-impl<'a> Name<'a> {
-    /// `(target, issuer)` for a `krbtgt/target@issuer` server.
-    fn tgt_realms(&self) -> Option<(&'a [u8], &'a [u8])> {
-        (self.count == 2 && self.first == b"krbtgt").then_some((self.second, self.realm))
-    }
-}
-
-/// What a credential contributes.
-struct Cred<'a> {
-    server: Name<'a>,
-    authtime: u32,
-    endtime: u32,
 }
 
 /// A cursor over the file's bytes.
@@ -260,10 +225,14 @@ impl<'a> Reader<'a> {
         Ok((version, offset))
     }
 
-    fn principal(&mut self, version: u16) -> Result<Name<'a>, Stop> {
-        if version != 1 {
-            self.u32()?; // name type
-        }
+    /// A principal (`ccmarshal.c`: the name type, absent in version 1;
+    /// the component count, which counts the realm in version 1; the
+    /// realm; the components).
+    fn principal(&mut self, version: u16) -> Result<Principal<'a>, Stop> {
+        let name_type = match version {
+            1 => 0, // KRB5_NT_UNKNOWN
+            _ => self.u32()? as i32,
+        };
         let count = self.u32()?;
         // Version 1 counts the realm; elsewhere libkrb5 adds one for it.
         let count = match version {
@@ -274,52 +243,69 @@ impl<'a> Reader<'a> {
             "principal component count",
         )))?;
         let realm = self.data()?;
-        let (mut first, mut second): (&[u8], &[u8]) = (&[], &[]);
-        // Each component takes at least 4 bytes: the file bounds the loop.
-        for i in 0..count {
-            let c = self.data()?;
-            match i {
-                0 => first = c,
-                1 => second = c,
-                _ => {}
-            }
+        // Each component takes at least 4 bytes: the file bounds the loop
+        // and the vector, which grows as components are read.
+        let mut components = Vec::new();
+        for _ in 0..count {
+            components.push(self.data()?);
         }
-        Ok(Name {
+        Ok(Principal {
+            name_type,
             realm,
-            count,
-            first,
-            second,
+            components,
         })
     }
 
-    fn cred(&mut self, version: u16) -> Result<Cred<'a>, Stop> {
-        self.principal(version)?; // client
+    /// A 32-bit count of {16-bit type, data} entries (addresses, authdata).
+    fn typed_list(&mut self) -> Result<Vec<(u16, &'a [u8])>, Stop> {
+        let mut list = Vec::new();
+        // Each entry takes at least 6 bytes: the file bounds the count.
+        for _ in 0..self.u32()? {
+            let t = self.u16()?;
+            list.push((t, self.data()?));
+        }
+        Ok(list)
+    }
+
+    fn cred(&mut self, version: u16) -> Result<FileCred<'a>, Stop> {
+        let client = self.principal(version)?;
         let server = self.principal(version)?;
-        self.u16()?; // key enctype (twice in version 3)
+        // Sign-extended, as libkrb5 reads it (enctypes may be negative).
+        let key_enctype = i32::from(self.u16()? as i16);
         if version == 3 {
-            self.u16()?;
+            self.u16()?; // the enctype again
         }
-        self.data()?; // key: skipped
+        let key = self.data()?;
         let authtime = self.u32()?;
-        self.u32()?; // start
+        let starttime = self.u32()?;
         let endtime = self.u32()?;
-        self.bytes(4 + 1 + 4)?; // renew-till, is_skey, flags
-        for _ in 0..2 {
-            // addresses, then authdata: {16-bit type, data}
-            for _ in 0..self.u32()? {
-                self.u16()?;
-                self.data()?;
-            }
-        }
-        self.data()?; // ticket
-        self.data()?; // second ticket
-        Ok(Cred {
+        let renew_till = self.u32()?;
+        let [is_skey] = self.array()?;
+        let flags = self.u32()?;
+        let addresses = self.typed_list()?;
+        let authdata = self.typed_list()?;
+        let ticket = self.data()?;
+        let second_ticket = self.data()?;
+        Ok(FileCred {
+            client,
             server,
+            key_enctype,
+            key,
             authtime,
+            starttime,
             endtime,
+            renew_till,
+            is_skey: is_skey != 0,
+            flags,
+            addresses,
+            authdata,
+            ticket,
+            second_ticket,
         })
     }
 }
 
+#[cfg(test)]
+mod creds_tests;
 #[cfg(test)]
 mod tests;

@@ -116,7 +116,7 @@ fn port_number(port: &str) -> Option<u16> {
 
 /// Resolve an endpoint: IPv4 addresses first (as C), then IPv6. A host
 /// name (not an address) is looked up by `deadline` ([`helper_by`]).
-fn resolve(
+pub(crate) fn resolve(
     ep: &Endpoint,
     deadline: Option<Instant>,
 ) -> std::result::Result<Vec<SocketAddr>, String> {

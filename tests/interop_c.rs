@@ -431,3 +431,35 @@ fn kept_sessions_against_c_auksd() {
     ));
     assert_eq!(f.realm.ccache_principal(&got), "alice@TEST.REALM");
 }
+
+/// srun's ADD without libkrb5 (`auks::spank::quickadd`, the bytes of a
+/// user's ccache holding a service ticket for auksd) against the C auksd:
+/// it stores the TGT, which a GET then returns.
+#[test]
+#[ignore = "needs a C AUKS build: AUKS_C_PREFIX=/prefix cargo test --test interop_c -- --ignored"]
+fn quick_add_against_c_auksd() {
+    use auks::config::ClientConfig;
+    use auks::spank::quickadd;
+    let mut f = setup();
+    let conf = f.auksd.conf_path();
+    let _c = start_c_auksd(&mut f, &[], Duration::from_secs(10));
+    let r =
+        |cc: &Path, user: Option<&LocalUser>, args: &[&str]| auks(&f.realm, &conf, cc, user, args);
+    // The service ticket for auksd lands in alice's ccache.
+    assert_ok(&r(&f.alice_cc, Some(&f.alice), &["-p"]));
+    let uid = f.alice.uid.to_string();
+    let got = f.realm.path().join("q-got.cc");
+    let get = || {
+        r(
+            &f.admin_cc,
+            None,
+            &["-g", "-u", &uid, "-C", &got.display().to_string()],
+        )
+    };
+    assert_fail_with(&get(), 8, &format!("no credential stored for uid {uid}"));
+    let cc = zeroize::Zeroizing::new(std::fs::read(&f.alice_cc).unwrap());
+    let p = quickadd::prepared(&ClientConfig::load(Some(&conf)).unwrap(), cc).unwrap();
+    p.run().unwrap();
+    assert_ok(&get());
+    assert_eq!(f.realm.ccache_principal(&got), "alice@TEST.REALM");
+}

@@ -106,9 +106,11 @@ pub(super) fn rust_session_key(creds: &Creds<'_>) -> Option<(i32, Zeroizing<Vec<
     Some((kb.enctype, Zeroizing::new(key.to_vec())))
 }
 
-/// PrincipalName and realm of the client of `creds`, DER-encoded:
-/// (`[1] crealm`, `[2] cname`) of an authenticator.
-fn client_fields(creds: &Creds<'_>) -> Result<(DerBuf, DerBuf)> {
+/// A principal as (realm, name type, components).
+type NameParts<'c> = (&'c [u8], i32, Vec<&'c [u8]>);
+
+/// The client principal of `creds`.
+fn client_of<'c>(creds: &'c Creds<'_>) -> Result<NameParts<'c>> {
     let p = creds.raw.client;
     let missing = || Error::local("krb5_mk_req", "credential without a client");
     // SAFETY: NULL or a valid principal owned by the creds, alive while
@@ -116,13 +118,19 @@ fn client_fields(creds: &Creds<'_>) -> Result<(DerBuf, DerBuf)> {
     let (realm, comps) = unsafe { raw_parts(p) }.ok_or_else(missing)?;
     // SAFETY: non-NULL (raw_parts returned it), as above.
     let name_type = unsafe { (*p).type_ };
+    Ok((realm, name_type, comps))
+}
+
+/// PrincipalName and realm of a client, DER-encoded: (`[1] crealm`,
+/// `[2] cname`) of an authenticator.
+fn client_fields(realm: &[u8], name_type: i32, comps: &[&[u8]]) -> (DerBuf, DerBuf) {
     let names: Vec<DerBuf> = comps.iter().map(|c| tlv(0x1b, c)).collect();
     let names: Vec<&[u8]> = names.iter().map(|n| n.as_slice()).collect();
     let cname = cons(
         0x30,
         &[&signed_field(0, name_type), &field(1, &cons(0x30, &names))],
     );
-    Ok((field(1, &tlv(0x1b, realm)), field(2, &cname)))
+    (field(1, &tlv(0x1b, realm)), field(2, &cname))
 }
 
 /// Build the AP-REQ for `creds` (whose session key is `etype`/`key`, from
@@ -133,21 +141,46 @@ pub(super) fn mk_req(
     etype: i32,
     key: Zeroizing<Vec<u8>>,
 ) -> Result<Request> {
-    let ticket = creds.ticket();
+    let (mut secs, mut usecs): (ffi::krb5_timestamp, ffi::krb5_int32) = (0, 0);
+    // SAFETY: writes two numbers.
+    ctx.check("krb5_us_timeofday", unsafe {
+        ffi::lib().krb5_us_timeofday(ctx.raw, &mut secs, &mut usecs)
+    })?;
+    let (realm, name_type, comps) = client_of(creds)?;
+    let client = ClientName {
+        realm,
+        name_type,
+        components: &comps,
+    };
+    let now = (super::data::ts(secs), u32::try_from(usecs).unwrap_or(0));
+    mk_req_for(&client, creds.ticket(), etype, key, now)
+}
+
+/// A client principal, as its parts.
+pub struct ClientName<'n> {
+    pub realm: &'n [u8],
+    pub name_type: i32,
+    pub components: &'n [&'n [u8]],
+}
+
+/// Build the AP-REQ presenting `ticket` (DER) of `client`, whose session
+/// key is `etype`/`key`, at `now` (seconds, microseconds): no libkrb5.
+pub(super) fn mk_req_for(
+    client: &ClientName<'_>,
+    ticket: &[u8],
+    etype: i32,
+    key: Zeroizing<Vec<u8>>,
+    (secs, usecs): (i64, u32),
+) -> Result<Request> {
     if ticket.is_empty() {
         return Err(Error::local("krb5_mk_req", "credential without a ticket"));
     }
     let mut subkey = Zeroizing::new(vec![0u8; key.len()]);
     getrandom::fill(&mut subkey).map_err(|_| Error::local("krb5_mk_req", "no random bytes"))?;
     let seq = seq_number("krb5_mk_req")?;
-    let (mut secs, mut usecs): (ffi::krb5_timestamp, ffi::krb5_int32) = (0, 0);
-    // SAFETY: writes two numbers.
-    ctx.check("krb5_us_timeofday", unsafe {
-        ffi::lib().krb5_us_timeofday(ctx.raw, &mut secs, &mut usecs)
-    })?;
-    let ctime = kerberos_time(super::data::ts(secs))?;
-    let cusec = u32::try_from(usecs).unwrap_or(0);
-    let (crealm, cname) = client_fields(creds)?;
+    let ctime = kerberos_time(secs)?;
+    let cusec = usecs;
+    let (crealm, cname) = client_fields(client.realm, client.name_type, client.components);
     let enc_key = cons(
         0x30,
         &[&int_field(0, etype as u32), &field(1, &tlv(0x04, &subkey))],

@@ -411,3 +411,92 @@ fn libkrb5_reads_the_rust_ap_rep_and_rust_reads_libkrb5s() {
     let r = super::ap_client::rd_rep(&right, &rep).unwrap();
     assert!(r.subkey.is_none());
 }
+
+#[test]
+fn the_client_without_libkrb5_talks_to_both_servers() {
+    use super::plain_client::{PlainClient, PlainTicket};
+    let ctx = Context::new().unwrap();
+    let now = ctx.now();
+    let case = Case::good(now);
+    let sp = Principal::parse(&ctx, SERVER).unwrap();
+    let req = case.ap_req(now);
+    let ticket_der = {
+        let mut d = super::der::Der::new(&req, 0..req.len());
+        let app = d.element(0x6e, "").unwrap();
+        let mut a = super::der::Der::new(&req, app);
+        let seq = a.element(0x30, "").unwrap();
+        let mut s = super::der::Der::new(&req, seq);
+        s.int_field(0, "").unwrap();
+        s.int_field(1, "").unwrap();
+        s.field(2, 0x03, "").unwrap();
+        let t = s.element(0xa3, "").unwrap();
+        req[t].to_vec()
+    };
+    let comps: [&[u8]; 1] = [b"alice"];
+    let t = PlainTicket {
+        client: super::ap_client::ClientName {
+            realm: b"TEST.REALM",
+            name_type: 1,
+            components: &comps,
+        },
+        ticket: &ticket_der,
+        etype: AES256_SHA1,
+        key: &case.session_key,
+    };
+    let (ca, sa) = (
+        KrbAddr::Ip("127.0.0.1".parse().unwrap()),
+        KrbAddr::Ip("127.0.0.2".parse().unwrap()),
+    );
+    for (n, lib_priv) in [(0usize, false), (1, true)] {
+        let (mut client, ap_req) = PlainClient::start(&t, (now, 4242), ca, sa).unwrap();
+        // The first request is sealed before the AP-REP, as the session
+        // sends it with its AP-REQ.
+        let first = client.seal(b"hello").unwrap();
+        let kt = keytab(&ctx, &case.service_key, 700 + n);
+        let mut server = AuthContext::for_session(&ctx).unwrap();
+        server.set_addrs(sa, ca).unwrap();
+        server.set_replay_cache(false, &sp).unwrap();
+        if lib_priv {
+            server.libkrb5_priv_only();
+        }
+        let (who, mutual) = server.rd_req(&ap_req, &sp, &kt).unwrap();
+        assert_eq!((who.as_str(), mutual), ("alice@TEST.REALM", true));
+        let rep = server.mk_rep().unwrap();
+        if lib_priv {
+            let got = server.rd_priv(&first).unwrap();
+            assert_eq!(&got[..], b"hello");
+        } else {
+            let mut m = first.to_vec();
+            let r = server.rd_priv_in_place(&mut m).unwrap();
+            assert_eq!(&m[r], b"hello");
+        }
+        // Nothing is opened before the AP-REP.
+        let back = if lib_priv {
+            server.mk_priv(b"world").unwrap().to_vec()
+        } else {
+            server.mk_priv_in_place(b"world").unwrap().to_vec()
+        };
+        assert!(client.open(&back).is_err());
+        client.rd_rep(&rep).unwrap();
+        assert_eq!(&client.open(&back).unwrap()[..], b"world", "{lib_priv}");
+        // The same message again: out of sequence.
+        assert!(client.open(&back).is_err());
+        // An altered one: refused.
+        let mut bent = back.clone();
+        let k = bent.len() - 3;
+        bent[k] ^= 1;
+        assert!(client.open(&bent).is_err());
+    }
+    // A reply from the wrong address is refused.
+    let (mut client, ap_req) = PlainClient::start(&t, (now, 4242), ca, sa).unwrap();
+    let kt = keytab(&ctx, &case.service_key, 710);
+    let mut server = AuthContext::for_session(&ctx).unwrap();
+    server
+        .set_addrs(KrbAddr::Ip("127.0.0.9".parse().unwrap()), ca)
+        .unwrap();
+    server.set_replay_cache(false, &sp).unwrap();
+    server.rd_req(&ap_req, &sp, &kt).unwrap();
+    client.rd_rep(&server.mk_rep().unwrap()).unwrap();
+    let back = server.mk_priv_in_place(b"world").unwrap().to_vec();
+    assert!(client.open(&back).is_err());
+}

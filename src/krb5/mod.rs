@@ -44,7 +44,9 @@
 //! - `krb_cred`: [`encode_krb_cred`] / [`decode_krb_cred`] (KRB-CRED);
 //! - `krb_cred_parts`: [`compare_credentials`] (two KRB-CREDs compared)
 //!   and [`without_addresses`], read without libkrb5;
-//! - `tgs`: [`addressless_tgt`], [`cross_realm_tgt`], [`renew_tgt`].
+//! - `tgs`: [`addressless_tgt`], [`cross_realm_tgt`], [`renew_tgt`];
+//! - `plain_client`: [`PlainClient`], a client session's Kerberos steps
+//!   without libkrb5 (srun's ADD on a thread, AES-SHA1 only).
 //!
 //! Every `unsafe` block must say why it is sound in a `// SAFETY:` comment;
 //! clippy enforces it for this whole module.
@@ -73,6 +75,7 @@ mod krb_cred_parts;
 mod krb_error;
 mod libdata;
 pub mod password;
+mod plain_client;
 mod principal;
 mod priv_in_place;
 mod priv_rust;
@@ -93,6 +96,7 @@ pub fn bind_lazily() {
 }
 
 pub use address::KrbAddr;
+pub use ap_client::ClientName;
 pub use auth_context::AuthContext;
 pub use ccache::Ccache;
 pub use ccache_bytes::file_ccache_bytes;
@@ -106,5 +110,6 @@ pub(crate) use krb_cred_parts::build as krb_cred_build;
 pub use krb_cred_parts::{compare_credentials, without_addresses};
 pub use krb_error::{mk_error, rd_error};
 pub use libdata::{LibData, Plaintext};
+pub use plain_client::{PlainClient, PlainTicket};
 pub use principal::Principal;
 pub use tgs::{addressless_tgt, cross_realm_tgt, renew_tgt};

@@ -18,11 +18,13 @@
 //! - [`preauth`]: the server's incremental parser of the unauthenticated
 //!   versions and AP-REQ;
 //! - [`handshake`]: the client and server sides of sendauth/recvauth;
-//! - [`channel`]: the [`Session`] type, KRB-PRIV messages once authenticated.
+//! - [`channel`]: the [`Session`] type, KRB-PRIV messages once authenticated;
+//! - [`plain`]: one client request without libkrb5 (srun's ADD thread).
 
 mod channel;
 mod frame;
 mod handshake;
+pub mod plain;
 mod preauth;
 pub mod replay;
 

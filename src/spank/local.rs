@@ -9,6 +9,7 @@ use super::helper::{self, HelperFailed, Note};
 use super::messages::{self, SubmitFailure};
 use super::preadd::PreAdd;
 use super::probe::{self, Ignored};
+use super::quickadd::{self, QuickAdd};
 use crate::client::Client;
 use crate::config::ClientConfig;
 
@@ -82,9 +83,19 @@ pub fn submit(a: &PluginArgs, option: Option<Mode>, argv: &[String], in_srun: bo
             Ok(c) => c,
             Err(e) => return apply(&config_problem(&e.to_string()), false),
         };
+        match quickadd::prepare(&conf).map(QuickAdd::start) {
+            Ok(Ok(q)) => {
+                *PENDING.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Pending::Thread(q), a.clone()));
+                return 0;
+            }
+            Ok(Err(e)) => verbose_now_and_later(format!("auks: cannot start a thread ({e})")),
+            Err(why) => verbose_now_and_later(format!("auks: ADD by the helper process: {why}")),
+        }
         match PreAdd::start(program, argv, helper::budget(&conf)) {
             Ok(p) => {
-                *PENDING.lock().unwrap_or_else(|p| p.into_inner()) = Some((p, a.clone()));
+                *PENDING.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Pending::Helper(p), a.clone()));
                 return 0;
             }
             Err(e) => log_verbose(&format!(
@@ -96,15 +107,37 @@ pub fn submit(a: &PluginArgs, option: Option<Mode>, argv: &[String], in_srun: bo
     apply(&add(a), true)
 }
 
-/// The ADD started by [`submit`] in a helper, until `local_user_init`.
-static PENDING: std::sync::Mutex<Option<(PreAdd, PluginArgs)>> = std::sync::Mutex::new(None);
+/// Where srun's ADD runs until `local_user_init`.
+enum Pending {
+    /// On a thread of srun ([`quickadd`]).
+    Thread(QuickAdd),
+    /// In the helper process ([`super::preadd`]).
+    Helper(PreAdd),
+}
 
-/// srun's `local_user_init`: the helper's outcome, applied (its messages
-/// shown, `SLURM_SPANK_AUKS` exported before the step is launched).
-/// Returns the hook status.
+/// The ADD started by [`submit`], until `local_user_init`.
+static PENDING: std::sync::Mutex<Option<(Pending, PluginArgs)>> = std::sync::Mutex::new(None);
+
+/// srun's `local_user_init`: the outcome of the ADD started by [`submit`],
+/// applied (its messages shown, `SLURM_SPANK_AUKS` exported before the
+/// step is launched). Returns the hook status.
 pub fn collect() -> i32 {
-    let Some((p, a)) = PENDING.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+    let Some((pending, a)) = PENDING.lock().unwrap_or_else(|p| p.into_inner()).take() else {
         return 0;
+    };
+    let p = match pending {
+        Pending::Thread(q) => {
+            return match q.collect() {
+                Ok(o) => apply(&o, false),
+                Err(why) => {
+                    log_verbose(&format!(
+                        "auks: the ADD on srun's thread did not succeed ({why}): adding in srun"
+                    ));
+                    apply(&add(&a), false)
+                }
+            }
+        }
+        Pending::Helper(p) => p,
     };
     match p.collect() {
         Ok(o) => apply(&o, false),

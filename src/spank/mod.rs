@@ -6,7 +6,9 @@
 //! Layout:
 //! - [`args`]: plugstack arguments, option value, mode resolution (pure);
 //! - [`messages`]: what the user reads when something fails (pure);
-//! - [`local`]: submit side (srun, sbatch, salloc);
+//! - [`local`]: submit side (srun, sbatch, salloc); srun's ADD runs on a
+//!   thread ([`quickadd`], without libkrb5) or in a helper process
+//!   ([`preadd`]);
 //! - [`remote`]: compute side (slurmstepd): the hooks, fetching and storing
 //!   the credential (`remote::credential`), the renewer process
 //!   (`remote::renewer`);
@@ -34,6 +36,7 @@ pub mod local;
 pub mod messages;
 pub mod preadd;
 pub mod probe;
+pub mod quickadd;
 mod record;
 pub mod remote;
 pub mod spawn;
