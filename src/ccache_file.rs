@@ -308,4 +308,6 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod creds_tests;
 #[cfg(test)]
+mod test_builder;
+#[cfg(test)]
 mod tests;

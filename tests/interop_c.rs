@@ -22,8 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const ALICE_PW: &str = "alice-Pw-1";
-
 fn c_prefix() -> PathBuf {
     PathBuf::from(
         std::env::var("AUKS_C_PREFIX").expect(
@@ -60,35 +58,14 @@ impl Drop for CDaemon {
     }
 }
 
-struct Fx {
-    realm: Realm,
-    auksd: Auksd,
-    alice: LocalUser,
-    alice_cc: PathBuf,
-    admin_cc: PathBuf,
-}
+type Fx = AliceFx;
 
 fn setup() -> Fx {
     setup_with(AuksdOpts::default())
 }
 
 fn setup_with(opts: AuksdOpts) -> Fx {
-    let realm = Realm::start();
-    let alice = alice();
-    let alice_cc = realm.user_ccache(&alice, ALICE_PW);
-    let admin = format!("host/{}@TEST.REALM", hostname());
-    let kt = realm.path().join("host.keytab");
-    realm.add_randkey_to_keytab(&admin, &kt);
-    let admin_cc = realm.path().join("admin.cc");
-    realm.kinit_keytab(&admin, &kt, &admin_cc);
-    let auksd = Auksd::start(&realm, opts);
-    Fx {
-        realm,
-        auksd,
-        alice,
-        alice_cc,
-        admin_cc,
-    }
+    alice_fx(opts)
 }
 
 #[test]

@@ -16,37 +16,18 @@ use common::*;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
-const ALICE_PW: &str = "alice-Pw-1";
-
-struct Fx {
-    realm: Realm,
-    auksd: Auksd,
-    alice: LocalUser,
-    alice_cc: std::path::PathBuf,
-    admin_cc: std::path::PathBuf,
-}
-
-fn setup(opts: AuksdOpts) -> Fx {
-    let realm = Realm::start();
-    let alice = alice();
-    let alice_cc = realm.user_ccache(&alice, ALICE_PW);
-    let admin = format!("host/{}@TEST.REALM", hostname());
-    let kt = realm.path().join("host.keytab");
-    realm.add_randkey_to_keytab(&admin, &kt);
-    let admin_cc = realm.path().join("admin.cc");
-    realm.kinit_keytab(&admin, &kt, &admin_cc);
-    let auksd = Auksd::start(&realm, opts);
-    Fx {
-        realm,
-        auksd,
-        alice,
-        alice_cc,
-        admin_cc,
-    }
-}
+type Fx = AliceFx;
 
 fn bytes(path: &std::path::Path) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(std::fs::read(path).unwrap())
+}
+
+/// `auks ARGS -u <alice's uid>` as the admin.
+fn admin_on_alice(f: &Fx, args: &[&str]) -> std::process::Output {
+    let uid = f.alice.uid.to_string();
+    let mut all = args.to_vec();
+    all.extend(["-u", uid.as_str()]);
+    auks(&f.realm, &f.auksd.conf_path(), &f.admin_cc, None, &all)
 }
 
 /// The principal of the credential auksd holds for alice (a GET as the
@@ -54,14 +35,7 @@ fn bytes(path: &std::path::Path) -> Zeroizing<Vec<u8>> {
 fn stored(f: &Fx) -> Result<String, String> {
     let got = f.realm.path().join("got.cc");
     let _ = std::fs::remove_file(&got);
-    let uid = f.alice.uid.to_string();
-    let o = auks(
-        &f.realm,
-        &f.auksd.conf_path(),
-        &f.admin_cc,
-        None,
-        &["-g", "-u", &uid, "-C", &got.display().to_string()],
-    );
+    let o = admin_on_alice(f, &["-g", "-C", &got.display().to_string()]);
     if !o.status.success() {
         return Err(out(&o));
     }
@@ -69,19 +43,11 @@ fn stored(f: &Fx) -> Result<String, String> {
 }
 
 fn remove(f: &Fx) {
-    let uid = f.alice.uid.to_string();
-    let o = auks(
-        &f.realm,
-        &f.auksd.conf_path(),
-        &f.admin_cc,
-        None,
-        &["-r", "-u", &uid],
-    );
-    assert_ok(&o);
+    assert_ok(&admin_on_alice(f, &["-r"]));
 }
 
 fn quick_add_case(opts: AuksdOpts) {
-    let mut f = setup(opts);
+    let mut f = alice_fx(opts);
     let conf = ClientConfig::load(Some(&f.auksd.conf_path())).unwrap();
     // A fresh ticket: no service ticket for auksd in the ccache yet.
     match quickadd::prepared(&conf, bytes(&f.alice_cc)) {

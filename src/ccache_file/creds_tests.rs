@@ -7,6 +7,7 @@
 //! and be read back by `krb5_rd_cred`.
 
 use super::krb_cred::{der, field, int, seq, Node};
+use super::test_builder::{CcFile, Fields};
 use super::*;
 use crate::krb5::{self, Ccache, Context, Creds};
 use std::path::Path;
@@ -88,106 +89,44 @@ fn spec(client: Name, server: Name, key: u8) -> Spec {
     }
 }
 
-/// A FILE ccache of format `v` under construction; the positions of its
-/// length fields and counts are recorded for the garbage tests.
-struct File {
-    v: u16,
-    out: Vec<u8>,
-    lengths: Vec<usize>,
-    counts: Vec<usize>,
+/// Files of these tests, written from [`Name`]s and [`Spec`]s.
+trait Build: Sized {
+    fn new(v: u16, offset: Option<(i32, i32)>, default: &Name) -> Self;
+    fn princ(&mut self, n: &Name);
+    fn cred(self, s: &Spec) -> Self;
+    fn creds(self, specs: &[Spec]) -> Self;
 }
 
-impl File {
+impl Build for CcFile {
     fn new(v: u16, offset: Option<(i32, i32)>, default: &Name) -> Self {
-        let mut f = File {
-            v,
-            out: (0x0500 + v).to_be_bytes().to_vec(),
-            lengths: vec![],
-            counts: vec![],
-        };
-        if v == 4 {
-            match offset {
-                Some((s, us)) => {
-                    for x in [12u16, 1, 8] {
-                        f.out.extend_from_slice(&x.to_be_bytes());
-                    }
-                    f.out.extend_from_slice(&s.to_be_bytes());
-                    f.out.extend_from_slice(&us.to_be_bytes());
-                }
-                None => f.out.extend_from_slice(&[0, 0]),
-            }
-        }
+        let mut f = CcFile::header(v, offset);
         f.princ(default);
         f
     }
 
-    fn u16(&mut self, n: u16) {
-        let b = if self.v < 3 {
-            n.to_ne_bytes()
-        } else {
-            n.to_be_bytes()
-        };
-        self.out.extend_from_slice(&b);
-    }
-
-    fn u32(&mut self, n: u32) {
-        let b = if self.v < 3 {
-            n.to_ne_bytes()
-        } else {
-            n.to_be_bytes()
-        };
-        self.out.extend_from_slice(&b);
-    }
-
-    fn count(&mut self, n: usize) {
-        self.counts.push(self.out.len());
-        self.u32(n as u32);
-    }
-
-    fn data(&mut self, d: &[u8]) {
-        self.lengths.push(self.out.len());
-        self.u32(d.len() as u32);
-        self.out.extend_from_slice(d);
-    }
-
     fn princ(&mut self, n: &Name) {
-        if self.v != 1 {
-            self.u32(n.0 as u32);
-        }
-        self.count(n.1.len() + usize::from(self.v == 1));
-        self.data(n.2.as_bytes());
-        for c in &n.1 {
-            self.data(c.as_bytes());
-        }
+        self.principal(n.0, &n.1, n.2);
     }
 
     fn cred(mut self, s: &Spec) -> Self {
         self.princ(&s.client);
         self.princ(&s.server);
-        self.u16(s.enctype);
-        if self.v == 3 {
-            self.u16(s.enctype);
-        }
-        self.data(&s.key);
-        for t in s.times {
-            self.u32(t);
-        }
-        self.out.push(s.is_skey);
-        self.u32(s.flags);
-        for list in [&s.addresses, &s.authdata] {
-            self.count(list.len());
-            for (t, d) in list {
-                self.u16(*t);
-                self.data(d);
-            }
-        }
-        self.data(&s.ticket);
-        self.data(&s.second);
+        self.fields(&Fields {
+            enctype: s.enctype,
+            key: &s.key,
+            times: s.times,
+            is_skey: s.is_skey,
+            flags: s.flags,
+            addresses: &s.addresses,
+            authdata: &s.authdata,
+            ticket: &s.ticket,
+            second: &s.second,
+        });
         self
     }
 
     fn creds(self, specs: &[Spec]) -> Self {
-        specs.iter().fold(self, File::cred)
+        specs.iter().fold(self, Build::cred)
     }
 }
 
@@ -336,7 +275,7 @@ fn assert_krb_cred(ctx: &Context, ours: &[&FileCred<'_>], theirs: &mut [Creds<'_
 /// The whole check of one file: read it, have libkrb5 read and rewrite
 /// it, read the rewrite; everything agrees, for every credential alone,
 /// the TGTs and all of them.
-fn check(ctx: &Context, dir: &Path, f: &File, specs: &[Spec], what: &str) {
+fn check(ctx: &Context, dir: &Path, f: &CcFile, specs: &[Spec], what: &str) {
     let direct = read_creds(&f.out).unwrap();
     assert_eq!(direct.version, f.v, "{what}");
     assert_eq!(direct.creds.len(), specs.len(), "{what}");
@@ -392,10 +331,10 @@ fn one_and_two_tgts_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
     for v in 1..=4 {
         let one = [local_tgt()];
-        let f = File::new(v, None, &me()).creds(&one);
+        let f = CcFile::new(v, None, &me()).creds(&one);
         check(&ctx, dir.path(), &f, &one, &format!("v{v} one"));
         let two = [local_tgt(), cross_tgt()];
-        let f = File::new(v, Some((-3, 250_000)), &me()).creds(&two);
+        let f = CcFile::new(v, Some((-3, 250_000)), &me()).creds(&two);
         check(&ctx, dir.path(), &f, &two, &format!("v{v} two"));
         let cc = read_creds(&f.out).unwrap();
         let (l, x) = cc.tgts();
@@ -459,7 +398,7 @@ fn times_flags_keys_and_name_types() {
     s.ticket = ticket(&s.server, &[0xab; 70_000]);
     specs.push(s);
     for v in [4, 1] {
-        let f = File::new(v, None, &me()).creds(&specs);
+        let f = CcFile::new(v, None, &me()).creds(&specs);
         check(&ctx, dir.path(), &f, &specs, &format!("v{v} fields"));
     }
 }
@@ -480,7 +419,7 @@ fn tgts_are_chosen_as_extract_with_does() {
     };
     let foreign = spec(me(), name(NT_SRV_INST, "krbtgt/A.ORG@B.ORG"), 30);
     let service = spec(me(), name(NT_SRV_HST, "host/n@A.ORG"), 31);
-    let f = File::new(4, None, &me()).creds(&[
+    let f = CcFile::new(4, None, &me()).creds(&[
         service,
         cross("B.ORG", 1),
         tgt(END, 2),
@@ -495,7 +434,7 @@ fn tgts_are_chosen_as_extract_with_does() {
     assert_eq!(x.unwrap().key, &[1; 32], "the first cross-realm TGT");
     let t = tgt_endtime_of(&f.out).unwrap();
     assert_eq!(t.endtime, Some(i64::from(END - 10)));
-    let none = File::new(4, None, &me()).creds(&[cross("B.ORG", 1)]);
+    let none = CcFile::new(4, None, &me()).creds(&[cross("B.ORG", 1)]);
     let cc = read_creds(&none.out).unwrap();
     assert!(matches!(cc.tgts(), (None, Some(_))));
     let p = &cc.creds[0].server;
@@ -527,7 +466,7 @@ fn removed_and_configuration_entries() {
     conf.key = vec![];
     conf.enctype = 0;
     conf.ticket = b"2".to_vec();
-    let f = File::new(4, None, &me()).creds(&[conf.clone(), removed, local_tgt(), cross_tgt()]);
+    let f = CcFile::new(4, None, &me()).creds(&[conf.clone(), removed, local_tgt(), cross_tgt()]);
     let cc = read_creds(&f.out).unwrap();
     assert_eq!(cc.creds.len(), 3, "the removed entry is skipped");
     assert!(cc.creds[0].is_config_entry());
@@ -543,14 +482,14 @@ fn removed_and_configuration_entries() {
     // MIT >= 1.22), as tgt_endtime_of has it.
     let mut heimdal = local_tgt();
     heimdal.times = [AUTH, 0, 0, 0];
-    let f = File::new(4, None, &me()).creds(&[heimdal, cross_tgt()]);
+    let f = CcFile::new(4, None, &me()).creds(&[heimdal, cross_tgt()]);
     let cc = read_creds(&f.out).unwrap();
     assert_eq!(cc.creds.len(), 1);
     assert_spec(&cc.creds[0], &cross_tgt(), 4, "after a removed entry");
     // End time 0 with auth time 0 is kept.
     let mut zero = local_tgt();
     zero.times = [0; 4];
-    let f = File::new(4, None, &me()).creds(&[zero]);
+    let f = CcFile::new(4, None, &me()).creds(&[zero]);
     assert_eq!(read_creds(&f.out).unwrap().creds.len(), 1);
 }
 
@@ -560,9 +499,12 @@ fn a_cut_credential_ends_the_list_as_in_libkrb5() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("cc");
     let specs = [local_tgt(), cross_tgt()];
-    let f = File::new(4, Some((1, 2)), &me()).creds(&specs);
-    let head = File::new(4, Some((1, 2)), &me()).out.len();
-    let first = File::new(4, Some((1, 2)), &me()).cred(&specs[0]).out.len();
+    let f = CcFile::new(4, Some((1, 2)), &me()).creds(&specs);
+    let head = CcFile::new(4, Some((1, 2)), &me()).out.len();
+    let first = CcFile::new(4, Some((1, 2)), &me())
+        .cred(&specs[0])
+        .out
+        .len();
     for n in 0..f.out.len() {
         let r = read_creds(&f.out[..n]);
         std::fs::write(&p, &f.out[..n]).unwrap();
@@ -590,7 +532,7 @@ fn garbage_lengths_and_counts_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("cc");
     let specs = [local_tgt(), cross_tgt()];
-    let f = File::new(4, None, &me()).creds(&specs);
+    let f = CcFile::new(4, None, &me()).creds(&specs);
     let lib = |bytes: &[u8]| -> Result<usize, String> {
         std::fs::write(&p, bytes).unwrap();
         let cc = Ccache::resolve(&ctx, &format!("FILE:{}", p.display())).unwrap();
@@ -674,7 +616,7 @@ fn the_time_stamp_is_libkrb5s_clock() {
     );
     assert_eq!(kdc_time_of_day(at(1000, 5), Some((0, -6))), (999, 999_999));
     // The system clock, no offset.
-    let f = File::new(4, None, &me()).creds(&[local_tgt()]);
+    let f = CcFile::new(4, None, &me()).creds(&[local_tgt()]);
     let cc = read_creds(&f.out).unwrap();
     let before = chrono::Utc::now().timestamp() as u32;
     let (s, us) = stamp_of(&encode_krb_cred(&[&cc.creds[0]]));

@@ -3,6 +3,7 @@
 //! libkrb5 with the algorithm of `spank/remote/credential.rs`; the two
 //! must agree, on valid files, truncations and mutated bytes.
 
+use super::test_builder::{CcFile, Fields};
 use super::*;
 use crate::krb5::{Ccache, Context};
 use std::path::Path;
@@ -12,65 +13,26 @@ const LATER: u32 = 0x7B6C_4D3E;
 const PAST: u32 = 0x5A4B_3C2D; // 2017
 const AUTH: u32 = 0x5C1D_2E3F;
 
-/// A FILE ccache under construction, in format `v`.
-struct Cc {
-    v: u16,
-    out: Vec<u8>,
+/// The principals and credentials of these tests, by name.
+trait Build {
+    fn new(v: u16, offset: Option<(i32, i32)>, default: &str) -> Self;
+    fn parts(&mut self, comps: &[&str], realm: &str);
+    fn princ(&mut self, name: &str);
+    fn body(&mut self, times: [u32; 4], key: &[u8], ticket: &[u8]);
+    fn cred(self, client: &str, server: &str, end: u32) -> Self;
+    fn config(self, client: &str, key: &str, value: &[u8]) -> Self;
 }
 
-impl Cc {
+impl Build for CcFile {
     fn new(v: u16, offset: Option<(i32, i32)>, default: &str) -> Self {
-        let mut c = Cc { v, out: Vec::new() };
-        c.out.extend_from_slice(&(0x0500 + v).to_be_bytes());
-        if v == 4 {
-            match offset {
-                Some((s, us)) => {
-                    for f in [12u16, 1, 8] {
-                        c.out.extend_from_slice(&f.to_be_bytes());
-                    }
-                    c.out.extend_from_slice(&s.to_be_bytes());
-                    c.out.extend_from_slice(&us.to_be_bytes());
-                }
-                None => c.out.extend_from_slice(&[0, 0]),
-            }
-        }
+        let mut c = CcFile::header(v, offset);
         c.princ(default);
         c
     }
 
-    fn u16(&mut self, n: u16) {
-        let b = if self.v < 3 {
-            n.to_ne_bytes()
-        } else {
-            n.to_be_bytes()
-        };
-        self.out.extend_from_slice(&b);
-    }
-
-    fn u32(&mut self, n: u32) {
-        let b = if self.v < 3 {
-            n.to_ne_bytes()
-        } else {
-            n.to_be_bytes()
-        };
-        self.out.extend_from_slice(&b);
-    }
-
-    fn data(&mut self, d: &[u8]) {
-        self.u32(d.len() as u32);
-        self.out.extend_from_slice(d);
-    }
-
+    /// A principal of name type 2 if it has two components, else 1.
     fn parts(&mut self, comps: &[&str], realm: &str) {
-        if self.v != 1 {
-            self.u32(if comps.len() == 2 { 2 } else { 1 }); // name type
-        }
-        let count = comps.len() as u32 + u32::from(self.v == 1);
-        self.u32(count);
-        self.data(realm.as_bytes());
-        for c in comps {
-            self.data(c.as_bytes());
-        }
+        self.principal(if comps.len() == 2 { 2 } else { 1 }, comps, realm);
     }
 
     fn princ(&mut self, name: &str) {
@@ -78,32 +40,21 @@ impl Cc {
         self.parts(&comps.split('/').collect::<Vec<_>>(), realm);
     }
 
-    /// The rest of a credential after its server: key, times, addresses,
-    /// authdata, tickets.
+    /// The rest of a credential after its server: with a key, an
+    /// address and authdata, or (empty key) none of them.
     fn body(&mut self, times: [u32; 4], key: &[u8], ticket: &[u8]) {
-        self.u16(if key.is_empty() { 0 } else { 18 });
-        if self.v == 3 {
-            self.u16(if key.is_empty() { 0 } else { 18 });
-        }
-        self.data(key);
-        for t in times {
-            self.u32(t);
-        }
-        self.out.push(0); // is_skey
-        self.u32(if key.is_empty() { 0 } else { 0x40e1_0000 });
-        let n = u32::from(!key.is_empty());
-        self.u32(n); // addresses
-        for _ in 0..n {
-            self.u16(2);
-            self.data(&[127, 0, 0, 1]);
-        }
-        self.u32(n); // authdata
-        for _ in 0..n {
-            self.u16(1);
-            self.data(b"ad");
-        }
-        self.data(ticket);
-        self.data(b"");
+        let n = usize::from(!key.is_empty());
+        self.fields(&Fields {
+            enctype: if key.is_empty() { 0 } else { 18 },
+            key,
+            times,
+            is_skey: 0,
+            flags: if key.is_empty() { 0 } else { 0x40e1_0000 },
+            addresses: &vec![(2, vec![127, 0, 0, 1]); n],
+            authdata: &vec![(1, b"ad".to_vec()); n],
+            ticket,
+            second: b"",
+        });
     }
 
     fn cred(mut self, client: &str, server: &str, end: u32) -> Self {
@@ -175,7 +126,7 @@ fn agree(bytes: &[u8], path: &Path, what: &str) -> Result<TgtEnd, CcacheFileErro
     ours
 }
 
-fn end_of(c: &Cc, path: &Path, what: &str) -> Option<i64> {
+fn end_of(c: &CcFile, path: &Path, what: &str) -> Option<i64> {
     agree(&c.out, path, what).unwrap().endtime
 }
 
@@ -188,7 +139,7 @@ fn tgt_end_times_agree_with_libkrb5() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("cc");
     for v in 1..=4 {
-        let new = || Cc::new(v, Some((-3, 250_000)), ME);
+        let new = || CcFile::new(v, Some((-3, 250_000)), ME);
         let local = new().cred(ME, TGT, END);
         assert_eq!(end_of(&local, &p, "local"), Some(i64::from(END)));
         let both = new().cred(ME, TGT, LATER).cred(ME, CROSS, END);
@@ -235,21 +186,21 @@ fn tgt_end_times_agree_with_libkrb5() {
 fn headers_and_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("cc");
-    let v3 = Cc::new(3, None, ME).cred(ME, TGT, END);
+    let v3 = CcFile::new(3, None, ME).cred(ME, TGT, END);
     assert_eq!(agree(&v3.out, &p, "v3").unwrap().time_offset, None);
     assert_eq!(v3.out[..2], [5, 3]);
-    let v4 = Cc::new(4, Some((86_400, 999_999)), ME).cred(ME, TGT, END);
+    let v4 = CcFile::new(4, Some((86_400, 999_999)), ME).cred(ME, TGT, END);
     let t = agree(&v4.out, &p, "v4 offset").unwrap();
     assert_eq!(t.time_offset, Some((86_400, 999_999)));
     assert_eq!(t.kdc_now(1_000), 87_400);
     assert_eq!(
-        agree(&Cc::new(4, None, ME).out, &p, "no tag")
+        agree(&CcFile::new(4, None, ME).out, &p, "no tag")
             .unwrap()
             .time_offset,
         None
     );
     // An unknown tag is skipped, a malformed time offset is an error.
-    let body = &Cc::new(4, None, ME).cred(ME, TGT, END).out[4..];
+    let body = &CcFile::new(4, None, ME).cred(ME, TGT, END).out[4..];
     let mut unknown = vec![5, 4, 0, 6, 0, 9, 0, 2, 0xAB, 0xCD];
     unknown.extend_from_slice(body);
     assert_eq!(
@@ -274,7 +225,7 @@ fn headers_and_offsets() {
 fn libkrb5_writes_what_the_tests_build() {
     let dir = tempfile::tempdir().unwrap();
     let (src, out) = (dir.path().join("src"), dir.path().join("out"));
-    let built = Cc::new(4, Some((-7, 123_456)), ME)
+    let built = CcFile::new(4, Some((-7, 123_456)), ME)
         .cred(ME, TGT, END)
         .cred(ME, CROSS, LATER)
         .cred(ME, "host/n1.a.org@A.ORG", PAST);
@@ -299,14 +250,14 @@ fn removed_entries_are_skipped_as_libkrb5_does() {
     // krb5_cc_remove_cred rewrites an entry in place with auth time -1
     // and end time 0 (MIT >= 1.18 skips it); a removed first cross-realm
     // TGT must not make the result 0.
-    let mut c = Cc::new(4, None, ME).cred(ME, TGT, LATER);
+    let mut c = CcFile::new(4, None, ME).cred(ME, TGT, LATER);
     c.princ(ME);
     c.princ(CROSS);
     c.body([u32::MAX, AUTH, 0, 0], &[1; 16], b"t");
     let c = c.cred(ME, CROSS, END);
     assert_eq!(end_of(&c, &p, "removed cross"), Some(i64::from(END)));
     // A removed local TGT after a valid one.
-    let mut c = Cc::new(4, None, ME).cred(ME, TGT, END);
+    let mut c = CcFile::new(4, None, ME).cred(ME, TGT, END);
     c.princ(ME);
     c.princ(TGT);
     c.body([u32::MAX, AUTH, 0, 0], &[1; 16], b"t");
@@ -317,7 +268,7 @@ fn removed_entries_are_skipped_as_libkrb5_does() {
 fn removed_entries_of_any_auth_time_are_skipped() {
     // Heimdal marks a removed entry with end time 0 only (MIT >= 1.22
     // skips it too; 1.18 to 1.21 only skip auth time -1).
-    let mut c = Cc::new(4, None, ME).cred(ME, TGT, END);
+    let mut c = CcFile::new(4, None, ME).cred(ME, TGT, END);
     c.princ(ME);
     c.princ(TGT);
     c.body([AUTH, 0, 0, 0], &[1; 16], b"t");
@@ -336,11 +287,11 @@ fn removed_entries_of_any_auth_time_are_skipped() {
 fn truncations_agree_with_libkrb5() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("cc");
-    let full = Cc::new(4, Some((1, 2)), ME)
+    let full = CcFile::new(4, Some((1, 2)), ME)
         .cred(ME, TGT, LATER)
         .config(ME, "pa_type", b"2")
         .cred(ME, CROSS, END);
-    let header_and_default = Cc::new(4, Some((1, 2)), ME).out.len();
+    let header_and_default = CcFile::new(4, Some((1, 2)), ME).out.len();
     for n in 0..full.out.len() {
         let r = agree(&full.out[..n], &p, &format!("first {n} bytes"));
         if n < header_and_default {
@@ -355,7 +306,7 @@ fn truncations_agree_with_libkrb5() {
 fn huge_lengths_are_refused_before_allocation() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("cc");
-    let c = Cc::new(4, None, ME).cred(ME, TGT, END);
+    let c = CcFile::new(4, None, ME).cred(ME, TGT, END);
     let realm_len = c.out.iter().position(|&b| b == b'A').unwrap() - 4;
     let n = c.out.len();
     let fields = [
@@ -382,7 +333,7 @@ fn huge_lengths_are_refused_before_allocation() {
 #[test]
 fn reads_from_the_start_within_the_limit() {
     use std::io::Write;
-    let c = Cc::new(4, None, ME).cred(ME, TGT, END);
+    let c = CcFile::new(4, None, ME).cred(ME, TGT, END);
     let mut f = tempfile::tempfile().unwrap();
     f.write_all(&c.out).unwrap(); // the offset is now at the end
     let t = tgt_endtime(&f, 1 << 20).unwrap();
@@ -413,12 +364,12 @@ fn mutated_files_agree_with_libkrb5() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("cc");
     let bases = [
-        Cc::new(4, Some((5, 6)), ME)
+        CcFile::new(4, Some((5, 6)), ME)
             .config(ME, "pa_type", b"2")
             .cred(ME, TGT, LATER)
             .cred(ME, CROSS, END)
             .cred(ME, "host/n1.a.org@A.ORG", END),
-        Cc::new(3, None, ME)
+        CcFile::new(3, None, ME)
             .cred(ME, CROSS, END)
             .cred(ME, TGT, LATER),
     ];

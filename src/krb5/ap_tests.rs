@@ -188,6 +188,20 @@ impl Case {
     }
 }
 
+/// The ticket (DER) an AP-REQ carries.
+fn ticket_of(req: &[u8]) -> Vec<u8> {
+    let mut d = super::der::Der::new(req, 0..req.len());
+    let app = d.element(0x6e, "").unwrap();
+    let mut a = super::der::Der::new(req, app);
+    let seq = a.element(0x30, "").unwrap();
+    let mut s = super::der::Der::new(req, seq);
+    s.int_field(0, "").unwrap();
+    s.int_field(1, "").unwrap();
+    s.field(2, 0x03, "").unwrap();
+    let t = s.element(0xa3, "").unwrap();
+    req[t].to_vec()
+}
+
 /// A MEMORY keytab holding `key` for [`SERVER`].
 fn keytab<'c>(ctx: &'c Context, key: &[u8], n: usize) -> Keytab<'c> {
     let kt = Keytab::resolve(ctx, &format!("MEMORY:ap-tests-{}-{n}", std::process::id())).unwrap();
@@ -332,19 +346,8 @@ fn libkrb5_reads_the_rust_ap_rep_and_rust_reads_libkrb5s() {
             flags: 0,
         },
     );
-    let ticket_der = {
-        // The ticket of this case, cut out of its AP-REQ.
-        let mut d = super::der::Der::new(&req, 0..req.len());
-        let app = d.element(0x6e, "").unwrap();
-        let mut a = super::der::Der::new(&req, app);
-        let seq = a.element(0x30, "").unwrap();
-        let mut s = super::der::Der::new(&req, seq);
-        s.int_field(0, "").unwrap();
-        s.int_field(1, "").unwrap();
-        s.field(2, 0x03, "").unwrap();
-        let t = s.element(0xa3, "").unwrap();
-        req[t].to_vec()
-    };
+    // The ticket of this case, cut out of its AP-REQ.
+    let ticket_der = ticket_of(&req);
     // SAFETY: the creds own malloc'd copies of the ticket and the key,
     // freed by krb5_free_cred_contents when `c` is dropped.
     unsafe {
@@ -420,18 +423,7 @@ fn the_client_without_libkrb5_talks_to_both_servers() {
     let case = Case::good(now);
     let sp = Principal::parse(&ctx, SERVER).unwrap();
     let req = case.ap_req(now);
-    let ticket_der = {
-        let mut d = super::der::Der::new(&req, 0..req.len());
-        let app = d.element(0x6e, "").unwrap();
-        let mut a = super::der::Der::new(&req, app);
-        let seq = a.element(0x30, "").unwrap();
-        let mut s = super::der::Der::new(&req, seq);
-        s.int_field(0, "").unwrap();
-        s.int_field(1, "").unwrap();
-        s.field(2, 0x03, "").unwrap();
-        let t = s.element(0xa3, "").unwrap();
-        req[t].to_vec()
-    };
+    let ticket_der = ticket_of(&req);
     let comps: [&[u8]; 1] = [b"alice"];
     let t = PlainTicket {
         client: super::ap_client::ClientName {

@@ -22,6 +22,7 @@ use super::ap_parts::{cons, encrypted, field, int_field, tlv};
 use super::der::{int_bytes, Der};
 use super::error::{Error, Result};
 use super::ffi;
+use super::priv_in_place::parse_enc_part;
 use auks_kcrypto::{UsageKey, HEADER, TRAILER};
 
 const OP: &str = "KRB-PRIV";
@@ -227,44 +228,4 @@ impl PlainClient {
         let data = plain.get(part.user_data).ok_or_else(|| bad("user-data"))?;
         Ok(Zeroizing::new(data.to_vec()))
     }
-}
-
-/// The checked fields of an EncKrbPrivPart.
-struct EncPart {
-    user_data: Range<usize>,
-    seq: Option<i64>,
-    sender: (i64, Range<usize>),
-    receiver: Option<(i64, Range<usize>)>,
-}
-
-fn parse_enc_part(buf: &[u8], range: Range<usize>) -> Result<EncPart> {
-    let seq = super::ap_parts::app_seq(buf, range, 0x7c).ok_or_else(|| bad("encrypted part"))?;
-    let mut d = Der::new(buf, seq);
-    let user_data = d.field(0, 0x04, "user-data")?;
-    if d.has(1) {
-        d.field(1, 0x18, "timestamp")?;
-    }
-    if d.has(2) {
-        d.int_field(2, "usec")?;
-    }
-    let seq = if d.has(3) {
-        Some(d.int_field(3, "seq-number")?)
-    } else {
-        None
-    };
-    let sender = d.address(4, "s-address")?;
-    let receiver = if d.has(5) {
-        Some(d.address(5, "r-address")?)
-    } else {
-        None
-    };
-    if !d.at_end() {
-        return Err(bad("EncKrbPrivPart fields"));
-    }
-    Ok(EncPart {
-        user_data,
-        seq,
-        sender,
-        receiver,
-    })
 }

@@ -81,14 +81,14 @@ fn parse_krb_priv(msg: &[u8]) -> Result<(i64, Range<usize>)> {
 }
 
 /// The fields of a decrypted EncKrbPrivPart that are checked.
-struct EncPart {
-    user_data: Range<usize>,
-    seq: Option<i64>,
-    sender: (i64, Range<usize>),
-    receiver: Option<(i64, Range<usize>)>,
+pub(super) struct EncPart {
+    pub(super) user_data: Range<usize>,
+    pub(super) seq: Option<i64>,
+    pub(super) sender: (i64, Range<usize>),
+    pub(super) receiver: Option<(i64, Range<usize>)>,
 }
 
-fn parse_enc_part(buf: &[u8], range: Range<usize>) -> Result<EncPart> {
+pub(super) fn parse_enc_part(buf: &[u8], range: Range<usize>) -> Result<EncPart> {
     let mut top = Der::new(buf, range);
     let app = top.element(0x7c, "not an EncKrbPrivPart")?;
     if !top.at_end() {

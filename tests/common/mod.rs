@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 mod accounts;
+mod alicefx;
 mod auksd;
 mod cli;
 pub mod etcd;
@@ -24,6 +25,8 @@ mod realm;
 // Each test file uses a part of the harness only.
 #[allow(unused_imports)]
 pub use accounts::*;
+#[allow(unused_imports)]
+pub use alicefx::*;
 #[allow(unused_imports)]
 pub use auksd::*;
 #[allow(unused_imports)]
