@@ -77,7 +77,7 @@ case_srun_add_paths() {
     as_bob 'srun -v --auks=yes true'
     equals "first srun: exit status" 0 "$RC"
     contains "first srun: no service ticket yet, the helper process adds" "$ERR" \
-        "auks: ADD by the helper process: no service ticket for auksd in the ccache yet"
+        "auks: ADD by the helper process: FILE:/tmp/krb5cc_${TB_UID}: no service ticket for auksd in the ccache yet"
     contains "first srun: the credential is forwarded" "$ERR" "auks: Kerberos credential forwarded to auksd"
     # a new ticket in auksd's copy must come from the next ADD: remove it first
     admin_remove_cred "$TB_UID"
