@@ -323,7 +323,7 @@ impl Client {
     /// Timeout of every read and write once connected (the whole request
     /// is also bounded by `Timeout` when it is not 0).
     pub fn io_timeout(&self) -> Duration {
-        Duration::from_secs((self.conf.common.timeout * 3).clamp(5, 120))
+        self.conf.common.io_timeout()
     }
 
     fn tcp_connect(
@@ -585,7 +585,7 @@ impl Client {
 
 /// Margin under which a cached service ticket is treated as expired (it
 /// must still be valid when the daemon reads the AP-REQ).
-const TICKET_MARGIN: i64 = 30;
+pub(crate) const TICKET_MARGIN: i64 = 30;
 
 /// The ccache's principal and a service ticket for `server` issued to it,
 /// valid for at least [`TICKET_MARGIN`] more seconds (None when there is

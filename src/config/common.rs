@@ -33,6 +33,14 @@ impl Endpoint {
     }
 }
 
+impl CommonConf {
+    /// Timeout of every read and write of a client once connected:
+    /// three times `Timeout`, between 5 and 120 s.
+    pub fn io_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs((self.timeout * 3).clamp(5, 120))
+    }
+}
+
 /// The `common` block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommonConf {

@@ -18,11 +18,11 @@ use zeroize::Zeroizing;
 
 use super::address::KrbAddr;
 use super::ap_client::{self, ClientName, Sent};
-use super::ap_parts::{cons, encrypted, field, int_field, tlv};
-use super::der::{int_bytes, Der};
+use super::ap_parts::{cons, field, int_field, tlv};
+use super::der::int_bytes;
 use super::error::{Error, Result};
 use super::ffi;
-use super::priv_in_place::parse_enc_part;
+use super::priv_in_place::{parse_enc_part, parse_krb_priv};
 use auks_kcrypto::{UsageKey, HEADER, TRAILER};
 
 const OP: &str = "KRB-PRIV";
@@ -186,17 +186,8 @@ impl PlainClient {
             .recv
             .as_mut()
             .ok_or_else(|| Error::local(OP, "message received before the AP-REP"))?;
-        let seq = super::ap_parts::app_seq(msg, 0..msg.len(), 0x75).ok_or_else(|| bad("outer"))?;
-        let mut f = Der::new(msg, seq);
-        if f.int_field(0, "pvno")? != 5 || f.int_field(1, "msg-type")? != 21 {
-            return Err(bad("not a version 5 KRB-PRIV"));
-        }
-        let enc = f.field(3, 0x30, "enc-part")?;
-        if !f.at_end() {
-            return Err(bad("fields"));
-        }
-        let (etype, _, cipher) = encrypted(msg, enc).ok_or_else(|| bad("enc-part"))?;
-        if etype != d.etype {
+        let (etype, cipher) = parse_krb_priv(msg)?;
+        if etype != i64::from(d.etype) {
             return Err(Error::local(
                 OP,
                 "message enctype differs from the session key's",

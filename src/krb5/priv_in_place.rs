@@ -53,7 +53,7 @@ fn crypto_failure(e: CryptoError) -> &'static str {
 }
 
 /// Where the parts of a KRB-PRIV are: its enctype and ciphertext.
-fn parse_krb_priv(msg: &[u8]) -> Result<(i64, Range<usize>)> {
+pub(super) fn parse_krb_priv(msg: &[u8]) -> Result<(i64, Range<usize>)> {
     let mut top = Der::new(msg, 0..msg.len());
     let app = top.element(0x75, "not a KRB-PRIV")?;
     if !top.at_end() {

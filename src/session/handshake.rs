@@ -19,6 +19,36 @@ fn socket_addrs(stream: &TcpStream) -> Result<(KrbAddr, KrbAddr, SocketAddr)> {
     Ok((KrbAddr::Ip(local.ip()), KrbAddr::Ip(peer.ip()), peer))
 }
 
+/// Client: the server's answer to the versions and the AP-REQ, read by
+/// `deadline`: its AP-REP, or the KRB-ERROR it sent instead (`Err`).
+pub(super) fn read_ap_rep(
+    stream: &mut TimedStream,
+    deadline: Instant,
+) -> Result<std::result::Result<Vec<u8>, Vec<u8>>> {
+    match read_byte(stream, deadline, "sendauth: reading version reply")? {
+        0 => {}
+        1 => return Err(SessionError::BadVersion("sendauth protocol")),
+        2 => return Err(SessionError::BadVersion("application")),
+        b => return Err(SessionError::BadResponse(b)),
+    }
+    let status = read_frame(
+        stream,
+        MAX_HANDSHAKE_MSG,
+        deadline,
+        "sendauth: reading server status",
+    )?;
+    if !status.is_empty() {
+        return Ok(Err(status));
+    }
+    let ap_rep = read_frame(
+        stream,
+        MAX_HANDSHAKE_MSG,
+        deadline,
+        "sendauth: reading AP-REP",
+    )?;
+    Ok(Ok(ap_rep))
+}
+
 impl<'a> Session<'a> {
     /// Client side: run the sendauth exchange over `stream` using tickets
     /// from `ccache` for service `server`. `io_timeout` bounds every read
@@ -125,31 +155,15 @@ impl<'a> Session<'a> {
         }
         let deadline = bound(self.io_timeout, self.deadline);
         self.flush(deadline, "sendauth: sending AP-REQ")?;
-        let stream = &mut self.stream;
-        match read_byte(stream, deadline, "sendauth: reading version reply")? {
-            0 => {}
-            1 => return Err(SessionError::BadVersion("sendauth protocol")),
-            2 => return Err(SessionError::BadVersion("application")),
-            b => return Err(SessionError::BadResponse(b)),
-        }
-        let status = read_frame(
-            stream,
-            MAX_HANDSHAKE_MSG,
-            deadline,
-            "sendauth: reading server status",
-        )?;
-        if !status.is_empty() {
-            return Err(SessionError::Rejected(krb5::rd_error(
-                self.ac.context(),
-                &status,
-            )));
-        }
-        let ap_rep = read_frame(
-            stream,
-            MAX_HANDSHAKE_MSG,
-            deadline,
-            "sendauth: reading AP-REP",
-        )?;
+        let ap_rep = match read_ap_rep(&mut self.stream, deadline)? {
+            Ok(ap_rep) => ap_rep,
+            Err(krb_error) => {
+                return Err(SessionError::Rejected(krb5::rd_error(
+                    self.ac.context(),
+                    &krb_error,
+                )))
+            }
+        };
         self.ac.rd_rep(&ap_rep)?;
         self.awaiting_rep = false;
         Ok(())

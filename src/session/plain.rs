@@ -9,8 +9,9 @@
 //! needs libkrb5), and the caller then makes the request the usual way,
 //! which reports it in full.
 
-use super::frame::{bound, io_err, push_frame, read_byte, read_frame, write_all, TimedStream};
-use super::{Result, SessionError, APPL_VERSION, MAX_HANDSHAKE_MSG, SENDAUTH_VERSION};
+use super::frame::{bound, io_err, push_frame, read_frame, write_all, TimedStream};
+use super::handshake::read_ap_rep;
+use super::{Result, SessionError, APPL_VERSION, SENDAUTH_VERSION};
 use crate::krb5::{KrbAddr, PlainClient, PlainTicket};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -64,29 +65,11 @@ pub fn request(
     let mut stream = TimedStream::new(stream);
     let by = || bound(lim.io_timeout, Some(lim.deadline));
     write_all(&mut stream, &out, by(), "sendauth: sending AP-REQ")?;
-    match read_byte(&mut stream, by(), "sendauth: reading version reply")? {
-        0 => {}
-        1 => return Err(SessionError::BadVersion("sendauth protocol")),
-        2 => return Err(SessionError::BadVersion("application")),
-        b => return Err(SessionError::BadResponse(b)),
-    }
-    let status = read_frame(
-        &mut stream,
-        MAX_HANDSHAKE_MSG,
-        by(),
-        "sendauth: reading server status",
-    )?;
-    if !status.is_empty() {
+    let Ok(ap_rep) = read_ap_rep(&mut stream, by())? else {
         return Err(SessionError::Rejected(
             "the server answered the AP-REQ with a KRB-ERROR".into(),
         ));
-    }
-    let ap_rep = read_frame(
-        &mut stream,
-        MAX_HANDSHAKE_MSG,
-        by(),
-        "sendauth: reading AP-REP",
-    )?;
+    };
     client.rd_rep(&ap_rep)?;
     let limit = lim.max_reply.saturating_add(4096);
     let msg = Zeroizing::new(read_frame(&mut stream, limit, by(), "reading message")?);

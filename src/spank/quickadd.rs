@@ -41,6 +41,7 @@ use super::helper::Note;
 use super::local::Outcome;
 use super::probe::{self, Probed};
 use crate::ccache_file::{self, FileCcache, FileCred};
+use crate::client::TICKET_MARGIN;
 use crate::config::{ClientConfig, Endpoint};
 use crate::krb5::{ClientName, PlainClient, PlainTicket};
 use crate::proto::{self, Reply, Request};
@@ -52,8 +53,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 use zeroize::Zeroizing;
 
-/// A cached service ticket must stay valid this long (as the client's).
-const TICKET_MARGIN: i64 = 30;
 /// The thread's stack (given: std would read `RUST_MIN_STACK`).
 const STACK: usize = 256 * 1024;
 /// Largest Kerberos configuration file read to find the default name.
@@ -113,13 +112,12 @@ pub fn prepared(conf: &ClientConfig, file: Zeroizing<Vec<u8>>) -> Result<Prepare
         }
     }
     addrs.dedup();
-    drop(cc);
     Ok(Prepared {
         file,
         server,
         addrs,
         limits: PlainLimits {
-            io_timeout: Duration::from_secs((conf.common.timeout * 3).clamp(5, 120)),
+            io_timeout: conf.common.io_timeout(),
             deadline: start + timeout * 2,
             nat: conf.common.nat,
             max_reply: proto::MAX_MESSAGE,
@@ -168,53 +166,50 @@ impl QuickAdd {
 
 impl Prepared {
     /// The thread's work: the TGT as KRB-CRED, one ADD to the first
-    /// server that answers.
+    /// server that answers. The ccache is read again from the bytes the
+    /// main thread checked (its credentials borrow them).
     pub fn run(&self) -> Result<(), String> {
-        add(self)
-    }
-}
-
-fn add(p: &Prepared) -> Result<(), String> {
-    let cc = ccache_file::read_creds(&p.file).map_err(|e| e.to_string())?;
-    let (now, usec) = kdc_now(&cc);
-    let (tgt, ticket) = usable(&cc, &p.server, now)?;
-    // With the cross-realm TGT when there is one, as the libkrb5 path;
-    // stamped as libkrb5 stamps it (its clock with the ccache's offset).
-    let stamp = (now as u32, usec as i32);
-    let data = match cc.tgts().1 {
-        Some(x) => ccache_file::encode_krb_cred_at(&[tgt, x], stamp),
-        None => ccache_file::encode_krb_cred_at(&[tgt], stamp),
-    };
-    if data.len() > proto::MAX_CRED_DATA {
-        return Err("credential too large".into());
-    }
-    let comps: Vec<&[u8]> = ticket.client.components.to_vec();
-    let t = PlainTicket {
-        client: ClientName {
-            realm: ticket.client.realm,
-            name_type: ticket.client.name_type,
-            components: &comps,
-        },
-        ticket: ticket.ticket,
-        etype: ticket.key_enctype,
-        key: ticket.key,
-    };
-    let add = proto::encode_request(&Request::Add(data));
-    let close = proto::encode_request(&Request::Close);
-    let mut last = String::from("no address");
-    for addr in &p.addrs {
-        match plain::request(*addr, &t, (now, usec), &add, &close, &p.limits) {
-            Ok(plain) => {
-                return match proto::decode_reply(&plain) {
-                    Ok(Reply::Add) => Ok(()),
-                    Ok(other) => Err(format!("auksd answered {}", reply_name(&other))),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-            Err(e) => last = format!("{addr}: {e}"),
+        let cc = ccache_file::read_creds(&self.file).map_err(|e| e.to_string())?;
+        let (now, usec) = kdc_now(&cc);
+        let (tgt, ticket) = usable(&cc, &self.server, now)?;
+        // With the cross-realm TGT when there is one, as the libkrb5 path;
+        // stamped as libkrb5 stamps it (its clock with the ccache's offset).
+        let stamp = (now as u32, usec as i32);
+        let data = match cc.tgts().1 {
+            Some(x) => ccache_file::encode_krb_cred_at(&[tgt, x], stamp),
+            None => ccache_file::encode_krb_cred_at(&[tgt], stamp),
+        };
+        if data.len() > proto::MAX_CRED_DATA {
+            return Err("credential too large".into());
         }
+        let comps: Vec<&[u8]> = ticket.client.components.to_vec();
+        let t = PlainTicket {
+            client: ClientName {
+                realm: ticket.client.realm,
+                name_type: ticket.client.name_type,
+                components: &comps,
+            },
+            ticket: ticket.ticket,
+            etype: ticket.key_enctype,
+            key: ticket.key,
+        };
+        let add = proto::encode_request(&Request::Add(data));
+        let close = proto::encode_request(&Request::Close);
+        let mut last = String::from("no address");
+        for addr in &self.addrs {
+            match plain::request(*addr, &t, (now, usec), &add, &close, &self.limits) {
+                Ok(plain) => {
+                    return match proto::decode_reply(&plain) {
+                        Ok(Reply::Add) => Ok(()),
+                        Ok(other) => Err(format!("auksd answered {}", reply_name(&other))),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                Err(e) => last = format!("{addr}: {e}"),
+            }
+        }
+        Err(last)
     }
-    Err(last)
 }
 
 fn reply_name(r: &Reply) -> &'static str {
